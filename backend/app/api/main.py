@@ -1,0 +1,14 @@
+"""Assemble every domain's router under /api/v1."""
+
+from fastapi import APIRouter
+
+from app.api.routes import utils
+from app.credentials import routes as credentials_routes
+from app.users import login_routes
+from app.users import routes as users_routes
+
+api_router = APIRouter()
+api_router.include_router(login_routes.router)
+api_router.include_router(users_routes.router)
+api_router.include_router(utils.router)
+api_router.include_router(credentials_routes.router)

@@ -1,0 +1,168 @@
+"""Application settings, read from the environment and the repo-root `.env`."""
+
+import secrets
+import warnings
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    AnyUrl,
+    BeforeValidator,
+    EmailStr,
+    Field,
+    computed_field,
+    model_validator,
+)
+from pydantic_core import MultiHostUrl
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_SECRET = "changethis"
+
+
+def _parse_list(value: Any) -> list[str] | str:
+    if isinstance(value, str) and not value.startswith("["):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if isinstance(value, list | str):
+        return value
+    raise ValueError(value)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=str(REPO_ROOT / ".env"),
+        env_ignore_empty=True,
+        extra="ignore",
+        # A failed start-up must not print the settings it was given (keys, passwords).
+        hide_input_in_errors=True,
+    )
+
+    PROJECT_NAME: str = "Oh My Coins"
+    API_V1_STR: str = "/api/v1"
+    ENVIRONMENT: Literal["local", "staging", "production"] = "local"
+    SECRET_KEY: str = Field(default_factory=lambda: secrets.token_urlsafe(32))
+    ACCESS_TOKEN_EXPIRE_MINUTES: int = 60 * 24 * 8
+    PORT: int = 8000
+    FRONTEND_HOST: str = "http://localhost:8000"
+    BACKEND_CORS_ORIGINS: Annotated[list[AnyUrl] | str, BeforeValidator(_parse_list)] = []
+
+    # Database: DATABASE_URL wins; otherwise it is assembled from POSTGRES_*.
+    DATABASE_URL: str | None = None
+    POSTGRES_SERVER: str = "localhost"
+    POSTGRES_PORT: int = 5432
+    POSTGRES_USER: str = "postgres"
+    POSTGRES_PASSWORD: str = ""
+    POSTGRES_DB: str = "omc"
+
+    FIRST_SUPERUSER: EmailStr = "admin@example.com"
+    FIRST_SUPERUSER_PASSWORD: str = DEFAULT_SECRET
+
+    SMTP_HOST: str | None = None
+    SMTP_PORT: int = 587
+    SMTP_USER: str | None = None
+    SMTP_PASSWORD: str | None = None
+    SMTP_TLS: bool = True
+    EMAILS_FROM_EMAIL: EmailStr | None = None
+    EMAIL_RESET_TOKEN_EXPIRE_HOURS: int = 48
+
+    # Comma-separated Fernet keys; the first encrypts, all decrypt (rotation).
+    # repr=False keeps the keys out of `repr(settings)` (and so out of tracebacks and logs).
+    CREDENTIALS_ENCRYPTION_KEYS: Annotated[list[str] | str, BeforeValidator(_parse_list)] = Field(
+        default_factory=list, repr=False
+    )
+    # Credentials: validations (each one calls Coinspot) allowed per user per minute.
+    CREDENTIALS_VALIDATE_PER_MINUTE: int = Field(default=5, ge=1, le=1000)
+    # Credentials: seconds to wait for Coinspot while a user waits for a validation.
+    CREDENTIALS_VALIDATE_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0, le=120)
+
+    COINSPOT_BASE_URL: str = "https://www.coinspot.com.au"
+    COINSPOT_TIMEOUT_SECONDS: float = 30.0
+    COINSPOT_RATE_LIMIT_PER_MINUTE: int = 1000
+    COINSPOT_MARKET_FEE: float = 0.001
+    COINSPOT_INSTANT_FEE: float = 0.01
+
+    COLLECTOR_ENABLED: bool = True
+    COLLECTOR_INTERVAL_SECONDS: int = Field(default=300, ge=10, le=86400)
+
+    # Lab sandbox (user algorithm code): concurrent walled children, per-job limits (a run may
+    # only tighten them), and the first of the unprivileged uids children run under.
+    SANDBOX_WORKERS: int = Field(default=2, ge=1, le=64)
+    SANDBOX_CPU_SECONDS: float = Field(default=60.0, gt=0, le=3600)
+    SANDBOX_WALL_SECONDS: float = Field(default=120.0, gt=0, le=7200)
+    SANDBOX_MEMORY_MB: int = Field(default=2048, ge=768, le=262144)
+    SANDBOX_MAX_PROCESSES: int = Field(default=4, ge=1, le=256)
+    SANDBOX_MAX_OUTPUT_BYTES: int = Field(default=64 * 1024 * 1024, ge=1024, le=1024**3)
+    SANDBOX_UID_BASE: int = Field(default=60000, ge=1000, le=2**31 - 1024)
+
+    LOG_LEVEL: str = "INFO"
+    LOG_JSON: bool = False
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def all_cors_origins(self) -> list[str]:
+        return [str(origin).rstrip("/") for origin in self.BACKEND_CORS_ORIGINS] + [
+            self.FRONTEND_HOST
+        ]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def SQLALCHEMY_DATABASE_URI(self) -> str:
+        if self.DATABASE_URL:
+            url = self.DATABASE_URL
+            for prefix in ("postgresql://", "postgres://"):
+                if url.startswith(prefix):
+                    return "postgresql+psycopg://" + url[len(prefix) :]
+            return url
+        return str(
+            MultiHostUrl.build(
+                scheme="postgresql+psycopg",
+                username=self.POSTGRES_USER,
+                password=self.POSTGRES_PASSWORD or None,
+                host=self.POSTGRES_SERVER,
+                port=self.POSTGRES_PORT,
+                path=self.POSTGRES_DB,
+            )
+        )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def emails_enabled(self) -> bool:
+        return bool(self.SMTP_HOST and self.EMAILS_FROM_EMAIL)
+
+    def _check_default_secret(self, name: str, value: str | None) -> None:
+        if value == DEFAULT_SECRET:
+            message = f'The value of {name} is "{DEFAULT_SECRET}", change it for security.'
+            if self.ENVIRONMENT == "local":
+                warnings.warn(message, stacklevel=1)
+            else:
+                raise ValueError(message)
+
+    @model_validator(mode="after")
+    def _enforce_non_default_secrets(self) -> Self:
+        self._check_default_secret("SECRET_KEY", self.SECRET_KEY)
+        self._check_default_secret("POSTGRES_PASSWORD", self.POSTGRES_PASSWORD or None)
+        self._check_default_secret("FIRST_SUPERUSER_PASSWORD", self.FIRST_SUPERUSER_PASSWORD)
+        if self.ENVIRONMENT != "local":
+            keys = self.CREDENTIALS_ENCRYPTION_KEYS
+            if not keys or any(k == DEFAULT_SECRET for k in keys):
+                raise ValueError(
+                    "CREDENTIALS_ENCRYPTION_KEYS must be set to real Fernet keys outside local."
+                )
+        self._check_encryption_keys_format()
+        return self
+
+    def _check_encryption_keys_format(self) -> None:
+        from app.core.crypto import InvalidEncryptionKeyError, load_fernet_keys
+
+        keys = self.CREDENTIALS_ENCRYPTION_KEYS
+        try:
+            load_fernet_keys([keys] if isinstance(keys, str) else keys)
+        except InvalidEncryptionKeyError as exc:
+            message = f"CREDENTIALS_ENCRYPTION_KEYS: {exc}"
+            if self.ENVIRONMENT == "local":
+                warnings.warn(message, stacklevel=1)
+            else:
+                raise ValueError(message) from None
+
+
+settings = Settings()

@@ -1,0 +1,1 @@
+"""Coinspot API credentials: encrypted storage, validation against the exchange, audit."""

@@ -1,0 +1,147 @@
+"""User management: self-service profile and superuser CRUD."""
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+from sqlmodel import col, func, select
+
+from app.api.deps import CurrentUser, SessionDep, SuperUser
+from app.core.security import get_password_hash, verify_password
+from app.users import service
+from app.users.models import (
+    Message,
+    UpdatePassword,
+    User,
+    UserCreate,
+    UserPublic,
+    UserRegister,
+    UsersPublic,
+    UserUpdate,
+    UserUpdateMe,
+)
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+
+@router.get("/", response_model=UsersPublic)
+def read_users(
+    session: SessionDep,
+    _: SuperUser,
+    skip: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Any:
+    """List users (superusers only), oldest first."""
+    count = session.exec(select(func.count()).select_from(User)).one()
+    users = session.exec(
+        select(User).order_by(col(User.created_at), col(User.email)).offset(skip).limit(limit)
+    ).all()
+    return UsersPublic(data=[UserPublic.model_validate(u) for u in users], count=count)
+
+
+@router.post("/", response_model=UserPublic)
+def create_user(session: SessionDep, _: SuperUser, user_in: UserCreate) -> Any:
+    """Create a user (superusers only)."""
+    if service.get_user_by_email(session=session, email=user_in.email):
+        raise HTTPException(status_code=400, detail="A user with this email already exists")
+    return service.create_user(session=session, user_create=user_in)
+
+
+@router.patch("/me", response_model=UserPublic)
+def update_user_me(session: SessionDep, user_in: UserUpdateMe, current_user: CurrentUser) -> Any:
+    """Update your own profile."""
+    if user_in.email:
+        existing = service.get_user_by_email(session=session, email=user_in.email)
+        if existing and existing.id != current_user.id:
+            raise HTTPException(status_code=409, detail="A user with this email already exists")
+    current_user.sqlmodel_update(user_in.model_dump(exclude_unset=True))
+    session.add(current_user)
+    session.commit()
+    session.refresh(current_user)
+    return current_user
+
+
+@router.patch("/me/password")
+def update_password_me(
+    session: SessionDep, body: UpdatePassword, current_user: CurrentUser
+) -> Message:
+    """Change your own password."""
+    verified, _ = verify_password(body.current_password, current_user.hashed_password)
+    if not verified:
+        raise HTTPException(status_code=400, detail="Incorrect password")
+    if body.current_password == body.new_password:
+        raise HTTPException(
+            status_code=400, detail="New password cannot be the same as the current one"
+        )
+    current_user.hashed_password = get_password_hash(body.new_password)
+    session.add(current_user)
+    session.commit()
+    return Message(message="Password updated successfully")
+
+
+@router.get("/me", response_model=UserPublic)
+def read_user_me(current_user: CurrentUser) -> Any:
+    """Your own user and profile."""
+    return current_user
+
+
+@router.delete("/me")
+def delete_user_me(session: SessionDep, current_user: CurrentUser) -> Message:
+    """Delete your own account (superusers cannot delete themselves)."""
+    if current_user.is_superuser:
+        raise HTTPException(
+            status_code=403, detail="Super users are not allowed to delete themselves"
+        )
+    session.delete(current_user)
+    session.commit()
+    return Message(message="User deleted successfully")
+
+
+@router.post("/signup", response_model=UserPublic)
+def register_user(session: SessionDep, user_in: UserRegister) -> Any:
+    """Open sign-up for a normal (non-superuser) account."""
+    if service.get_user_by_email(session=session, email=user_in.email):
+        raise HTTPException(status_code=400, detail="A user with this email already exists")
+    user_create = UserCreate.model_validate(user_in)
+    return service.create_user(session=session, user_create=user_create)
+
+
+@router.get("/{user_id}", response_model=UserPublic)
+def read_user_by_id(user_id: uuid.UUID, session: SessionDep, current_user: CurrentUser) -> Any:
+    """One user: yourself, or anyone for a superuser."""
+    if user_id == current_user.id:
+        return current_user
+    if not current_user.is_superuser:
+        raise HTTPException(status_code=403, detail="The user doesn't have enough privileges")
+    user = session.get(User, user_id)
+    if not user:
+        raise HTTPException(status_code=404, detail="User not found")
+    return user
+
+
+@router.patch("/{user_id}", response_model=UserPublic)
+def update_user(session: SessionDep, _: SuperUser, user_id: uuid.UUID, user_in: UserUpdate) -> Any:
+    """Update any user (superusers only)."""
+    db_user = session.get(User, user_id)
+    if not db_user:
+        raise HTTPException(status_code=404, detail="User not found")
+    if user_in.email:
+        existing = service.get_user_by_email(session=session, email=user_in.email)
+        if existing and existing.id != user_id:
+            raise HTTPException(status_code=409, detail="A user with this email already exists")
+    return service.update_user(session=session, db_user=db_user, user_in=user_in)
+
+
+@router.delete("/{user_id}")
+def delete_user(session: SessionDep, current_user: SuperUser, user_id: uuid.UUID) -> Message:
+    """Delete a user (superusers only, not themselves)."""
+    user = session.get(User, user_id)
+    if not user:
+        raise HTTPException(status_code=404, detail="User not found")
+    if user.id == current_user.id:
+        raise HTTPException(
+            status_code=403, detail="Super users are not allowed to delete themselves"
+        )
+    session.delete(user)
+    session.commit()
+    return Message(message="User deleted successfully")

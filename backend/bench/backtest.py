@@ -1,0 +1,194 @@
+"""How fast a backtest runs, from the engine alone up to (later) the whole Lab path.
+
+    cd backend && uv run python bench/backtest.py [--bars 105120] [--coins 20] [--repeat 15]
+
+Engine figures (this file, no database, no user code): seeded synthetic prices
+(`app.lab.engine.synthetic`), an SMA crossover (fast 12 bars = 1 hour, slow 48 bars = 4 hours,
+long when fast > slow) computed outside the timed part, then `run_backtest` on a prepared
+`Market`, for 1 coin and for many coins; with `prepare_market`, `compute_metrics` and
+`to_dict` timed apart, a sweep of SMA parameter sets over one prepared market, and a worst
+case where the target changes every bar, and gridding a year of raw observations with
+`market_data.frame_from_columns` (the database read itself is not included). Each figure is the median of `--repeat` runs
+(best in brackets). The target for the engine is <= 20 ms for 1 coin x 105,120 bars.
+
+To add figures for the API, the sandbox or end-to-end sweeps, write a function
+``def section(args: argparse.Namespace) -> None`` that prints its lines, and add it to
+`SECTIONS` at the bottom; `--only NAME` runs one section.
+"""
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# Runnable as a plain script from anywhere: make `app` importable.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.lab.engine import (
+    BacktestConfig,
+    Market,
+    compute_metrics,
+    prepare_market,
+    run_backtest,
+)
+from app.lab.engine.market_data import PriceColumns, frame_from_columns
+from app.lab.engine.synthetic import synthetic_price_frame
+
+YEAR_OF_BARS = 365 * 288  # 105,120 five-minute bars
+
+
+def timed(call: Callable[[], Any], repeat: int) -> tuple[float, float, Any]:
+    """(median ms, best ms, last result) of `repeat` calls after one warm-up call."""
+    result = call()
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = call()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times), min(times), result
+
+
+def sma_crossover(last: np.ndarray, fast: int, slow: int) -> np.ndarray:
+    """1.0 where the fast mean is above the slow one, else 0.0; NaN while warming up.
+
+    `last` is (bars,) or (bars, coins); causal: row t uses rows <= t."""
+    prices = last if last.ndim == 2 else last[:, None]
+    csum = np.vstack([np.zeros((1, prices.shape[1])), np.cumsum(prices, axis=0)])
+
+    def mean(window: int) -> np.ndarray:
+        out = np.full(prices.shape, np.nan)
+        out[window - 1 :] = (csum[window:] - csum[:-window]) / window
+        return out
+
+    target = (mean(fast) > mean(slow)).astype(np.float64)
+    target[: slow - 1] = np.nan
+    return target if last.ndim == 2 else target[:, 0]
+
+
+def last_prices(market_frame: Any, coins: Sequence[str]) -> np.ndarray:
+    return np.column_stack([market_frame[(c, "last")].to_numpy() for c in coins])
+
+
+def report(label: str, median: float, best: float, extra: str = "") -> None:
+    print(f"  {label:<44} {median:9.2f} ms  (best {best:8.2f})  {extra}")
+
+
+def engine_section(args: argparse.Namespace) -> None:
+    config = BacktestConfig.with_defaults(10_000.0)
+    print(
+        f"engine: seed {args.seed}, fee {config.fee_rate:g}, SMA {args.fast}/{args.slow}, "
+        f"median of {args.repeat} runs"
+    )
+    for n_coins in (1, args.coins):
+        coins = [f"C{i:02d}" for i in range(n_coins)]
+        frame = synthetic_price_frame(coins, args.bars, seed=args.seed)
+        targets = sma_crossover(last_prices(frame, coins), args.fast, args.slow)
+        print(f"{n_coins} coin(s) x {args.bars:,} bars")
+
+        median, best, market = timed(partial(prepare_market, frame), args.repeat)
+        report("prepare_market (once per data set)", median, best)
+
+        median, best, result = timed(partial(run_backtest, market, targets, config), args.repeat)
+        report(
+            "run_backtest (prepared market)",
+            median,
+            best,
+            f"{len(result.fills):,} fills, {len(result.trips):,} round trips",
+        )
+        median, best, _ = timed(partial(run_backtest, frame, targets, config), args.repeat)
+        report("run_backtest (from the price frame)", median, best)
+        median, best, _ = timed(partial(compute_metrics, result), args.repeat)
+        report("compute_metrics", median, best)
+        median, best, _ = timed(partial(result.to_dict, series_max_points=2000), args.repeat)
+        report("to_dict(series_max_points=2000)", median, best, "with the trade list")
+
+
+def sweep_section(args: argparse.Namespace) -> None:
+    """The engine's share of a parameter sweep: one prepared market, many target sets."""
+    config = BacktestConfig.with_defaults(10_000.0)
+    frame = synthetic_price_frame(["BTC"], args.bars, seed=args.seed)
+    market: Market = prepare_market(frame)
+    last = frame[("BTC", "last")].to_numpy()
+    grid = [(fast, slow) for fast in (6, 12, 24, 48) for slow in (72, 144, 288, 576, 1152)]
+    target_sets = [sma_crossover(last, fast, slow) for fast, slow in grid]
+
+    def sweep() -> list[float | None]:
+        return [compute_metrics(run_backtest(market, t, config)).sharpe for t in target_sets]
+
+    median, best, _ = timed(sweep, max(3, args.repeat // 5))
+    print(f"sweep: {len(grid)} SMA parameter sets x 1 coin x {args.bars:,} bars")
+    report("run_backtest + compute_metrics, all sets", median, best)
+    report("per set", median / len(grid), best / len(grid))
+
+
+def worst_case_section(args: argparse.Namespace) -> None:
+    """A target that changes every bar: the engine's loop visits every bar."""
+    config = BacktestConfig.with_defaults(10_000.0)
+    frame = synthetic_price_frame(["BTC"], args.bars, seed=args.seed)
+    market = prepare_market(frame)
+    targets = np.random.default_rng(args.seed).uniform(0.0, 1.0, args.bars)
+    median, best, result = timed(
+        lambda: run_backtest(market, targets, config), max(3, args.repeat // 5)
+    )
+    print(f"worst case: target changes every bar, 1 coin x {args.bars:,} bars")
+    report("run_backtest", median, best, f"{len(result.fills):,} fills")
+
+
+def market_data_section(args: argparse.Namespace) -> None:
+    """Gridding a year of observations (no database): `frame_from_columns`, 1% of rows
+    missing at random, timestamps a few seconds after the boundaries."""
+    rng = np.random.default_rng(args.seed)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    end = start + (args.bars - 1) * timedelta(minutes=5)
+    print(f"market data: frame_from_columns, {args.bars:,} bars, 1% of observations missing")
+    for n_coins in (1, args.coins):
+        coins = [f"C{i:02d}" for i in range(n_coins)]
+        first = np.datetime64("2024-01-01T00:00:02", "ns").astype(np.int64)
+        stamps = np.tile(first + np.arange(args.bars) * 300_000_000_000, n_coins)
+        labels = np.repeat(np.array(coins, dtype=object), args.bars)
+        keep = rng.random(len(stamps)) > 0.01
+        price = 100 * np.exp(np.cumsum(rng.normal(0, 0.002, len(stamps))))[keep]
+        columns = PriceColumns(stamps[keep], labels[keep], price * 0.999, price * 1.001, price)
+        median, best, history = timed(
+            partial(frame_from_columns, columns, coins, start, end), max(3, args.repeat // 5)
+        )
+        report(
+            f"{n_coins} coin(s), {int(keep.sum()):,} observations",
+            median,
+            best,
+            f"{sum(history.filled_bars.values()):,} bars filled, {len(history.gaps)} gaps",
+        )
+
+
+SECTIONS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "engine": engine_section,
+    "market-data": market_data_section,
+    "sweep": sweep_section,
+    "worst-case": worst_case_section,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bars", type=int, default=YEAR_OF_BARS)
+    parser.add_argument("--coins", type=int, default=20, help="coins in the multi-coin run")
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--fast", type=int, default=12)
+    parser.add_argument("--slow", type=int, default=48)
+    parser.add_argument("--only", choices=sorted(SECTIONS), help="run one section")
+    args = parser.parse_args()
+    for name, section in SECTIONS.items():
+        if args.only in (None, name):
+            section(args)
+
+
+if __name__ == "__main__":
+    main()

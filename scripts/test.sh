@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Run every check and test: lint, type checks, backend tests with coverage, frontend checks
+# and browser tests. Uses the PostgreSQL at 127.0.0.1:5432 when it answers, else DATABASE_URL's
+# server, else an embedded one; every run works in fresh databases that it drops afterwards.
+#   scripts/test.sh [extra pytest args]
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ensure_backend_deps
+trap stop_embedded_pg EXIT
+
+ADMIN_URL="${OMC_TEST_ADMIN_URL:-}"
+if [ -z "$ADMIN_URL" ]; then
+  if pg_reachable "postgresql://postgres@127.0.0.1:5432/postgres"; then
+    ADMIN_URL="postgresql://postgres@127.0.0.1:5432/postgres"
+  elif [ -n "${DATABASE_URL:-}" ] && pg_reachable "$DATABASE_URL"; then
+    ADMIN_URL="${DATABASE_URL%/*}/postgres"
+  else
+    log "no PostgreSQL answers at 127.0.0.1:5432: starting an embedded one"
+    start_embedded_pg "$STATE_DIR/pgdata-test" postgres
+    ADMIN_URL="$EMBEDDED_PG_URL"
+  fi
+fi
+export OMC_TEST_ADMIN_URL="$ADMIN_URL"
+log "test database server: ${ADMIN_URL%%\?*}"
+
+"$REPO_ROOT/scripts/lint.sh"
+
+testdb() { (cd "$BACKEND_DIR" && uv run --frozen --quiet python scripts/testdb.py "$@"); }
+
+if [ -x "$REPO_ROOT/scripts/test-frontend.sh" ]; then
+  E2E_DB="omc_e2e_$$_$RANDOM"
+  e2e_url="$(testdb create "$ADMIN_URL" "$E2E_DB")"
+  frontend_status=0
+  DATABASE_URL="$e2e_url" "$REPO_ROOT/scripts/test-frontend.sh" || frontend_status=$?
+  testdb drop "$ADMIN_URL" "$E2E_DB" || true
+  [ "$frontend_status" -eq 0 ] || die "frontend checks failed"
+fi
+
+log "backend tests (pytest, coverage >= 80%)"
+cd "$BACKEND_DIR"
+uv run --frozen pytest --cov=app --cov-report=term --cov-fail-under=80 "$@"
