@@ -43,6 +43,23 @@ ensure_node() {
     || die "Node.js is required for the web app; install node >= 20 and npm"
 }
 
+# Browser tests drive Debian's chromium: test tools cannot download their own browser here.
+chromium_path() {
+  local candidate
+  for candidate in "${CHROMIUM_PATH:-}" /usr/bin/chromium /usr/bin/chromium-browser; do
+    if [ -n "$candidate" ] && [ -x "$candidate" ]; then echo "$candidate"; return 0; fi
+  done
+  return 1
+}
+
+ensure_chromium() {
+  chromium_path >/dev/null && return
+  log "installing chromium (Debian package) for the browser tests"
+  { as_root apt-get update -qq && as_root apt-get install -y -qq chromium >/dev/null; } \
+    || die "chromium is required for the browser tests; install Debian's chromium package"
+  chromium_path >/dev/null || die "chromium installed but not found"
+}
+
 # Reinstall node_modules only when package-lock.json changed.
 ensure_frontend_deps() {
   ensure_node

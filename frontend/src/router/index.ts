@@ -1,0 +1,40 @@
+import { createRouter, createWebHistory, type RouteRecordRaw } from "vue-router"
+
+import { useAuthStore } from "@/stores/auth"
+
+const routes: RouteRecordRaw[] = [
+  {
+    path: "/login",
+    name: "login",
+    component: () => import("@/views/LoginView.vue"),
+    meta: { public: true, title: "Log in" },
+  },
+  {
+    path: "/",
+    component: () => import("@/layouts/AppLayout.vue"),
+    children: [
+      { path: "", name: "dashboard", component: () => import("@/views/DashboardView.vue"), meta: { title: "Dashboard" } },
+      { path: "lab", name: "lab", component: () => import("@/views/LabView.vue"), meta: { title: "Lab" } },
+      { path: "floor", name: "floor", component: () => import("@/views/FloorView.vue"), meta: { title: "Floor" } },
+      { path: "settings", name: "settings", component: () => import("@/views/SettingsView.vue"), meta: { title: "Settings" } },
+      { path: "profile", name: "profile", component: () => import("@/views/ProfileView.vue"), meta: { title: "Profile" } },
+    ],
+  },
+  { path: "/:pathMatch(.*)*", name: "not-found", component: () => import("@/views/NotFoundView.vue"), meta: { public: true, title: "Not found" } },
+]
+
+export const router = createRouter({ history: createWebHistory(), routes })
+
+router.beforeEach((to) => {
+  const auth = useAuthStore()
+  if (!to.meta.public && !auth.isLoggedIn) {
+    return { name: "login", query: to.fullPath === "/" ? {} : { redirect: to.fullPath } }
+  }
+  if (to.name === "login" && auth.isLoggedIn) return { name: "dashboard" }
+  return true
+})
+
+router.afterEach((to) => {
+  const title = typeof to.meta.title === "string" ? to.meta.title : ""
+  document.title = title ? `${title} · Oh My Coins` : "Oh My Coins"
+})

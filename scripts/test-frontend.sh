@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Frontend checks: type check, unit tests (Vitest), production build, and browser tests
+# (Playwright driving Debian's headless chromium) against the real backend on a free port.
+#   DATABASE_URL=postgresql://…/scratch_db scripts/test-frontend.sh
+# scripts/test.sh calls this with a fresh database it drops afterwards.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+[ -n "${DATABASE_URL:-}" ] || die "DATABASE_URL must point at a scratch database for the browser tests"
+
+ensure_backend_deps
+ensure_frontend_deps
+ensure_chromium
+
+cd "$FRONTEND_DIR"
+log "frontend type check (vue-tsc)"
+npm run --silent type-check
+log "frontend unit tests (vitest)"
+npm run --silent test:unit
+ensure_frontend_build
+
+# A backend of our own, on a free port, with throwaway secrets and a known superuser.
+VENV_BIN="$BACKEND_DIR/.venv/bin"
+E2E_PORT="$("$VENV_BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+E2E_PASSWORD="$("$VENV_BIN/python" -c 'import secrets; print(secrets.token_urlsafe(16))')"
+export ENVIRONMENT=local
+export E2E_EMAIL="e2e-admin@example.com" E2E_PASSWORD
+export FIRST_SUPERUSER="$E2E_EMAIL" FIRST_SUPERUSER_PASSWORD="$E2E_PASSWORD"
+export SECRET_KEY="$("$VENV_BIN/python" -c 'import secrets; print(secrets.token_urlsafe(32))')"
+export CREDENTIALS_ENCRYPTION_KEYS="$("$VENV_BIN/python" -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+export COLLECTOR_ENABLED=false
+export COINSPOT_BASE_URL="http://127.0.0.1:9"
+
+(cd "$BACKEND_DIR" && "$VENV_BIN/alembic" upgrade head >/dev/null && "$VENV_BIN/python" -m app.initial_data)
+BACKEND_LOG="$REPO_ROOT/.omc/e2e-backend.log"
+(cd "$BACKEND_DIR" && exec "$VENV_BIN/uvicorn" app.main:app --host 127.0.0.1 --port "$E2E_PORT") >"$BACKEND_LOG" 2>&1 &
+BACKEND_PID=$!
+trap 'kill "$BACKEND_PID" 2>/dev/null || true; wait "$BACKEND_PID" 2>/dev/null || true' EXIT
+
+export E2E_BASE_URL="http://127.0.0.1:$E2E_PORT"
+"$VENV_BIN/python" - "$E2E_BASE_URL/api/v1/utils/health-check/" "$BACKEND_PID" <<'PY' || { cat "$BACKEND_LOG" >&2; die "the backend for the browser tests did not start"; }
+import os, sys, time, urllib.request
+url, pid = sys.argv[1], int(sys.argv[2])
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        sys.exit("backend exited")
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            if response.status == 200:
+                sys.exit(0)
+    except OSError:
+        time.sleep(0.2)  # polling a server that is still starting
+sys.exit("backend not ready after 60 s")
+PY
+
+log "browser tests (playwright + $(chromium_path))"
+CHROMIUM_PATH="$(chromium_path)" npx --no-install playwright test
