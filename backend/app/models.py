@@ -2,9 +2,17 @@
 
 from sqlmodel import SQLModel
 
+from app.collector.models import CollectionRun, PriceData5Min
 from app.credentials.models import CoinspotCredential, CredentialAuditLog
 from app.users.models import User
 
 metadata = SQLModel.metadata
 
-__all__ = ["CoinspotCredential", "CredentialAuditLog", "User", "metadata"]
+__all__ = [
+    "CollectionRun",
+    "PriceData5Min",
+    "CoinspotCredential",
+    "CredentialAuditLog",
+    "User",
+    "metadata",
+]

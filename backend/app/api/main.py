@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from app.api.routes import utils
+from app.collector import routes as collector_routes
 from app.credentials import routes as credentials_routes
 from app.users import login_routes
 from app.users import routes as users_routes
@@ -12,3 +13,5 @@ api_router.include_router(login_routes.router)
 api_router.include_router(users_routes.router)
 api_router.include_router(utils.router)
 api_router.include_router(credentials_routes.router)
+api_router.include_router(collector_routes.prices_router)
+api_router.include_router(collector_routes.collector_router)

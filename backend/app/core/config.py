@@ -83,6 +83,9 @@ class Settings(BaseSettings):
 
     COLLECTOR_ENABLED: bool = True
     COLLECTOR_INTERVAL_SECONDS: int = Field(default=300, ge=10, le=86400)
+    # Tries to fetch one slot's prices, and the pause between them.
+    COLLECTOR_RETRY_ATTEMPTS: int = Field(default=3, ge=1, le=10)
+    COLLECTOR_RETRY_DELAY_SECONDS: float = Field(default=5.0, ge=0, le=60)
 
     # Lab sandbox (user algorithm code): concurrent walled children, per-job limits (a run may
     # only tighten them), and the first of the unprivileged uids children run under.

@@ -1,0 +1,189 @@
+"""Read-side SQL for the prices API and the collector's status: latest prices, coin
+coverage, history (raw with cursor pagination, or resampled in SQL) and gaps."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+Interval = Literal["5m", "15m", "1h", "4h", "1d"]
+INTERVALS: dict[str, timedelta] = {
+    "5m": timedelta(minutes=5),
+    "15m": timedelta(minutes=15),
+    "1h": timedelta(hours=1),
+    "4h": timedelta(hours=4),
+    "1d": timedelta(days=1),
+}
+SLOT = timedelta(minutes=5)
+
+# Newest row of each coin, and its last price 24 h before that row (or the oldest within 24 h
+# when history is shorter) for the change. The unique (coin_type, timestamp) index serves both.
+_LATEST = sa.text(
+    """
+    SELECT p.coin_type AS coin, p."timestamp", p.bid::text AS bid, p.ask::text AS ask,
+           p."last"::text AS "last", p.source,
+           CASE WHEN prev."last" > 0
+                THEN round(((p."last" - prev."last") / prev."last" * 100)::numeric, 4)::float8
+           END AS change_24h_pct
+    FROM (SELECT DISTINCT ON (coin_type) * FROM price_data_5min
+          ORDER BY coin_type, "timestamp" DESC) p
+    LEFT JOIN LATERAL (
+        SELECT "last" FROM price_data_5min q
+        WHERE q.coin_type = p.coin_type AND q."timestamp" <= p."timestamp" - interval '24 hours'
+        ORDER BY q."timestamp" DESC LIMIT 1
+    ) prev ON true
+    ORDER BY p.coin_type
+    """
+)
+
+_COINS = sa.text(
+    """
+    SELECT coin_type AS coin, min("timestamp") AS first, max("timestamp") AS last,
+           count(*) AS rows
+    FROM price_data_5min GROUP BY coin_type ORDER BY coin_type
+    """
+)
+
+_COIN_EXISTS = sa.text("SELECT 1 FROM price_data_5min WHERE coin_type = :coin LIMIT 1")
+
+_RAW = sa.text(
+    """
+    SELECT "timestamp", bid::text AS bid, ask::text AS ask, "last"::text AS "last"
+    FROM price_data_5min
+    WHERE coin_type = :coin AND "timestamp" >= :start AND "timestamp" <= :end
+      AND "timestamp" > :after
+    ORDER BY "timestamp"
+    LIMIT :limit
+    """
+)
+
+# OHLC of `last` and the closing bid/ask per bucket; buckets start at multiples of the
+# interval since the epoch (UTC), like the collector's slots.
+_RESAMPLED = sa.text(
+    """
+    SELECT bucket AS "timestamp",
+           (array_agg("last" ORDER BY "timestamp"))[1]::text AS open,
+           max("last")::text AS high,
+           min("last")::text AS low,
+           (array_agg("last" ORDER BY "timestamp" DESC))[1]::text AS close,
+           (array_agg(bid ORDER BY "timestamp" DESC))[1]::text AS bid,
+           (array_agg(ask ORDER BY "timestamp" DESC))[1]::text AS ask,
+           count(*) AS bars
+    FROM (
+        SELECT date_bin(:step, "timestamp", TIMESTAMPTZ '1970-01-01 00:00:00+00') AS bucket,
+               "timestamp", bid, ask, "last"
+        FROM price_data_5min
+        WHERE coin_type = :coin AND "timestamp" >= :start AND "timestamp" <= :end
+          AND "timestamp" >= :after_bucket
+    ) b
+    WHERE bucket > :after
+    GROUP BY bucket
+    ORDER BY bucket
+    LIMIT :limit
+    """
+)
+
+_GAPS = sa.text(
+    """
+    SELECT coin_type AS coin, prev AS after, "timestamp" AS before,
+           (extract(epoch FROM ("timestamp" - prev)) / 300)::int - 1 AS missing
+    FROM (
+        SELECT coin_type, "timestamp",
+               lag("timestamp") OVER (PARTITION BY coin_type ORDER BY "timestamp") AS prev
+        FROM price_data_5min
+        WHERE "timestamp" >= :start AND "timestamp" <= :end
+          AND (CAST(:coin AS text) IS NULL OR coin_type = :coin)
+    ) t
+    WHERE prev IS NOT NULL AND "timestamp" - prev > interval '5 minutes'
+    ORDER BY coin_type, prev
+    LIMIT :limit
+    """
+)
+
+
+def latest_prices(session: Session) -> list[dict[str, Any]]:
+    return [dict(row._mapping) for row in session.connection().execute(_LATEST)]
+
+
+def coins(session: Session) -> list[dict[str, Any]]:
+    return [dict(row._mapping) for row in session.connection().execute(_COINS)]
+
+
+def coin_exists(session: Session, coin: str) -> bool:
+    return session.connection().execute(_COIN_EXISTS, {"coin": coin}).first() is not None
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    rows: list[dict[str, Any]]
+    next_after: datetime | None
+
+
+def history(
+    session: Session,
+    coin: str,
+    start: datetime,
+    end: datetime,
+    *,
+    interval: str,
+    limit: int,
+    after: datetime | None,
+) -> HistoryPage:
+    """Up to `limit` rows (or buckets) after the cursor; `next_after` is None on the last page."""
+    floor = after if after is not None else start - INTERVALS[interval] - SLOT
+    params: dict[str, Any] = {
+        "coin": coin,
+        "start": start,
+        "end": end,
+        "after": floor,
+        "limit": limit + 1,
+    }
+    if interval == "5m":
+        result = session.connection().execute(_RAW, params)
+    else:
+        step = INTERVALS[interval]
+        params["step"] = step
+        # Rows of the bucket holding the cursor belong to an earlier page: skip them cheaply.
+        params["after_bucket"] = floor + step if after is not None else floor
+        result = session.connection().execute(_RESAMPLED, params)
+    rows = [dict(row._mapping) for row in result]
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return HistoryPage(rows, rows[-1]["timestamp"])
+    return HistoryPage(rows, None)
+
+
+def gaps(
+    session: Session,
+    start: datetime,
+    end: datetime,
+    *,
+    coin: str | None = None,
+    limit: int = 10_000,
+) -> list[dict[str, Any]]:
+    """Runs of missing 5-minute slots between two stored rows of a coin."""
+    params = {"start": start, "end": end, "coin": coin, "limit": limit}
+    return [dict(row._mapping) for row in session.connection().execute(_GAPS, params)]
+
+
+_RUN_COUNTS = sa.text(
+    """
+    SELECT count(*) AS runs, count(*) FILTER (WHERE status = 'failed') AS errors,
+           coalesce(sum(rows_stored), 0) AS rows_stored,
+           coalesce(sum(rows_rejected), 0) AS rows_rejected
+    FROM collection_runs WHERE started_at >= :since
+    """
+)
+_LAST_RUN = sa.text("SELECT * FROM collection_runs ORDER BY started_at DESC, id DESC LIMIT 1")
+
+
+def run_counts(session: Session, since: datetime) -> dict[str, Any]:
+    row = session.connection().execute(_RUN_COUNTS, {"since": since}).one()
+    return {k: int(v) for k, v in row._mapping.items()}
+
+
+def last_run(session: Session) -> dict[str, Any] | None:
+    row = session.connection().execute(_LAST_RUN).first()
+    return dict(row._mapping) if row is not None else None
