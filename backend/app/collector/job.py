@@ -105,7 +105,7 @@ def _store(
     with Session(engine) as session:
         stored = 0
         if rows:
-            statement = (
+            statement: Any = (
                 insert(PriceData5Min)
                 .values(
                     [
@@ -121,7 +121,7 @@ def _store(
                     ]
                 )
                 .on_conflict_do_nothing(index_elements=["coin_type", "timestamp"])
-                .returning(PriceData5Min.id)  # type: ignore[arg-type]
+                .returning(sa.column("id"))
             )
             # RETURNING yields only the inserted rows: conflicts are not counted as stored.
             stored = len(session.execute(statement).all())

@@ -52,4 +52,6 @@ def price_rows(session: Session, coin: str | None = None) -> list[sa.Row[tuple[o
     query = 'SELECT coin_type, "timestamp", bid, ask, "last", source FROM price_data_5min'
     if coin:
         query += " WHERE coin_type = :coin"
-    return list(session.execute(sa.text(query + ' ORDER BY coin_type, "timestamp"'), {"coin": coin}))
+    return list(
+        session.execute(sa.text(query + ' ORDER BY coin_type, "timestamp"'), {"coin": coin})
+    )

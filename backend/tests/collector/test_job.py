@@ -23,7 +23,13 @@ LATEST = "/pubapi/v2/latest"
 
 async def run(client: CoinspotClient, slot: datetime = SLOT, attempts: int = 3) -> object:
     return await collect_once(
-        client, node="test", trigger="test", interval_seconds=300, attempts=attempts, delay_seconds=0.01, slot=slot
+        client,
+        node="test",
+        trigger="test",
+        interval_seconds=300,
+        attempts=attempts,
+        delay_seconds=0.01,
+        slot=slot,
     )
 
 
@@ -105,7 +111,9 @@ async def test_a_broken_coin_is_rejected_and_the_others_are_stored(
     assert recorded.rows_rejected == 1 and recorded.rejected and "ETH" in recorded.rejected
 
 
-async def test_a_missing_coin_just_is_not_stored(simulator: RunningSimulator, sim_client: CoinspotClient) -> None:
+async def test_a_missing_coin_just_is_not_stored(
+    simulator: RunningSimulator, sim_client: CoinspotClient
+) -> None:
     coins = set(simulator.admin.prices())
     simulator.admin.corrupt_latest("XRP", "missing")
     summary = await run(sim_client)

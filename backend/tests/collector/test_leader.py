@@ -22,8 +22,8 @@ INTERVAL = 2  # seconds: short so the test sees several slots
 
 def nodes_that_collected() -> dict[str, int]:
     with Session(engine) as session:
-        rows = session.execute(sa.text("SELECT node, count(*) FROM collection_runs GROUP BY node"))
-        return {node: int(count) for node, count in rows}
+        rows = session.execute(sa.text("SELECT node, count(*) AS n FROM collection_runs GROUP BY node"))
+        return {str(row.node): int(row.n) for row in rows}
 
 
 async def wait_for(condition: object, deadline_seconds: float, what: str) -> None:
@@ -34,22 +34,36 @@ async def wait_for(condition: object, deadline_seconds: float, what: str) -> Non
         await asyncio.sleep(0.05)  # polling a condition that other tasks make true
 
 
-async def test_exactly_one_instance_collects_and_the_standby_takes_over(simulator: RunningSimulator) -> None:
+async def test_exactly_one_instance_collects_and_the_standby_takes_over(
+    simulator: RunningSimulator,
+) -> None:
     async with (
         CoinspotClient(simulator.base_url, retry=RetryPolicy(attempts=1)) as client_a,
         CoinspotClient(simulator.base_url, retry=RetryPolicy(attempts=1)) as client_b,
     ):
         a = CollectorService(
-            interval_seconds=INTERVAL, attempts=1, delay_seconds=0, leader_retry_seconds=0.5, client=client_a
+            interval_seconds=INTERVAL,
+            attempts=1,
+            delay_seconds=0,
+            leader_retry_seconds=0.5,
+            client=client_a,
         )
         b = CollectorService(
-            interval_seconds=INTERVAL, attempts=1, delay_seconds=0, leader_retry_seconds=0.5, client=client_b
+            interval_seconds=INTERVAL,
+            attempts=1,
+            delay_seconds=0,
+            leader_retry_seconds=0.5,
+            client=client_b,
         )
         await a.start()
         await b.start()
         try:
             assert (a.role, b.role) == ("leader", "standby")
-            await wait_for(lambda: nodes_that_collected().get(a.node, 0) >= 2, 6 * INTERVAL, "two runs by the leader")
+            await wait_for(
+                lambda: nodes_that_collected().get(a.node, 0) >= 2,
+                6 * INTERVAL,
+                "two runs by the leader",
+            )
             assert set(nodes_that_collected()) == {a.node}
 
             await a.stop()
@@ -58,12 +72,18 @@ async def test_exactly_one_instance_collects_and_the_standby_takes_over(simulato
             await wait_for(lambda: b.is_leader, INTERVAL, "the standby to take over")
             assert time.monotonic() - stopped <= INTERVAL
             # ... and collect from the next slot on.
-            await wait_for(lambda: nodes_that_collected().get(b.node, 0) >= 1, 3 * INTERVAL, "a run by the new leader")
+            await wait_for(
+                lambda: nodes_that_collected().get(b.node, 0) >= 1,
+                3 * INTERVAL,
+                "a run by the new leader",
+            )
             counts = nodes_that_collected()
             assert set(counts) == {a.node, b.node}
             with Session(engine) as session:
                 slots = session.execute(
-                    sa.text("SELECT slot, count(*) FROM collection_runs GROUP BY slot HAVING count(*) > 1")
+                    sa.text(
+                        "SELECT slot, count(*) FROM collection_runs GROUP BY slot HAVING count(*) > 1"
+                    )
                 ).all()
             assert slots == []  # no slot was collected twice
         finally:
@@ -71,7 +91,9 @@ async def test_exactly_one_instance_collects_and_the_standby_takes_over(simulato
             await b.stop()
 
 
-async def test_a_manual_run_waits_for_a_scheduled_one_instead_of_overlapping(simulator: RunningSimulator) -> None:
+async def test_a_manual_run_waits_for_a_scheduled_one_instead_of_overlapping(
+    simulator: RunningSimulator,
+) -> None:
     simulator.admin.add_latency(0.3, path="/pubapi/v2/latest")
     slot = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     async with CoinspotClient(simulator.base_url, retry=RetryPolicy(attempts=1)) as client:

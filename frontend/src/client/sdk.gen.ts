@@ -2,7 +2,7 @@
 
 import { type Client, type Options as Options2, type TDataShape, urlSearchParamsBodySerializer } from './client';
 import { client } from './client.gen';
-import type { CredentialsCreateCredentialsData, CredentialsCreateCredentialsErrors, CredentialsCreateCredentialsResponses, CredentialsDeleteCredentialsData, CredentialsDeleteCredentialsErrors, CredentialsDeleteCredentialsResponses, CredentialsReadAuditLogData, CredentialsReadAuditLogErrors, CredentialsReadAuditLogResponses, CredentialsReadCredentialsData, CredentialsReadCredentialsErrors, CredentialsReadCredentialsResponses, CredentialsUpdateCredentialsData, CredentialsUpdateCredentialsErrors, CredentialsUpdateCredentialsResponses, CredentialsValidateCredentialsData, CredentialsValidateCredentialsErrors, CredentialsValidateCredentialsResponses, LoginLoginAccessTokenData, LoginLoginAccessTokenErrors, LoginLoginAccessTokenResponses, LoginRecoverPasswordData, LoginRecoverPasswordErrors, LoginRecoverPasswordResponses, LoginResetPasswordData, LoginResetPasswordErrors, LoginResetPasswordResponses, LoginTestTokenData, LoginTestTokenResponses, UsersCreateUserData, UsersCreateUserErrors, UsersCreateUserResponses, UsersDeleteUserData, UsersDeleteUserErrors, UsersDeleteUserMeData, UsersDeleteUserMeResponses, UsersDeleteUserResponses, UsersReadUserByIdData, UsersReadUserByIdErrors, UsersReadUserByIdResponses, UsersReadUserMeData, UsersReadUserMeResponses, UsersReadUsersData, UsersReadUsersErrors, UsersReadUsersResponses, UsersRegisterUserData, UsersRegisterUserErrors, UsersRegisterUserResponses, UsersUpdatePasswordMeData, UsersUpdatePasswordMeErrors, UsersUpdatePasswordMeResponses, UsersUpdateUserData, UsersUpdateUserErrors, UsersUpdateUserMeData, UsersUpdateUserMeErrors, UsersUpdateUserMeResponses, UsersUpdateUserResponses, UtilsHealthCheckData, UtilsHealthCheckResponses } from './types.gen';
+import type { CollectorReadStatusData, CollectorReadStatusResponses, CollectorTriggerRunData, CollectorTriggerRunResponses, CredentialsCreateCredentialsData, CredentialsCreateCredentialsErrors, CredentialsCreateCredentialsResponses, CredentialsDeleteCredentialsData, CredentialsDeleteCredentialsErrors, CredentialsDeleteCredentialsResponses, CredentialsReadAuditLogData, CredentialsReadAuditLogErrors, CredentialsReadAuditLogResponses, CredentialsReadCredentialsData, CredentialsReadCredentialsErrors, CredentialsReadCredentialsResponses, CredentialsUpdateCredentialsData, CredentialsUpdateCredentialsErrors, CredentialsUpdateCredentialsResponses, CredentialsValidateCredentialsData, CredentialsValidateCredentialsErrors, CredentialsValidateCredentialsResponses, LoginLoginAccessTokenData, LoginLoginAccessTokenErrors, LoginLoginAccessTokenResponses, LoginRecoverPasswordData, LoginRecoverPasswordErrors, LoginRecoverPasswordResponses, LoginResetPasswordData, LoginResetPasswordErrors, LoginResetPasswordResponses, LoginTestTokenData, LoginTestTokenResponses, PricesReadCoinsData, PricesReadCoinsResponses, PricesReadHistoryData, PricesReadHistoryErrors, PricesReadHistoryResponses, PricesReadLatestData, PricesReadLatestResponses, UsersCreateUserData, UsersCreateUserErrors, UsersCreateUserResponses, UsersDeleteUserData, UsersDeleteUserErrors, UsersDeleteUserMeData, UsersDeleteUserMeResponses, UsersDeleteUserResponses, UsersReadUserByIdData, UsersReadUserByIdErrors, UsersReadUserByIdResponses, UsersReadUserMeData, UsersReadUserMeResponses, UsersReadUsersData, UsersReadUsersErrors, UsersReadUsersResponses, UsersRegisterUserData, UsersRegisterUserErrors, UsersRegisterUserResponses, UsersUpdatePasswordMeData, UsersUpdatePasswordMeErrors, UsersUpdatePasswordMeResponses, UsersUpdateUserData, UsersUpdateUserErrors, UsersUpdateUserMeData, UsersUpdateUserMeErrors, UsersUpdateUserMeResponses, UsersUpdateUserResponses, UtilsHealthCheckData, UtilsHealthCheckResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -277,5 +277,62 @@ export const credentialsValidateCredentials = <ThrowOnError extends boolean = fa
 export const credentialsReadAuditLog = <ThrowOnError extends boolean = false>(options?: Options<CredentialsReadAuditLogData, ThrowOnError>) => (options?.client ?? client).get<CredentialsReadAuditLogResponses, CredentialsReadAuditLogErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/credentials/coinspot/audit',
+    ...options
+});
+
+/**
+ * Read Latest
+ *
+ * The newest price of every coin with its change over 24 hours (percent).
+ */
+export const pricesReadLatest = <ThrowOnError extends boolean = false>(options?: Options<PricesReadLatestData, ThrowOnError>) => (options?.client ?? client).get<PricesReadLatestResponses, unknown, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/prices/latest',
+    ...options
+});
+
+/**
+ * Read Coins
+ *
+ * Every coin with stored prices: first and last timestamp and row count.
+ */
+export const pricesReadCoins = <ThrowOnError extends boolean = false>(options?: Options<PricesReadCoinsData, ThrowOnError>) => (options?.client ?? client).get<PricesReadCoinsResponses, unknown, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/prices/coins',
+    ...options
+});
+
+/**
+ * Read History
+ *
+ * One coin's prices between start and end, oldest first: raw 5-minute rows, or OHLC of
+ * `last` with the closing bid/ask per interval (computed in SQL). Pages with `cursor`.
+ */
+export const pricesReadHistory = <ThrowOnError extends boolean = false>(options: Options<PricesReadHistoryData, ThrowOnError>) => (options.client ?? client).get<PricesReadHistoryResponses, PricesReadHistoryErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/prices/{coin}',
+    ...options
+});
+
+/**
+ * Read Status
+ *
+ * Scheduler state, leader or standby, last run, next run, 24-hour counts and gaps.
+ */
+export const collectorReadStatus = <ThrowOnError extends boolean = false>(options?: Options<CollectorReadStatusData, ThrowOnError>) => (options?.client ?? client).get<CollectorReadStatusResponses, unknown, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/collector/status',
+    ...options
+});
+
+/**
+ * Trigger Run
+ *
+ * Collect now (superusers). Uses this process's collector, or a one-off run when the
+ * scheduler is off here; never overlaps a run in progress in this process.
+ */
+export const collectorTriggerRun = <ThrowOnError extends boolean = false>(options?: Options<CollectorTriggerRunData, ThrowOnError>) => (options?.client ?? client).post<CollectorTriggerRunResponses, unknown, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/collector/run',
     ...options
 });

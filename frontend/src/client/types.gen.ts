@@ -101,6 +101,161 @@ export type BodyLoginLoginAccessToken = {
 };
 
 /**
+ * CoinCoverage
+ */
+export type CoinCoverage = {
+    /**
+     * Coin
+     */
+    coin: string;
+    /**
+     * First
+     */
+    first: string;
+    /**
+     * Last
+     */
+    last: string;
+    /**
+     * Rows
+     */
+    rows: number;
+};
+
+/**
+ * CoinsPublic
+ */
+export type CoinsPublic = {
+    /**
+     * Data
+     */
+    data: Array<CoinCoverage>;
+    /**
+     * Count
+     */
+    count: number;
+};
+
+/**
+ * CollectorRun
+ */
+export type CollectorRun = {
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Slot
+     */
+    slot: string;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Trigger
+     */
+    trigger: string;
+    /**
+     * Node
+     */
+    node: string;
+    /**
+     * Attempts
+     */
+    attempts: number;
+    /**
+     * Coins Received
+     */
+    coins_received: number;
+    /**
+     * Rows Stored
+     */
+    rows_stored: number;
+    /**
+     * Rows Rejected
+     */
+    rows_rejected: number;
+    /**
+     * Rejected
+     */
+    rejected?: {
+        [key: string]: unknown;
+    } | null;
+    /**
+     * Error
+     */
+    error?: string | null;
+    /**
+     * Duration Ms
+     */
+    duration_ms?: number | null;
+    /**
+     * Started At
+     */
+    started_at?: string | null;
+    /**
+     * Finished At
+     */
+    finished_at?: string | null;
+};
+
+/**
+ * CollectorStatus
+ */
+export type CollectorStatus = {
+    /**
+     * Enabled
+     */
+    enabled: boolean;
+    /**
+     * State
+     */
+    state: string;
+    /**
+     * Role
+     */
+    role: string;
+    /**
+     * Node
+     */
+    node: string | null;
+    /**
+     * Interval Seconds
+     */
+    interval_seconds: number;
+    /**
+     * Next Run At
+     */
+    next_run_at: string | null;
+    last_run: CollectorRun | null;
+    /**
+     * Runs 24H
+     */
+    runs_24h: number;
+    /**
+     * Errors 24H
+     */
+    errors_24h: number;
+    /**
+     * Rows Stored 24H
+     */
+    rows_stored_24h: number;
+    /**
+     * Rows Rejected 24H
+     */
+    rows_rejected_24h: number;
+    /**
+     * Gaps 24H
+     */
+    gaps_24h: Array<GapPublic>;
+    /**
+     * Missing Slots 24H
+     */
+    missing_slots_24h: number;
+};
+
+/**
  * CredentialCreate
  */
 export type CredentialCreate = {
@@ -171,6 +326,28 @@ export type CredentialUpdate = {
 };
 
 /**
+ * GapPublic
+ */
+export type GapPublic = {
+    /**
+     * Coin
+     */
+    coin: string;
+    /**
+     * After
+     */
+    after: string;
+    /**
+     * Before
+     */
+    before: string;
+    /**
+     * Missing
+     */
+    missing: number;
+};
+
+/**
  * HTTPValidationError
  */
 export type HttpValidationError = {
@@ -178,6 +355,54 @@ export type HttpValidationError = {
      * Detail
      */
     detail?: Array<ValidationError>;
+};
+
+/**
+ * LatestPrice
+ */
+export type LatestPrice = {
+    /**
+     * Coin
+     */
+    coin: string;
+    /**
+     * Timestamp
+     */
+    timestamp: string;
+    /**
+     * Bid
+     */
+    bid: string;
+    /**
+     * Ask
+     */
+    ask: string;
+    /**
+     * Last
+     */
+    last: string;
+    /**
+     * Source
+     */
+    source: string;
+    /**
+     * Change 24H Pct
+     */
+    change_24h_pct: number | null;
+};
+
+/**
+ * LatestPrices
+ */
+export type LatestPrices = {
+    /**
+     * Data
+     */
+    data: Array<LatestPrice>;
+    /**
+     * Count
+     */
+    count: number;
 };
 
 /**
@@ -205,9 +430,103 @@ export type NewPassword = {
 };
 
 /**
+ * OhlcBar
+ */
+export type OhlcBar = {
+    /**
+     * Timestamp
+     */
+    timestamp: string;
+    /**
+     * Open
+     */
+    open: string;
+    /**
+     * High
+     */
+    high: string;
+    /**
+     * Low
+     */
+    low: string;
+    /**
+     * Close
+     */
+    close: string;
+    /**
+     * Bid
+     */
+    bid: string;
+    /**
+     * Ask
+     */
+    ask: string;
+    /**
+     * Bars
+     */
+    bars: number;
+};
+
+/**
  * PermissionLevel
  */
 export type PermissionLevel = 'unknown' | 'read_only' | 'full_access';
+
+/**
+ * PriceBar
+ */
+export type PriceBar = {
+    /**
+     * Timestamp
+     */
+    timestamp: string;
+    /**
+     * Bid
+     */
+    bid: string;
+    /**
+     * Ask
+     */
+    ask: string;
+    /**
+     * Last
+     */
+    last: string;
+};
+
+/**
+ * PriceHistory
+ */
+export type PriceHistory = {
+    /**
+     * Coin
+     */
+    coin: string;
+    /**
+     * Interval
+     */
+    interval: string;
+    /**
+     * Start
+     */
+    start: string;
+    /**
+     * End
+     */
+    end: string;
+    /**
+     * Count
+     */
+    count: number;
+    /**
+     * Next Cursor
+     */
+    next_cursor: string | null;
+    /**
+     * Data
+     */
+    data: Array<PriceBar> | Array<OhlcBar>;
+};
 
 /**
  * Token
@@ -1112,3 +1431,126 @@ export type CredentialsReadAuditLogResponses = {
 };
 
 export type CredentialsReadAuditLogResponse = CredentialsReadAuditLogResponses[keyof CredentialsReadAuditLogResponses];
+
+export type PricesReadLatestData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/prices/latest';
+};
+
+export type PricesReadLatestResponses = {
+    /**
+     * Successful Response
+     */
+    200: LatestPrices;
+};
+
+export type PricesReadLatestResponse = PricesReadLatestResponses[keyof PricesReadLatestResponses];
+
+export type PricesReadCoinsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/prices/coins';
+};
+
+export type PricesReadCoinsResponses = {
+    /**
+     * Successful Response
+     */
+    200: CoinsPublic;
+};
+
+export type PricesReadCoinsResponse = PricesReadCoinsResponses[keyof PricesReadCoinsResponses];
+
+export type PricesReadHistoryData = {
+    body?: never;
+    path: {
+        /**
+         * Coin
+         */
+        coin: string;
+    };
+    query?: {
+        /**
+         * Start
+         *
+         * Default: end minus 1 day
+         */
+        start?: string | null;
+        /**
+         * End
+         *
+         * Default: now
+         */
+        end?: string | null;
+        /**
+         * Interval
+         */
+        interval?: '5m' | '15m' | '1h' | '4h' | '1d';
+        /**
+         * Limit
+         */
+        limit?: number;
+        /**
+         * Cursor
+         *
+         * next_cursor of the previous page
+         */
+        cursor?: string | null;
+    };
+    url: '/api/v1/prices/{coin}';
+};
+
+export type PricesReadHistoryErrors = {
+    /**
+     * Unknown coin
+     */
+    404: unknown;
+    /**
+     * Invalid range, interval or cursor
+     */
+    422: unknown;
+};
+
+export type PricesReadHistoryResponses = {
+    /**
+     * Successful Response
+     */
+    200: PriceHistory;
+};
+
+export type PricesReadHistoryResponse = PricesReadHistoryResponses[keyof PricesReadHistoryResponses];
+
+export type CollectorReadStatusData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/collector/status';
+};
+
+export type CollectorReadStatusResponses = {
+    /**
+     * Successful Response
+     */
+    200: CollectorStatus;
+};
+
+export type CollectorReadStatusResponse = CollectorReadStatusResponses[keyof CollectorReadStatusResponses];
+
+export type CollectorTriggerRunData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/collector/run';
+};
+
+export type CollectorTriggerRunResponses = {
+    /**
+     * Successful Response
+     */
+    200: CollectorRun;
+};
+
+export type CollectorTriggerRunResponse = CollectorTriggerRunResponses[keyof CollectorTriggerRunResponses];
