@@ -9,11 +9,12 @@ row's time is floored to its 5-minute slot; several rows of a coin in one slot k
 A row that fails validation is rejected and counted (with the reason), never stored.
 """
 
+import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -51,11 +52,25 @@ def _detect(columns: list[str], layout: Layout, coin: str | None) -> Literal["pr
 
 
 def _timestamps(values: "pd.Series[str]") -> "pd.Series[pd.Timestamp]":
-    numeric = pd.to_numeric(values, errors="coerce")
-    if numeric.notna().all() and len(values):
+    first = str(values.iloc[0]).strip() if len(values) else ""
+    if first.lstrip("-").replace(".", "", 1).isdigit():
+        numeric = pd.to_numeric(values, errors="coerce")
         unit: Literal["ms", "s"] = "ms" if float(numeric.abs().max()) > 1e11 else "s"
-        return pd.to_datetime(numeric, unit=unit, utc=True)
+        return pd.to_datetime(numeric, unit=unit, utc=True, errors="coerce")
     return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+
+
+def _numbers(values: "pd.Series[Any]") -> "pd.Series[float]":
+    if pd.api.types.is_float_dtype(values) or pd.api.types.is_integer_dtype(values):
+        return values.astype("float64")
+    return pd.to_numeric(values, errors="coerce")
+
+
+def _symbols(values: "pd.Series[Any]") -> "pd.Series[str]":
+    """Upper-case, stripped symbols; normalised once per distinct value (files repeat them)."""
+    codes, uniques = pd.factorize(values.fillna(""), use_na_sentinel=False)
+    cleaned = pd.Index(uniques).astype(str).str.strip().str.upper()
+    return pd.Series(np.asarray(cleaned, dtype=object)[codes], index=values.index)
 
 
 def _reject(stats: ImportStats, mask: "pd.Series[bool]", reason: str) -> None:
@@ -81,18 +96,17 @@ def normalise(
         raw_coins = chunk["coin_type"]
     else:
         raw_coins = pd.Series(coin or "", index=chunk.index)
-    coins = raw_coins.fillna("").astype(str).str.strip().str.upper()
+    coins = _symbols(raw_coins)
     ts = _timestamps(chunk["timestamp"].astype(str))
     if kind == "prices":
-        bid = pd.to_numeric(chunk["bid"], errors="coerce")
-        ask = pd.to_numeric(chunk["ask"], errors="coerce")
-        last = pd.to_numeric(chunk["last"], errors="coerce")
+        bid, ask, last = _numbers(chunk["bid"]), _numbers(chunk["ask"]), _numbers(chunk["last"])
     else:
-        last = pd.to_numeric(chunk["close"], errors="coerce")
+        last = _numbers(chunk["close"])
         half = spread_bps / 20_000
         bid, ask = last * (1 - half), last * (1 + half)
     bad_time = ts.isna()
-    bad_coin = ~coins.str.fullmatch(r"[A-Z0-9]{1,16}")
+    valid_symbols = {c for c in coins.unique() if re.fullmatch(r"[A-Z0-9]{1,16}", c)}
+    bad_coin = ~coins.isin(valid_symbols)
     missing = bid.isna() | ask.isna() | last.isna()
     values = np.column_stack([bid.to_numpy(float), ask.to_numpy(float), last.to_numpy(float)])
     not_finite = ~missing & ~pd.Series(np.isfinite(values).all(axis=1), index=chunk.index)
@@ -137,7 +151,15 @@ def read_chunks(
     """Validated frames of a CSV file, chunk by chunk (memory stays flat for big files)."""
     if not path.is_file():
         raise ImportFormatError(f"{path}: no such file")
-    reader = pd.read_csv(path, dtype=str, chunksize=chunk_rows, skipinitialspace=True)
+    header = pd.read_csv(path, nrows=0, skipinitialspace=True).columns
+    # Times and symbols stay text; prices are parsed by pandas' C parser (a column holding
+    # something that is not a number comes back as text and is coerced, row by row, below).
+    text_columns: dict[Hashable, type[str]] = {
+        name: str
+        for name in header
+        if str(name).strip().lower() in {"timestamp", "coin", "coin_type"}
+    }
+    reader = pd.read_csv(path, dtype=text_columns, chunksize=chunk_rows, skipinitialspace=True)
     kind: Literal["prices", "ohlcv"] | None = None
     for chunk in reader:
         chunk.columns = [str(c).strip().lower() for c in chunk.columns]

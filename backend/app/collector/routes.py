@@ -4,8 +4,9 @@ import base64
 import binascii
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 
 from app.api.deps import CurrentUser, SessionDep, get_current_active_superuser
@@ -47,10 +48,6 @@ def _decode_cursor(cursor: str) -> datetime:
     return moment
 
 
-def _iso(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
 @prices_router.get("/latest", response_model=LatestPrices)
 def read_latest(session: SessionDep, _: CurrentUser) -> Any:
     """The newest price of every coin with its change over 24 hours (percent)."""
@@ -82,6 +79,12 @@ def read_history(
     interval: Interval = "5m",
     limit: Annotated[int, Query(ge=1, le=MAX_HISTORY_ROWS)] = 1000,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    layout: Annotated[
+        Literal["rows", "columns"],
+        Query(
+            description="rows: a list of objects; columns: one array per field (compact, for charts)"
+        ),
+    ] = "rows",
 ) -> Response:
     """One coin's prices between start and end, oldest first: raw 5-minute rows, or OHLC of
     `last` with the closing bid/ask per interval (computed in SQL). Pages with `cursor`."""
@@ -100,17 +103,36 @@ def read_history(
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no prices for coin {symbol}")
     after = _decode_cursor(cursor) if cursor else None
     page = queries.history(session, symbol, start, end, interval=interval, limit=limit, after=after)
+    times = _iso_times([row[0] for row in page.rows])
+    fields = page.columns[1:]
+    data: Any
+    if layout == "columns":
+        data = {
+            "timestamp": times,
+            **{f: [row[i + 1] for row in page.rows] for i, f in enumerate(fields)},
+        }
+    else:
+        data = [
+            dict(zip(fields, row[1:], strict=True), timestamp=t)
+            for t, row in zip(times, page.rows, strict=True)
+        ]
     body = {
         "coin": symbol,
         "interval": interval,
+        "layout": layout,
         "start": start.isoformat(),
         "end": end.isoformat(),
         "count": len(page.rows),
         "next_cursor": _encode_cursor(page.next_after) if page.next_after else None,
-        "data": [{k: _iso(v) for k, v in row.items()} for row in page.rows],
+        "data": data,
     }
     # A year of rows is 100k objects: serialise directly rather than through response models.
     return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
+
+
+def _iso_times(epochs: list[float]) -> list[str]:
+    stamps = np.array(epochs, dtype="float64").astype("int64").astype("datetime64[s]")
+    return [f"{t}Z" for t in np.datetime_as_string(stamps, unit="s").tolist()]
 
 
 def _status_body(session: SessionDep, service: CollectorService | None) -> dict[str, Any]:

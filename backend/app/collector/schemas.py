@@ -35,30 +35,32 @@ class CoinsPublic(BaseModel):
 
 class PriceBar(BaseModel):
     timestamp: datetime
-    bid: str
-    ask: str
-    last: str
+    bid: float
+    ask: float
+    last: float
 
 
 class OhlcBar(BaseModel):
     timestamp: datetime
-    open: str
-    high: str
-    low: str
-    close: str
-    bid: str
-    ask: str
+    open: float
+    high: float
+    low: float
+    close: float
+    bid: float
+    ask: float
     bars: int
 
 
 class PriceHistory(BaseModel):
     coin: str
     interval: str
+    layout: str
     start: datetime
     end: datetime
     count: int
     next_cursor: str | None
-    data: list[PriceBar] | list[OhlcBar]
+    # layout=rows: a list of bars; layout=columns: {"timestamp": [...], "bid": [...], ...}
+    data: list[PriceBar] | list[OhlcBar] | dict[str, list[float] | list[str] | list[int]]
 
 
 class CollectorRun(BaseModel):

@@ -22,7 +22,9 @@ INTERVAL = 2  # seconds: short so the test sees several slots
 
 def nodes_that_collected() -> dict[str, int]:
     with Session(engine) as session:
-        rows = session.execute(sa.text("SELECT node, count(*) AS n FROM collection_runs GROUP BY node"))
+        rows = session.execute(
+            sa.text("SELECT node, count(*) AS n FROM collection_runs GROUP BY node")
+        )
         return {str(row.node): int(row.n) for row in rows}
 
 

@@ -264,3 +264,20 @@ def test_cursor_pages_do_not_overlap_with_equal_limits(
     flat = list(itertools.chain.from_iterable(pages))
     assert len(flat) == len(set(flat)) == 100
     assert all(len(p) == 10 for p in pages)
+
+
+def test_columns_layout_carries_the_same_values_as_rows(
+    client: TestClient, normal_user_token_headers: dict[str, str]
+) -> None:
+    store_frames([frame("BTC", 50)])
+    params = {
+        "start": START.isoformat(),
+        "end": (START + timedelta(days=1)).isoformat(),
+        "interval": "15m",
+    }
+    rows = history(client, normal_user_token_headers, "BTC", **params)
+    columns = history(client, normal_user_token_headers, "BTC", **params, layout="columns")
+    assert columns["layout"] == "columns" and columns["count"] == rows["count"] == 17
+    assert columns["data"]["timestamp"] == [r["timestamp"] for r in rows["data"]]
+    assert columns["data"]["close"] == [r["close"] for r in rows["data"]]
+    assert rows["data"][0]["timestamp"] == "2026-01-01T00:00:00Z"
