@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from app.api.routes import utils
 from app.collector import routes as collector_routes
 from app.credentials import routes as credentials_routes
+from app.lab import lifecycle as lab_lifecycle  # noqa: F401 - registers start/stop hooks
 from app.users import login_routes
 from app.users import routes as users_routes
 

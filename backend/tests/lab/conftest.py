@@ -30,5 +30,7 @@ def pool() -> Iterator[SandboxPool]:
 @pytest.fixture(scope="session")
 def coin_frame() -> pd.DataFrame:
     """Two weeks of one coin's 5-minute bars: columns bid/ask/last."""
-    frame: pd.DataFrame = synthetic_price_frame(["BTC"], bars=4032, seed=11)["BTC"]
-    return frame
+    frame = synthetic_price_frame(["BTC"], bars=4032, seed=11)
+    single = frame.xs("BTC", axis=1, level=0)
+    assert isinstance(single, pd.DataFrame)
+    return single

@@ -224,7 +224,7 @@ def test_the_api_answers_within_a_second_during_an_attack(
 
     attacker = threading.Thread(target=run_attack)
     attacker.start()
-    latencies = []
+    latencies: list[float] = []
     try:
         while attacker.is_alive() and len(latencies) < 20:
             started = time.monotonic()

@@ -2,7 +2,7 @@
 
 import { type Client, type Options as Options2, type TDataShape, urlSearchParamsBodySerializer } from './client';
 import { client } from './client.gen';
-import type { CollectorReadStatusData, CollectorReadStatusResponses, CollectorTriggerRunData, CollectorTriggerRunResponses, CredentialsCreateCredentialsData, CredentialsCreateCredentialsErrors, CredentialsCreateCredentialsResponses, CredentialsDeleteCredentialsData, CredentialsDeleteCredentialsErrors, CredentialsDeleteCredentialsResponses, CredentialsReadAuditLogData, CredentialsReadAuditLogErrors, CredentialsReadAuditLogResponses, CredentialsReadCredentialsData, CredentialsReadCredentialsErrors, CredentialsReadCredentialsResponses, CredentialsUpdateCredentialsData, CredentialsUpdateCredentialsErrors, CredentialsUpdateCredentialsResponses, CredentialsValidateCredentialsData, CredentialsValidateCredentialsErrors, CredentialsValidateCredentialsResponses, LoginLoginAccessTokenData, LoginLoginAccessTokenErrors, LoginLoginAccessTokenResponses, LoginRecoverPasswordData, LoginRecoverPasswordErrors, LoginRecoverPasswordResponses, LoginResetPasswordData, LoginResetPasswordErrors, LoginResetPasswordResponses, LoginTestTokenData, LoginTestTokenResponses, PricesReadCoinsData, PricesReadCoinsResponses, PricesReadHistoryData, PricesReadHistoryErrors, PricesReadHistoryResponses, PricesReadLatestData, PricesReadLatestResponses, UsersCreateUserData, UsersCreateUserErrors, UsersCreateUserResponses, UsersDeleteUserData, UsersDeleteUserErrors, UsersDeleteUserMeData, UsersDeleteUserMeResponses, UsersDeleteUserResponses, UsersReadUserByIdData, UsersReadUserByIdErrors, UsersReadUserByIdResponses, UsersReadUserMeData, UsersReadUserMeResponses, UsersReadUsersData, UsersReadUsersErrors, UsersReadUsersResponses, UsersRegisterUserData, UsersRegisterUserErrors, UsersRegisterUserResponses, UsersUpdatePasswordMeData, UsersUpdatePasswordMeErrors, UsersUpdatePasswordMeResponses, UsersUpdateUserData, UsersUpdateUserErrors, UsersUpdateUserMeData, UsersUpdateUserMeErrors, UsersUpdateUserMeResponses, UsersUpdateUserResponses, UtilsHealthCheckData, UtilsHealthCheckResponses } from './types.gen';
+import type { CollectorReadStatusData, CollectorReadStatusResponses, CollectorTriggerRunData, CollectorTriggerRunResponses, CredentialsCreateCredentialsData, CredentialsCreateCredentialsErrors, CredentialsCreateCredentialsResponses, CredentialsDeleteCredentialsData, CredentialsDeleteCredentialsErrors, CredentialsDeleteCredentialsResponses, CredentialsReadAuditLogData, CredentialsReadAuditLogErrors, CredentialsReadAuditLogResponses, CredentialsReadCredentialsData, CredentialsReadCredentialsErrors, CredentialsReadCredentialsResponses, CredentialsUpdateCredentialsData, CredentialsUpdateCredentialsErrors, CredentialsUpdateCredentialsResponses, CredentialsValidateCredentialsData, CredentialsValidateCredentialsErrors, CredentialsValidateCredentialsResponses, LoginLoginAccessTokenData, LoginLoginAccessTokenErrors, LoginLoginAccessTokenResponses, LoginRecoverPasswordData, LoginRecoverPasswordErrors, LoginRecoverPasswordResponses, LoginResetPasswordData, LoginResetPasswordErrors, LoginResetPasswordResponses, LoginTestTokenData, LoginTestTokenResponses, PricesReadCoinsData, PricesReadCoinsResponses, PricesReadHistoryData, PricesReadHistoryErrors, PricesReadHistoryResponses, PricesReadLatestData, PricesReadLatestResponses, UsersCreateUserData, UsersCreateUserErrors, UsersCreateUserResponses, UsersDeleteUserData, UsersDeleteUserErrors, UsersDeleteUserMeData, UsersDeleteUserMeResponses, UsersDeleteUserResponses, UsersReadUserByIdData, UsersReadUserByIdErrors, UsersReadUserByIdResponses, UsersReadUserMeData, UsersReadUserMeResponses, UsersReadUsersData, UsersReadUsersErrors, UsersReadUsersResponses, UsersRegisterUserData, UsersRegisterUserErrors, UsersRegisterUserResponses, UsersUpdatePasswordMeData, UsersUpdatePasswordMeErrors, UsersUpdatePasswordMeResponses, UsersUpdateUserData, UsersUpdateUserErrors, UsersUpdateUserMeData, UsersUpdateUserMeErrors, UsersUpdateUserMeResponses, UsersUpdateUserResponses, UtilsHealthCheckData, UtilsHealthCheckResponses, UtilsReadSandboxStatusData, UtilsReadSandboxStatusResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -200,6 +200,19 @@ export const usersUpdateUser = <ThrowOnError extends boolean = false>(options: O
  * True when the database answers; 503 and false when it does not.
  */
 export const utilsHealthCheck = <ThrowOnError extends boolean = false>(options?: Options<UtilsHealthCheckData, ThrowOnError>) => (options?.client ?? client).get<UtilsHealthCheckResponses, unknown, ThrowOnError>({ url: '/api/v1/utils/health-check/', ...options });
+
+/**
+ * Read Sandbox Status
+ *
+ * Which walls confine Lab user code on this host. `verified` means the running pool's
+ * self-test child tried each forbidden thing and was stopped; user code is refused unless
+ * the file-system and network walls are active.
+ */
+export const utilsReadSandboxStatus = <ThrowOnError extends boolean = false>(options?: Options<UtilsReadSandboxStatusData, ThrowOnError>) => (options?.client ?? client).get<UtilsReadSandboxStatusResponses, unknown, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/utils/sandbox-status/',
+    ...options
+});
 
 /**
  * Delete Credentials

@@ -440,27 +440,27 @@ export type OhlcBar = {
     /**
      * Open
      */
-    open: string;
+    open: number;
     /**
      * High
      */
-    high: string;
+    high: number;
     /**
      * Low
      */
-    low: string;
+    low: number;
     /**
      * Close
      */
-    close: string;
+    close: number;
     /**
      * Bid
      */
-    bid: string;
+    bid: number;
     /**
      * Ask
      */
-    ask: string;
+    ask: number;
     /**
      * Bars
      */
@@ -483,15 +483,15 @@ export type PriceBar = {
     /**
      * Bid
      */
-    bid: string;
+    bid: number;
     /**
      * Ask
      */
-    ask: string;
+    ask: number;
     /**
      * Last
      */
-    last: string;
+    last: number;
 };
 
 /**
@@ -506,6 +506,10 @@ export type PriceHistory = {
      * Interval
      */
     interval: string;
+    /**
+     * Layout
+     */
+    layout: string;
     /**
      * Start
      */
@@ -525,7 +529,51 @@ export type PriceHistory = {
     /**
      * Data
      */
-    data: Array<PriceBar> | Array<OhlcBar>;
+    data: Array<PriceBar> | Array<OhlcBar> | {
+        [key: string]: Array<number> | Array<string> | Array<number>;
+    };
+};
+
+/**
+ * SandboxStatus
+ */
+export type SandboxStatus = {
+    /**
+     * User Code Allowed
+     */
+    user_code_allowed: boolean;
+    /**
+     * Verified
+     */
+    verified: boolean;
+    /**
+     * Running
+     */
+    running: boolean;
+    /**
+     * Workers
+     */
+    workers: number | null;
+    /**
+     * Walls
+     */
+    walls: {
+        [key: string]: SandboxWall;
+    };
+};
+
+/**
+ * SandboxWall
+ */
+export type SandboxWall = {
+    /**
+     * Active
+     */
+    active: boolean;
+    /**
+     * Detail
+     */
+    detail: string;
 };
 
 /**
@@ -1239,6 +1287,22 @@ export type UtilsHealthCheckResponses = {
 
 export type UtilsHealthCheckResponse = UtilsHealthCheckResponses[keyof UtilsHealthCheckResponses];
 
+export type UtilsReadSandboxStatusData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/utils/sandbox-status/';
+};
+
+export type UtilsReadSandboxStatusResponses = {
+    /**
+     * Successful Response
+     */
+    200: SandboxStatus;
+};
+
+export type UtilsReadSandboxStatusResponse = UtilsReadSandboxStatusResponses[keyof UtilsReadSandboxStatusResponses];
+
 export type CredentialsDeleteCredentialsData = {
     body?: never;
     path?: never;
@@ -1499,6 +1563,12 @@ export type PricesReadHistoryData = {
          * next_cursor of the previous page
          */
         cursor?: string | null;
+        /**
+         * Layout
+         *
+         * rows: a list of objects; columns: one array per field (compact, for charts)
+         */
+        layout?: 'rows' | 'columns';
     };
     url: '/api/v1/prices/{coin}';
 };

@@ -1,12 +1,15 @@
 """Operational endpoints."""
 
 import logging
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import text
 
-from app.api.deps import SessionDep
+from app.api.deps import CurrentUser, SessionDep
+from app.lab.sandbox.service import sandbox_status
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/utils", tags=["utils"])
@@ -21,3 +24,24 @@ def health_check(session: SessionDep) -> object:
         logger.exception("health check: database unreachable")
         return JSONResponse(status_code=503, content=False)
     return True
+
+
+class SandboxWall(BaseModel):
+    active: bool
+    detail: str
+
+
+class SandboxStatus(BaseModel):
+    user_code_allowed: bool
+    verified: bool
+    running: bool
+    workers: int | None
+    walls: dict[str, SandboxWall]
+
+
+@router.get("/sandbox-status/", response_model=SandboxStatus)
+def read_sandbox_status(_: CurrentUser) -> Any:
+    """Which walls confine Lab user code on this host. `verified` means the running pool's
+    self-test child tried each forbidden thing and was stopped; user code is refused unless
+    the file-system and network walls are active."""
+    return sandbox_status()

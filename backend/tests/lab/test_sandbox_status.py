@@ -1,0 +1,20 @@
+"""The health view of the sandbox: the app's pool reports its verified walls."""
+
+from fastapi.testclient import TestClient
+
+from app.core.config import settings
+
+
+def test_sandbox_status_lists_verified_walls(
+    client: TestClient, normal_user_token_headers: dict[str, str]
+) -> None:
+    response = client.get(
+        f"{settings.API_V1_STR}/utils/sandbox-status/", headers=normal_user_token_headers
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["running"] is True and body["verified"] is True
+    assert body["user_code_allowed"] is True
+    assert body["walls"]["landlock_filesystem"]["active"] is True
+    assert body["walls"]["network_namespace"]["active"] is True
+    assert client.get(f"{settings.API_V1_STR}/utils/sandbox-status/").status_code == 401
