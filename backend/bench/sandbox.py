@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.lab.engine.synthetic import synthetic_price_frame
@@ -42,6 +44,7 @@ async def main() -> None:
 
     template = get_template("ma_crossover")
     frame = synthetic_price_frame(["BTC"], bars=BARS, seed=3).xs("BTC", axis=1, level=0)
+    assert isinstance(frame, pd.DataFrame)
     algorithm = in_process_class(template.source, template.class_name)
 
     local = []

@@ -1,5 +1,7 @@
 """The algorithm SDK: scikit-learn conventions, declared parameters, causal features."""
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -101,12 +103,13 @@ def test_features_match_pandas_and_are_causal(coin_frame: pd.DataFrame) -> None:
     r = rsi(p, 14).dropna()
     assert ((r >= 0) & (r <= 100)).all()
     # Causal: values up to bar t are the same when the frame ends at t.
-    for feature in (
+    features: list[Callable[[pd.Series], pd.Series]] = [
         lambda s: sma(s, 10),
         lambda s: ema(s, 10),
         lambda s: zscore(s, 20),
         lambda s: rsi(s, 14),
-    ):
+    ]
+    for feature in features:
         full = feature(p)
         for t in (50, 500, 3000):
             cut = feature(p.iloc[: t + 1])
