@@ -4,11 +4,14 @@ from sqlmodel import SQLModel
 
 from app.collector.models import CollectionRun, PriceData5Min
 from app.credentials.models import CoinspotCredential, CredentialAuditLog
+from app.lab.algorithms.models import Algorithm, AlgorithmVersion
 from app.users.models import User
 
 metadata = SQLModel.metadata
 
 __all__ = [
+    "Algorithm",
+    "AlgorithmVersion",
     "CollectionRun",
     "PriceData5Min",
     "CoinspotCredential",

@@ -6,6 +6,7 @@ from app.api.routes import utils
 from app.collector import routes as collector_routes
 from app.credentials import routes as credentials_routes
 from app.lab import lifecycle as lab_lifecycle  # noqa: F401 - registers start/stop hooks
+from app.lab.algorithms import routes as algorithm_routes
 from app.users import login_routes
 from app.users import routes as users_routes
 
@@ -16,3 +17,4 @@ api_router.include_router(utils.router)
 api_router.include_router(credentials_routes.router)
 api_router.include_router(collector_routes.prices_router)
 api_router.include_router(collector_routes.collector_router)
+api_router.include_router(algorithm_routes.router)

@@ -2,7 +2,7 @@
 
 import { type Client, type Options as Options2, type TDataShape, urlSearchParamsBodySerializer } from './client';
 import { client } from './client.gen';
-import type { CollectorReadStatusData, CollectorReadStatusResponses, CollectorTriggerRunData, CollectorTriggerRunResponses, CredentialsCreateCredentialsData, CredentialsCreateCredentialsErrors, CredentialsCreateCredentialsResponses, CredentialsDeleteCredentialsData, CredentialsDeleteCredentialsErrors, CredentialsDeleteCredentialsResponses, CredentialsReadAuditLogData, CredentialsReadAuditLogErrors, CredentialsReadAuditLogResponses, CredentialsReadCredentialsData, CredentialsReadCredentialsErrors, CredentialsReadCredentialsResponses, CredentialsUpdateCredentialsData, CredentialsUpdateCredentialsErrors, CredentialsUpdateCredentialsResponses, CredentialsValidateCredentialsData, CredentialsValidateCredentialsErrors, CredentialsValidateCredentialsResponses, LoginLoginAccessTokenData, LoginLoginAccessTokenErrors, LoginLoginAccessTokenResponses, LoginRecoverPasswordData, LoginRecoverPasswordErrors, LoginRecoverPasswordResponses, LoginResetPasswordData, LoginResetPasswordErrors, LoginResetPasswordResponses, LoginTestTokenData, LoginTestTokenResponses, PricesReadCoinsData, PricesReadCoinsResponses, PricesReadHistoryData, PricesReadHistoryErrors, PricesReadHistoryResponses, PricesReadLatestData, PricesReadLatestResponses, UsersCreateUserData, UsersCreateUserErrors, UsersCreateUserResponses, UsersDeleteUserData, UsersDeleteUserErrors, UsersDeleteUserMeData, UsersDeleteUserMeResponses, UsersDeleteUserResponses, UsersReadUserByIdData, UsersReadUserByIdErrors, UsersReadUserByIdResponses, UsersReadUserMeData, UsersReadUserMeResponses, UsersReadUsersData, UsersReadUsersErrors, UsersReadUsersResponses, UsersRegisterUserData, UsersRegisterUserErrors, UsersRegisterUserResponses, UsersUpdatePasswordMeData, UsersUpdatePasswordMeErrors, UsersUpdatePasswordMeResponses, UsersUpdateUserData, UsersUpdateUserErrors, UsersUpdateUserMeData, UsersUpdateUserMeErrors, UsersUpdateUserMeResponses, UsersUpdateUserResponses, UtilsHealthCheckData, UtilsHealthCheckResponses, UtilsReadSandboxStatusData, UtilsReadSandboxStatusResponses } from './types.gen';
+import type { CollectorReadStatusData, CollectorReadStatusResponses, CollectorTriggerRunData, CollectorTriggerRunResponses, CredentialsCreateCredentialsData, CredentialsCreateCredentialsErrors, CredentialsCreateCredentialsResponses, CredentialsDeleteCredentialsData, CredentialsDeleteCredentialsErrors, CredentialsDeleteCredentialsResponses, CredentialsReadAuditLogData, CredentialsReadAuditLogErrors, CredentialsReadAuditLogResponses, CredentialsReadCredentialsData, CredentialsReadCredentialsErrors, CredentialsReadCredentialsResponses, CredentialsUpdateCredentialsData, CredentialsUpdateCredentialsErrors, CredentialsUpdateCredentialsResponses, CredentialsValidateCredentialsData, CredentialsValidateCredentialsErrors, CredentialsValidateCredentialsResponses, LabCreateAlgorithmData, LabCreateAlgorithmErrors, LabCreateAlgorithmResponses, LabDeleteAlgorithmData, LabDeleteAlgorithmErrors, LabDeleteAlgorithmResponses, LabListAlgorithmsData, LabListAlgorithmsErrors, LabListAlgorithmsResponses, LabListTemplatesData, LabListTemplatesResponses, LabListVersionsData, LabListVersionsErrors, LabListVersionsResponses, LabReadAlgorithmData, LabReadAlgorithmErrors, LabReadAlgorithmResponses, LabReadVersionData, LabReadVersionErrors, LabReadVersionResponses, LabUpdateAlgorithmData, LabUpdateAlgorithmErrors, LabUpdateAlgorithmResponses, LabValidateData, LabValidateErrors, LabValidateResponses, LoginLoginAccessTokenData, LoginLoginAccessTokenErrors, LoginLoginAccessTokenResponses, LoginRecoverPasswordData, LoginRecoverPasswordErrors, LoginRecoverPasswordResponses, LoginResetPasswordData, LoginResetPasswordErrors, LoginResetPasswordResponses, LoginTestTokenData, LoginTestTokenResponses, PricesReadCoinsData, PricesReadCoinsResponses, PricesReadHistoryData, PricesReadHistoryErrors, PricesReadHistoryResponses, PricesReadLatestData, PricesReadLatestResponses, UsersCreateUserData, UsersCreateUserErrors, UsersCreateUserResponses, UsersDeleteUserData, UsersDeleteUserErrors, UsersDeleteUserMeData, UsersDeleteUserMeResponses, UsersDeleteUserResponses, UsersReadUserByIdData, UsersReadUserByIdErrors, UsersReadUserByIdResponses, UsersReadUserMeData, UsersReadUserMeResponses, UsersReadUsersData, UsersReadUsersErrors, UsersReadUsersResponses, UsersRegisterUserData, UsersRegisterUserErrors, UsersRegisterUserResponses, UsersUpdatePasswordMeData, UsersUpdatePasswordMeErrors, UsersUpdatePasswordMeResponses, UsersUpdateUserData, UsersUpdateUserErrors, UsersUpdateUserMeData, UsersUpdateUserMeErrors, UsersUpdateUserMeResponses, UsersUpdateUserResponses, UtilsHealthCheckData, UtilsHealthCheckResponses, UtilsReadSandboxStatusData, UtilsReadSandboxStatusResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -347,5 +347,109 @@ export const collectorReadStatus = <ThrowOnError extends boolean = false>(option
 export const collectorTriggerRun = <ThrowOnError extends boolean = false>(options?: Options<CollectorTriggerRunData, ThrowOnError>) => (options?.client ?? client).post<CollectorTriggerRunResponses, unknown, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/collector/run',
+    ...options
+});
+
+/**
+ * Validate
+ *
+ * Check code without saving it: syntax, the interface, the import policy and the
+ * parameter declarations. Problems come with 1-based line and column.
+ */
+export const labValidate = <ThrowOnError extends boolean = false>(options: Options<LabValidateData, ThrowOnError>) => (options.client ?? client).post<LabValidateResponses, LabValidateErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/lab/algorithms/validate',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List Templates
+ *
+ * Working example algorithms to start from (create one with `{"template": key}`).
+ */
+export const labListTemplates = <ThrowOnError extends boolean = false>(options?: Options<LabListTemplatesData, ThrowOnError>) => (options?.client ?? client).get<LabListTemplatesResponses, unknown, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/lab/templates',
+    ...options
+});
+
+/**
+ * List Algorithms
+ *
+ * Your algorithms, most recently changed first.
+ */
+export const labListAlgorithms = <ThrowOnError extends boolean = false>(options?: Options<LabListAlgorithmsData, ThrowOnError>) => (options?.client ?? client).get<LabListAlgorithmsResponses, LabListAlgorithmsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/lab/algorithms',
+    ...options
+});
+
+/**
+ * Create Algorithm
+ */
+export const labCreateAlgorithm = <ThrowOnError extends boolean = false>(options: Options<LabCreateAlgorithmData, ThrowOnError>) => (options.client ?? client).post<LabCreateAlgorithmResponses, LabCreateAlgorithmErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/lab/algorithms',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete Algorithm
+ *
+ * Delete an algorithm with its versions and runs (refused while deployed).
+ */
+export const labDeleteAlgorithm = <ThrowOnError extends boolean = false>(options: Options<LabDeleteAlgorithmData, ThrowOnError>) => (options.client ?? client).delete<LabDeleteAlgorithmResponses, LabDeleteAlgorithmErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/lab/algorithms/{algorithm_id}',
+    ...options
+});
+
+/**
+ * Read Algorithm
+ */
+export const labReadAlgorithm = <ThrowOnError extends boolean = false>(options: Options<LabReadAlgorithmData, ThrowOnError>) => (options.client ?? client).get<LabReadAlgorithmResponses, LabReadAlgorithmErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/lab/algorithms/{algorithm_id}',
+    ...options
+});
+
+/**
+ * Update Algorithm
+ *
+ * Change name, description, parameters or status; new code becomes a new version.
+ */
+export const labUpdateAlgorithm = <ThrowOnError extends boolean = false>(options: Options<LabUpdateAlgorithmData, ThrowOnError>) => (options.client ?? client).put<LabUpdateAlgorithmResponses, LabUpdateAlgorithmErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/lab/algorithms/{algorithm_id}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List Versions
+ */
+export const labListVersions = <ThrowOnError extends boolean = false>(options: Options<LabListVersionsData, ThrowOnError>) => (options.client ?? client).get<LabListVersionsResponses, LabListVersionsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/lab/algorithms/{algorithm_id}/versions',
+    ...options
+});
+
+/**
+ * Read Version
+ */
+export const labReadVersion = <ThrowOnError extends boolean = false>(options: Options<LabReadVersionData, ThrowOnError>) => (options.client ?? client).get<LabReadVersionResponses, LabReadVersionErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/lab/algorithms/{algorithm_id}/versions/{version}',
     ...options
 });

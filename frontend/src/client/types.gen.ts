@@ -5,6 +5,190 @@ export type ClientOptions = {
 };
 
 /**
+ * AlgorithmCreate
+ *
+ * New algorithm from `code`, or from a `template` key (then `code` is the template's).
+ */
+export type AlgorithmCreate = {
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Description
+     */
+    description?: string | null;
+    /**
+     * Code
+     */
+    code?: string | null;
+    /**
+     * Template
+     */
+    template?: string | null;
+    /**
+     * Parameters
+     */
+    parameters?: {
+        [key: string]: unknown;
+    } | null;
+    status?: AlgorithmStatus;
+};
+
+/**
+ * AlgorithmDetail
+ */
+export type AlgorithmDetail = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Description
+     */
+    description: string | null;
+    /**
+     * Type
+     */
+    type: string;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Parameters
+     */
+    parameters: {
+        [key: string]: unknown;
+    };
+    /**
+     * Latest Version
+     */
+    latest_version: number;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+    /**
+     * Code
+     */
+    code: string;
+    /**
+     * Class Name
+     */
+    class_name: string;
+    /**
+     * Parameter Schema
+     */
+    parameter_schema: {
+        [key: string]: unknown;
+    };
+};
+
+/**
+ * AlgorithmPublic
+ */
+export type AlgorithmPublic = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Description
+     */
+    description: string | null;
+    /**
+     * Type
+     */
+    type: string;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Parameters
+     */
+    parameters: {
+        [key: string]: unknown;
+    };
+    /**
+     * Latest Version
+     */
+    latest_version: number;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+};
+
+/**
+ * AlgorithmStatus
+ */
+export type AlgorithmStatus = 'draft' | 'lab' | 'deployable' | 'deployed' | 'archived';
+
+/**
+ * AlgorithmType
+ */
+export type AlgorithmType = 'rule' | 'ml' | 'rl';
+
+/**
+ * AlgorithmUpdate
+ *
+ * Changes; new `code` makes a new version (unless it is the same as the latest).
+ */
+export type AlgorithmUpdate = {
+    /**
+     * Name
+     */
+    name?: string | null;
+    /**
+     * Description
+     */
+    description?: string | null;
+    /**
+     * Code
+     */
+    code?: string | null;
+    /**
+     * Parameters
+     */
+    parameters?: {
+        [key: string]: unknown;
+    } | null;
+    status?: AlgorithmStatus | null;
+};
+
+/**
+ * AlgorithmsPage
+ */
+export type AlgorithmsPage = {
+    /**
+     * Data
+     */
+    data: Array<AlgorithmPublic>;
+    /**
+     * Count
+     */
+    count: number;
+};
+
+/**
  * AuditAction
  */
 export type AuditAction = 'create' | 'update' | 'delete' | 'validate' | 'rotate_key';
@@ -577,6 +761,42 @@ export type SandboxWall = {
 };
 
 /**
+ * TemplatePublic
+ */
+export type TemplatePublic = {
+    /**
+     * Key
+     */
+    key: string;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Description
+     */
+    description: string;
+    /**
+     * Type
+     */
+    type: string;
+    /**
+     * Class Name
+     */
+    class_name: string;
+    /**
+     * Source
+     */
+    source: string;
+    /**
+     * Parameter Schema
+     */
+    parameter_schema: {
+        [key: string]: unknown;
+    };
+};
+
+/**
  * Token
  */
 export type Token = {
@@ -813,6 +1033,16 @@ export type UsersPublic = {
 };
 
 /**
+ * ValidateRequest
+ */
+export type ValidateRequest = {
+    /**
+     * Code
+     */
+    code: string;
+};
+
+/**
  * ValidationError
  */
 export type ValidationError = {
@@ -841,9 +1071,102 @@ export type ValidationError = {
 };
 
 /**
+ * ValidationIssue
+ *
+ * One problem in the code: 1-based line and column, and what is wrong.
+ */
+export type ValidationIssue = {
+    /**
+     * Line
+     */
+    line: number;
+    /**
+     * Column
+     */
+    column: number;
+    /**
+     * Message
+     */
+    message: string;
+};
+
+/**
+ * ValidationStatus
+ */
+export type ValidationStatus = 'not_validated' | 'valid' | 'invalid_key' | 'invalid_signature' | 'rate_limited' | 'exchange_unavailable' | 'exchange_error';
+
+/**
+ * VersionPublic
+ */
+export type VersionPublic = {
+    /**
+     * Version
+     */
+    version: number;
+    /**
+     * Class Name
+     */
+    class_name: string;
+    /**
+     * Code Hash
+     */
+    code_hash: string;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Code
+     */
+    code: string;
+    /**
+     * Parameter Schema
+     */
+    parameter_schema: {
+        [key: string]: unknown;
+    };
+};
+
+/**
+ * VersionSummary
+ */
+export type VersionSummary = {
+    /**
+     * Version
+     */
+    version: number;
+    /**
+     * Class Name
+     */
+    class_name: string;
+    /**
+     * Code Hash
+     */
+    code_hash: string;
+    /**
+     * Created At
+     */
+    created_at: string;
+};
+
+/**
+ * VersionsPage
+ */
+export type VersionsPage = {
+    /**
+     * Data
+     */
+    data: Array<VersionSummary>;
+    /**
+     * Count
+     */
+    count: number;
+};
+
+/**
  * ValidationResult
  */
-export type ValidationResult = {
+export type AppCredentialsModelsValidationResult = {
     /**
      * Valid
      */
@@ -865,9 +1188,34 @@ export type ValidationResult = {
 };
 
 /**
- * ValidationStatus
+ * ValidationResult
+ *
+ * The outcome of `validate_code`.
  */
-export type ValidationStatus = 'not_validated' | 'valid' | 'invalid_key' | 'invalid_signature' | 'rate_limited' | 'exchange_unavailable' | 'exchange_error';
+export type AppLabValidationValidationResult = {
+    /**
+     * Valid
+     */
+    valid: boolean;
+    /**
+     * Errors
+     */
+    errors?: Array<ValidationIssue>;
+    /**
+     * Class Name
+     */
+    class_name?: string | null;
+    /**
+     * Parameter Schema
+     */
+    parameter_schema?: {
+        [key: string]: unknown;
+    } | null;
+    /**
+     * Algorithm Type
+     */
+    algorithm_type?: 'rule' | 'ml' | 'rl' | null;
+};
 
 /**
  * CredentialCreate
@@ -1457,7 +1805,7 @@ export type CredentialsValidateCredentialsResponses = {
     /**
      * Successful Response
      */
-    200: ValidationResult;
+    200: AppCredentialsModelsValidationResult;
 };
 
 export type CredentialsValidateCredentialsResponse = CredentialsValidateCredentialsResponses[keyof CredentialsValidateCredentialsResponses];
@@ -1624,3 +1972,304 @@ export type CollectorTriggerRunResponses = {
 };
 
 export type CollectorTriggerRunResponse = CollectorTriggerRunResponses[keyof CollectorTriggerRunResponses];
+
+export type LabValidateData = {
+    body: ValidateRequest;
+    path?: never;
+    query?: never;
+    url: '/api/v1/lab/algorithms/validate';
+};
+
+export type LabValidateErrors = {
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type LabValidateError = LabValidateErrors[keyof LabValidateErrors];
+
+export type LabValidateResponses = {
+    /**
+     * Successful Response
+     */
+    200: AppLabValidationValidationResult;
+};
+
+export type LabValidateResponse = LabValidateResponses[keyof LabValidateResponses];
+
+export type LabListTemplatesData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/lab/templates';
+};
+
+export type LabListTemplatesResponses = {
+    /**
+     * Response Lab-List Templates
+     *
+     * Successful Response
+     */
+    200: Array<TemplatePublic>;
+};
+
+export type LabListTemplatesResponse = LabListTemplatesResponses[keyof LabListTemplatesResponses];
+
+export type LabListAlgorithmsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Status
+         */
+        status?: AlgorithmStatus | null;
+        /**
+         * Type
+         */
+        type?: AlgorithmType | null;
+        /**
+         * Search
+         *
+         * Part of the name
+         */
+        search?: string | null;
+        /**
+         * Skip
+         */
+        skip?: number;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/v1/lab/algorithms';
+};
+
+export type LabListAlgorithmsErrors = {
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type LabListAlgorithmsError = LabListAlgorithmsErrors[keyof LabListAlgorithmsErrors];
+
+export type LabListAlgorithmsResponses = {
+    /**
+     * Successful Response
+     */
+    200: AlgorithmsPage;
+};
+
+export type LabListAlgorithmsResponse = LabListAlgorithmsResponses[keyof LabListAlgorithmsResponses];
+
+export type LabCreateAlgorithmData = {
+    body: AlgorithmCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/lab/algorithms';
+};
+
+export type LabCreateAlgorithmErrors = {
+    /**
+     * Name taken
+     */
+    409: unknown;
+    /**
+     * Invalid code or parameters
+     */
+    422: unknown;
+};
+
+export type LabCreateAlgorithmResponses = {
+    /**
+     * Successful Response
+     */
+    201: AlgorithmDetail;
+};
+
+export type LabCreateAlgorithmResponse = LabCreateAlgorithmResponses[keyof LabCreateAlgorithmResponses];
+
+export type LabDeleteAlgorithmData = {
+    body?: never;
+    path: {
+        /**
+         * Algorithm Id
+         */
+        algorithm_id: string;
+    };
+    query?: never;
+    url: '/api/v1/lab/algorithms/{algorithm_id}';
+};
+
+export type LabDeleteAlgorithmErrors = {
+    /**
+     * No such algorithm for this user
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type LabDeleteAlgorithmError = LabDeleteAlgorithmErrors[keyof LabDeleteAlgorithmErrors];
+
+export type LabDeleteAlgorithmResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type LabDeleteAlgorithmResponse = LabDeleteAlgorithmResponses[keyof LabDeleteAlgorithmResponses];
+
+export type LabReadAlgorithmData = {
+    body?: never;
+    path: {
+        /**
+         * Algorithm Id
+         */
+        algorithm_id: string;
+    };
+    query?: never;
+    url: '/api/v1/lab/algorithms/{algorithm_id}';
+};
+
+export type LabReadAlgorithmErrors = {
+    /**
+     * No such algorithm for this user
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type LabReadAlgorithmError = LabReadAlgorithmErrors[keyof LabReadAlgorithmErrors];
+
+export type LabReadAlgorithmResponses = {
+    /**
+     * Successful Response
+     */
+    200: AlgorithmDetail;
+};
+
+export type LabReadAlgorithmResponse = LabReadAlgorithmResponses[keyof LabReadAlgorithmResponses];
+
+export type LabUpdateAlgorithmData = {
+    body: AlgorithmUpdate;
+    path: {
+        /**
+         * Algorithm Id
+         */
+        algorithm_id: string;
+    };
+    query?: never;
+    url: '/api/v1/lab/algorithms/{algorithm_id}';
+};
+
+export type LabUpdateAlgorithmErrors = {
+    /**
+     * No such algorithm for this user
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type LabUpdateAlgorithmError = LabUpdateAlgorithmErrors[keyof LabUpdateAlgorithmErrors];
+
+export type LabUpdateAlgorithmResponses = {
+    /**
+     * Successful Response
+     */
+    200: AlgorithmDetail;
+};
+
+export type LabUpdateAlgorithmResponse = LabUpdateAlgorithmResponses[keyof LabUpdateAlgorithmResponses];
+
+export type LabListVersionsData = {
+    body?: never;
+    path: {
+        /**
+         * Algorithm Id
+         */
+        algorithm_id: string;
+    };
+    query?: {
+        /**
+         * Skip
+         */
+        skip?: number;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/v1/lab/algorithms/{algorithm_id}/versions';
+};
+
+export type LabListVersionsErrors = {
+    /**
+     * No such algorithm for this user
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type LabListVersionsError = LabListVersionsErrors[keyof LabListVersionsErrors];
+
+export type LabListVersionsResponses = {
+    /**
+     * Successful Response
+     */
+    200: VersionsPage;
+};
+
+export type LabListVersionsResponse = LabListVersionsResponses[keyof LabListVersionsResponses];
+
+export type LabReadVersionData = {
+    body?: never;
+    path: {
+        /**
+         * Algorithm Id
+         */
+        algorithm_id: string;
+        /**
+         * Version
+         */
+        version: number;
+    };
+    query?: never;
+    url: '/api/v1/lab/algorithms/{algorithm_id}/versions/{version}';
+};
+
+export type LabReadVersionErrors = {
+    /**
+     * No such algorithm for this user
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type LabReadVersionError = LabReadVersionErrors[keyof LabReadVersionErrors];
+
+export type LabReadVersionResponses = {
+    /**
+     * Successful Response
+     */
+    200: VersionPublic;
+};
+
+export type LabReadVersionResponse = LabReadVersionResponses[keyof LabReadVersionResponses];

@@ -1,0 +1,1 @@
+"""Lab algorithms and their immutable code versions: tables, service and routes."""
