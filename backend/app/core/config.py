@@ -97,6 +97,15 @@ class Settings(BaseSettings):
     SANDBOX_MAX_OUTPUT_BYTES: int = Field(default=64 * 1024 * 1024, ge=1024, le=1024**3)
     SANDBOX_UID_BASE: int = Field(default=60000, ge=1000, le=2**31 - 1024)
 
+    # Lab backtests and sweeps: the in-process worker that runs queued jobs.
+    BACKTEST_WORKER_ENABLED: bool = True
+    BACKTEST_CONCURRENCY: int = Field(default=2, ge=1, le=32)
+    BACKTEST_POLL_SECONDS: float = Field(default=2.0, gt=0, le=60)
+    BACKTEST_STALE_SECONDS: float = Field(default=60.0, ge=3, le=3600)
+    BACKTEST_MAX_ATTEMPTS: int = Field(default=2, ge=1, le=10)
+    BACKTEST_MAX_DAYS: int = Field(default=1100, ge=1, le=3660)
+    SWEEP_MAX_COMBINATIONS: int = Field(default=500, ge=1, le=10000)
+
     LOG_LEVEL: str = "INFO"
     LOG_JSON: bool = False
 

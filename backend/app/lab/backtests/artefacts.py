@@ -1,0 +1,143 @@
+"""A finished run's series and trades, stored compactly in one blob.
+
+The blob is a compressed NumPy archive of plain numeric arrays (never pickled objects):
+per-bar times, equity, cash, buy-and-hold equity and holdings, and the fills as columns.
+A year of 5-minute bars for one coin is a few hundred kB. Reading it back uses
+``allow_pickle=False``, so the blob cannot carry code even if the database were tampered with.
+"""
+
+import io
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from app.lab.engine.backtest import buy_and_hold_equity
+from app.lab.engine.results import BacktestResult
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+SIDES = ("sell", "buy")
+
+
+@dataclass(frozen=True, eq=False)
+class RunArtefacts:
+    coins: tuple[str, ...]
+    times: IntArray  # epoch seconds, UTC
+    equity: FloatArray
+    cash: FloatArray
+    buy_and_hold: FloatArray
+    holdings: FloatArray  # (bars, coins) coin units
+    holdings_value: FloatArray  # (bars, coins) AUD, marked at the last known bid
+    trade_bar: IntArray
+    trade_coin: IntArray
+    trade_buy: IntArray
+    trade_quantity: FloatArray
+    trade_price: FloatArray
+    trade_notional: FloatArray
+    trade_fee: FloatArray
+    trade_position: FloatArray
+    trade_cash: FloatArray
+    trip_coin: IntArray
+    trip_entry_bar: IntArray
+    trip_exit_bar: IntArray  # -1 while still open at the end
+    trip_cost: FloatArray
+    trip_proceeds: FloatArray
+
+    @property
+    def bars(self) -> int:
+        return len(self.times)
+
+    @property
+    def trade_count(self) -> int:
+        return len(self.trade_bar)
+
+    def drawdown(self) -> FloatArray:
+        peak = np.maximum.accumulate(self.equity)
+        result: FloatArray = np.where(peak > 0, self.equity / peak - 1.0, 0.0)
+        return result
+
+
+def from_result(result: BacktestResult) -> RunArtefacts:
+    fills, trips = result.fills, result.trips
+    times = (np.asarray(result.index.asi8, dtype=np.int64) // 1_000_000_000).astype(np.int64)
+    return RunArtefacts(
+        coins=result.coins,
+        times=times,
+        equity=np.asarray(result.equity, dtype=np.float64),
+        cash=np.asarray(result.cash, dtype=np.float64),
+        buy_and_hold=np.asarray(buy_and_hold_equity(result.market, result.config), dtype=np.float64),
+        holdings=np.asarray(result.holdings, dtype=np.float64),
+        holdings_value=np.asarray(result.holdings_value, dtype=np.float64),
+        trade_bar=np.asarray(fills.bar, dtype=np.int64),
+        trade_coin=np.asarray(fills.coin, dtype=np.int64),
+        trade_buy=np.asarray(fills.buy, dtype=np.int64),
+        trade_quantity=np.asarray(fills.quantity, dtype=np.float64),
+        trade_price=np.asarray(fills.price, dtype=np.float64),
+        trade_notional=np.asarray(fills.notional, dtype=np.float64),
+        trade_fee=np.asarray(fills.fee, dtype=np.float64),
+        trade_position=np.asarray(fills.position, dtype=np.float64),
+        trade_cash=np.asarray(fills.cash, dtype=np.float64),
+        trip_coin=np.asarray(trips.coin, dtype=np.int64),
+        trip_entry_bar=np.asarray(trips.entry_bar, dtype=np.int64),
+        trip_exit_bar=np.asarray(trips.exit_bar, dtype=np.int64),
+        trip_cost=np.asarray(trips.cost, dtype=np.float64),
+        trip_proceeds=np.asarray(trips.proceeds, dtype=np.float64),
+    )
+
+
+_ARRAYS = (
+    "times",
+    "equity",
+    "cash",
+    "buy_and_hold",
+    "holdings",
+    "holdings_value",
+    "trade_bar",
+    "trade_coin",
+    "trade_buy",
+    "trade_quantity",
+    "trade_price",
+    "trade_notional",
+    "trade_fee",
+    "trade_position",
+    "trade_cash",
+    "trip_coin",
+    "trip_entry_bar",
+    "trip_exit_bar",
+    "trip_cost",
+    "trip_proceeds",
+)
+
+
+def pack(artefacts: RunArtefacts) -> bytes:
+    buffer = io.BytesIO()
+    arrays: dict[str, Any] = {name: getattr(artefacts, name) for name in _ARRAYS}
+    arrays["coins"] = np.array(artefacts.coins, dtype="U32")
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def unpack(blob: bytes) -> RunArtefacts:
+    with np.load(io.BytesIO(blob), allow_pickle=False) as archive:
+        values = {name: archive[name] for name in _ARRAYS}
+        coins = tuple(str(c) for c in archive["coins"].tolist())
+    return RunArtefacts(coins=coins, **values)
+
+
+def thinned(n: int, max_points: int | None) -> npt.NDArray[np.intp]:
+    """Row numbers for a chart of at most `max_points` points: every k-th bar and the last."""
+    if max_points is None or n <= max_points:
+        return np.arange(n, dtype=np.intp)
+    step = -(-(n - 1) // (max_points - 1))
+    rows = np.arange(0, n, step, dtype=np.intp)
+    if rows[-1] != n - 1:
+        rows = np.append(rows, n - 1)
+    return rows
+
+
+def iso(seconds: int) -> str:
+    return datetime.fromtimestamp(int(seconds), tz=UTC).isoformat()

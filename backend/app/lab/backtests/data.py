@@ -1,0 +1,65 @@
+"""Which prices exist for a run, and the per-coin frames the algorithm sees."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.lab.engine.frame import FIELDS
+
+# The collector owns price_data_5min; the Lab addresses it by column names only.
+_COVERAGE_QUERY = sa.text(
+    """
+    SELECT upper(coin_type) AS coin, min("timestamp") AS first, max("timestamp") AS last,
+           count(*) AS rows
+    FROM price_data_5min
+    WHERE upper(coin_type) = ANY(:coins) AND "timestamp" BETWEEN :start AND :end
+    GROUP BY upper(coin_type)
+    """
+)
+_KNOWN_QUERY = sa.text(
+    "SELECT DISTINCT upper(coin_type) AS coin FROM price_data_5min WHERE upper(coin_type) = ANY(:coins)"
+)
+
+
+@dataclass(frozen=True)
+class Coverage:
+    coin: str
+    first: datetime
+    last: datetime
+    rows: int
+
+
+class DataUnavailableError(ValueError):
+    """The requested coins or range hold no prices; the message says which and where."""
+
+
+def check_coverage(session: Session, coins: list[str], start: datetime, end: datetime) -> dict[str, Coverage]:
+    """Every coin must be known and have prices in [start, end]; raises with a clear message."""
+    known = {row.coin for row in session.connection().execute(_KNOWN_QUERY, {"coins": coins})}
+    unknown = [c for c in coins if c not in known]
+    if unknown:
+        raise DataUnavailableError(f"unknown coin(s): {', '.join(unknown)} (no price history collected)")
+    rows = session.connection().execute(_COVERAGE_QUERY, {"coins": coins, "start": start, "end": end})
+    coverage = {r.coin: Coverage(r.coin, r.first, r.last, int(r.rows)) for r in rows}
+    missing = [c for c in coins if c not in coverage]
+    if missing:
+        raise DataUnavailableError(
+            f"no price data for {', '.join(missing)} between {start.isoformat()} and {end.isoformat()}"
+        )
+    return coverage
+
+
+def coin_frame(frame: pd.DataFrame, coin: str) -> pd.DataFrame:
+    """One coin's bid/ask/last on the grid, without the bars where it has no price."""
+    single = frame[coin].loc[:, list(FIELDS)].copy()
+    single.columns = pd.Index(list(FIELDS))
+    return single.dropna(how="any")
+
+
+def positions_on_grid(positions: "pd.Series[float]", index: pd.DatetimeIndex) -> "pd.Series[float]":
+    """Positions decided on the coin's own bars, held through its missing bars, flat before."""
+    aligned = positions.reindex(index).ffill().fillna(0.0)
+    return aligned.clip(0.0, 1.0)

@@ -1,0 +1,342 @@
+"""Backtest runs, their results and comparison, and parameter sweeps."""
+
+import uuid
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, HTTPException, Query, status
+
+from app.api.deps import CurrentUser, SessionDep
+from app.lab.backtests import service, store
+from app.lab.backtests.algorithms import algorithm_names, owned_algorithm_exists
+from app.lab.backtests.artefacts import SIDES, iso, thinned, unpack
+from app.lab.backtests.models import BacktestRun, ParameterSweep, RunStatus
+from app.lab.backtests.schemas import (
+    RANKING_METRICS,
+    BacktestCreate,
+    ComparedRun,
+    Comparison,
+    EquitySeries,
+    QueuedJob,
+    RoundTripPublic,
+    RoundTripsPage,
+    RunPublic,
+    RunsPage,
+    RunSummary,
+    SweepCreate,
+    SweepPublic,
+    SweepsPage,
+    TradePublic,
+    TradesPage,
+)
+from app.lab.backtests.worker import get_worker
+
+router = APIRouter(prefix="/lab", tags=["lab"])
+
+_NOT_FOUND = {404: {"description": "No such run for this user"}}
+
+
+def _summary(run: BacktestRun) -> RunSummary:
+    return RunSummary.model_validate(run, from_attributes=True)
+
+
+def _public(run: BacktestRun) -> RunPublic:
+    return RunPublic(**_summary(run).model_dump(), results=run.results_json)
+
+
+def _sweep_public(sweep: ParameterSweep) -> SweepPublic:
+    space = {k: v for k, v in sweep.space.items() if k != "combinations"}
+    space["combination_count"] = len(sweep.space.get("combinations", []))
+    return SweepPublic(
+        **{name: getattr(sweep, name) for name in SweepPublic.model_fields if name not in ("space", "results")},
+        space=space,
+        results=sweep.results_json,
+    )
+
+
+def _owned_run(session: SessionDep, run_id: uuid.UUID, user: CurrentUser) -> BacktestRun:
+    try:
+        run: BacktestRun = service.get_owned(session, BacktestRun, run_id, user.id)
+    except service.NotFoundError as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
+    return run
+
+
+def _artefacts_of(run: BacktestRun) -> Any:
+    if run.status != RunStatus.SUCCEEDED.value or run.artefacts is None:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"the run has no results yet (status: {run.status})"
+        )
+    return unpack(run.artefacts)
+
+
+@router.post(
+    "/backtest",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=QueuedJob,
+    responses={404: {"description": "Unknown algorithm"}, 422: {"description": "Invalid request"}},
+)
+def create_backtest(session: SessionDep, user: CurrentUser, body: BacktestCreate) -> QueuedJob:
+    """Validate and queue a backtest; poll `GET /lab/backtest/{id}` for progress."""
+    try:
+        run = service.create_run(session, body, user.id)
+    except service.NotFoundError as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
+    except service.InvalidRequestError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from None
+    worker = get_worker()
+    if worker is not None:
+        worker.notify()
+    return QueuedJob(id=run.id, status=run.status)
+
+
+@router.get("/backtest/{run_id}", response_model=RunPublic, responses=_NOT_FOUND)
+def read_backtest(session: SessionDep, user: CurrentUser, run_id: uuid.UUID) -> RunPublic:
+    return _public(_owned_run(session, run_id, user))
+
+
+@router.get("/backtest/{run_id}/equity", response_model=EquitySeries, responses=_NOT_FOUND)
+def read_equity(
+    session: SessionDep,
+    user: CurrentUser,
+    run_id: uuid.UUID,
+    max_points: Annotated[int | None, Query(ge=2, le=200_000, description="Thin the series for charts")] = 2000,
+) -> EquitySeries:
+    """Equity, cash, drawdown, buy-and-hold and holdings value per bar (thinned on request)."""
+    art = _artefacts_of(_owned_run(session, run_id, user))
+    rows = thinned(art.bars, max_points)
+    values = {coin: art.holdings_value[rows, i].round(6).tolist() for i, coin in enumerate(art.coins)}
+    return EquitySeries(
+        run_id=run_id,
+        coins=list(art.coins),
+        bars=art.bars,
+        points=len(rows),
+        time=[iso(t) for t in art.times[rows].tolist()],
+        equity=art.equity[rows].round(6).tolist(),
+        cash=art.cash[rows].round(6).tolist(),
+        drawdown=art.drawdown()[rows].round(8).tolist(),
+        buy_and_hold=art.buy_and_hold[rows].round(6).tolist(),
+        holdings_value=values,
+    )
+
+
+@router.get("/backtest/{run_id}/trades", response_model=TradesPage, responses=_NOT_FOUND)
+def read_trades(
+    session: SessionDep,
+    user: CurrentUser,
+    run_id: uuid.UUID,
+    skip: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    coin: str | None = None,
+    side: Annotated[str | None, Query(pattern="^(buy|sell)$")] = None,
+) -> TradesPage:
+    """The fills of a run in time order, paginated and optionally filtered by coin and side."""
+    art = _artefacts_of(_owned_run(session, run_id, user))
+    selected = np.ones(art.trade_count, dtype=bool)
+    if coin is not None:
+        wanted = coin.strip().upper()
+        if wanted not in art.coins:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"{wanted} is not a coin of this run")
+        selected &= art.trade_coin == art.coins.index(wanted)
+    if side is not None:
+        selected &= art.trade_buy == (1 if side == "buy" else 0)
+    rows = np.flatnonzero(selected)
+    page = rows[skip : skip + limit]
+    data = [
+        TradePublic(
+            time=iso(int(art.times[art.trade_bar[i]])),
+            bar=int(art.trade_bar[i]),
+            coin=art.coins[int(art.trade_coin[i])],
+            side=SIDES[int(art.trade_buy[i])],  # type: ignore[arg-type]
+            quantity=float(art.trade_quantity[i]),
+            price=float(art.trade_price[i]),
+            notional=float(art.trade_notional[i]),
+            fee=float(art.trade_fee[i]),
+            position=float(art.trade_position[i]),
+            cash=float(art.trade_cash[i]),
+        )
+        for i in page.tolist()
+    ]
+    return TradesPage(data=data, count=len(rows))
+
+
+@router.get("/backtest/{run_id}/round-trips", response_model=RoundTripsPage, responses=_NOT_FOUND)
+def read_round_trips(
+    session: SessionDep,
+    user: CurrentUser,
+    run_id: uuid.UUID,
+    skip: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> RoundTripsPage:
+    """Per-trade P&L: each entry into a coin until it is flat again (open ones at the end)."""
+    art = _artefacts_of(_owned_run(session, run_id, user))
+    n = len(art.trip_coin)
+    data = []
+    for i in range(skip, min(n, skip + limit)):
+        exit_bar = int(art.trip_exit_bar[i])
+        cost, proceeds = float(art.trip_cost[i]), float(art.trip_proceeds[i])
+        data.append(
+            RoundTripPublic(
+                coin=art.coins[int(art.trip_coin[i])],
+                entry_time=iso(int(art.times[art.trip_entry_bar[i]])),
+                exit_time=None if exit_bar < 0 else iso(int(art.times[exit_bar])),
+                open=exit_bar < 0,
+                cost=cost,
+                proceeds=proceeds,
+                pnl=proceeds - cost,
+                return_on_cost=(proceeds - cost) / cost if cost > 0 else None,
+            )
+        )
+    return RoundTripsPage(data=data, count=n)
+
+
+@router.post("/backtest/{run_id}/cancel", response_model=RunPublic, responses=_NOT_FOUND)
+def cancel_backtest(session: SessionDep, user: CurrentUser, run_id: uuid.UUID) -> RunPublic:
+    """Cancel a queued or running run (a finished one answers 409)."""
+    run = _owned_run(session, run_id, user)
+    if run.status not in (RunStatus.QUEUED.value, RunStatus.RUNNING.value):
+        raise HTTPException(status.HTTP_409_CONFLICT, f"the run is already {run.status}")
+    store.cancel(BacktestRun, run_id)
+    worker = get_worker()
+    if worker is not None:
+        worker.cancel_local(run_id)
+    session.refresh(run)
+    return _public(run)
+
+
+@router.get("/algorithms/{algorithm_id}/backtests", response_model=RunsPage, responses=_NOT_FOUND)
+def list_backtests(
+    session: SessionDep,
+    user: CurrentUser,
+    algorithm_id: uuid.UUID,
+    status_filter: Annotated[RunStatus | None, Query(alias="status")] = None,
+    skip: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> RunsPage:
+    """This user's runs of one algorithm, newest first."""
+    if not owned_algorithm_exists(session, algorithm_id, user.id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "algorithm not found")
+    runs, count = service.list_runs(
+        session, BacktestRun, user.id, algorithm_id, status=status_filter, skip=skip, limit=limit
+    )
+    return RunsPage(data=[_summary(r) for r in runs], count=count)
+
+
+@router.get("/backtests/compare", response_model=Comparison, responses=_NOT_FOUND)
+def compare_backtests(
+    session: SessionDep,
+    user: CurrentUser,
+    ids: Annotated[str, Query(description="Comma-separated run ids (2 to 10)")],
+    max_points: Annotated[int, Query(ge=2, le=20_000)] = 1000,
+) -> Comparison:
+    """Metrics side by side (with the best run per metric) and equity on one time axis."""
+    try:
+        run_ids = list(dict.fromkeys(uuid.UUID(part.strip()) for part in ids.split(",") if part.strip()))
+    except ValueError:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "ids must be run ids separated by commas") from None
+    if not 2 <= len(run_ids) <= 10:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "compare 2 to 10 different runs")
+    runs = [_owned_run(session, run_id, user) for run_id in run_ids]
+    unfinished = [str(r.id) for r in runs if r.status != RunStatus.SUCCEEDED.value or r.artefacts is None]
+    if unfinished:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"runs without results yet: {', '.join(unfinished)}")
+    names = algorithm_names(session, list({r.algorithm_id for r in runs}))
+    compared = [
+        ComparedRun(
+            id=r.id,
+            algorithm_id=r.algorithm_id,
+            algorithm_name=names.get(r.algorithm_id, "?"),
+            algorithm_version=r.algorithm_version,
+            label=r.label,
+            coins=list(r.coins),
+            parameters=r.parameters,
+            metrics=(r.results_json or {}).get("metrics", {}),
+            lookahead=r.lookahead,
+        )
+        for r in runs
+    ]
+    best: dict[str, uuid.UUID | None] = {}
+    for metric, higher in RANKING_METRICS.items():
+        scored = [(c.metrics.get(metric), c.id) for c in compared]
+        valid = [(v, i) for v, i in scored if isinstance(v, int | float)]
+        best[metric] = (max(valid)[1] if higher else min(valid)[1]) if valid else None
+    # One time axis: the union of every run's bars, each curve NaN (null) where it has none.
+    series = {}
+    axis: np.ndarray[Any, np.dtype[np.int64]] = np.array([], dtype=np.int64)
+    for run in runs:
+        art = unpack(run.artefacts or b"")
+        series[str(run.id)] = (art.times, art.equity)
+        axis = np.union1d(axis, art.times)
+    rows = thinned(len(axis), max_points)
+    axis = axis[rows]
+    equity: dict[str, list[float | None]] = {}
+    for key, (times, values) in series.items():
+        positions = np.searchsorted(times, axis, side="right") - 1
+        inside = (positions >= 0) & (axis <= times[-1])
+        equity[key] = [
+            round(float(values[p]), 6) if ok else None for p, ok in zip(positions.tolist(), inside.tolist(), strict=True)
+        ]
+    return Comparison(runs=compared, best=best, time=[iso(t) for t in axis.tolist()], equity=equity)
+
+
+@router.post(
+    "/sweep",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=QueuedJob,
+    responses={404: {"description": "Unknown algorithm"}, 422: {"description": "Invalid request"}},
+)
+def create_sweep(session: SessionDep, user: CurrentUser, body: SweepCreate) -> QueuedJob:
+    """Queue a parameter sweep (grid or random) with an out-of-sample window."""
+    try:
+        sweep = service.create_sweep(session, body, user.id)
+    except service.NotFoundError as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
+    except service.InvalidRequestError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from None
+    worker = get_worker()
+    if worker is not None:
+        worker.notify()
+    return QueuedJob(id=sweep.id, status=sweep.status)
+
+
+def _owned_sweep(session: SessionDep, sweep_id: uuid.UUID, user: CurrentUser) -> ParameterSweep:
+    try:
+        sweep: ParameterSweep = service.get_owned(session, ParameterSweep, sweep_id, user.id)
+    except service.NotFoundError as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
+    return sweep
+
+
+@router.get("/sweep/{sweep_id}", response_model=SweepPublic, responses=_NOT_FOUND)
+def read_sweep(session: SessionDep, user: CurrentUser, sweep_id: uuid.UUID) -> SweepPublic:
+    return _sweep_public(_owned_sweep(session, sweep_id, user))
+
+
+@router.post("/sweep/{sweep_id}/cancel", response_model=SweepPublic, responses=_NOT_FOUND)
+def cancel_sweep(session: SessionDep, user: CurrentUser, sweep_id: uuid.UUID) -> SweepPublic:
+    sweep = _owned_sweep(session, sweep_id, user)
+    if sweep.status not in (RunStatus.QUEUED.value, RunStatus.RUNNING.value):
+        raise HTTPException(status.HTTP_409_CONFLICT, f"the sweep is already {sweep.status}")
+    store.cancel(ParameterSweep, sweep_id)
+    worker = get_worker()
+    if worker is not None:
+        worker.cancel_local(sweep_id)
+    session.refresh(sweep)
+    return _sweep_public(sweep)
+
+
+@router.get("/algorithms/{algorithm_id}/sweeps", response_model=SweepsPage, responses=_NOT_FOUND)
+def list_sweeps(
+    session: SessionDep,
+    user: CurrentUser,
+    algorithm_id: uuid.UUID,
+    skip: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> SweepsPage:
+    if not owned_algorithm_exists(session, algorithm_id, user.id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "algorithm not found")
+    sweeps, count = service.list_runs(
+        session, ParameterSweep, user.id, algorithm_id, status=None, skip=skip, limit=limit
+    )
+    return SweepsPage(data=[_sweep_public(s) for s in sweeps], count=count)
+

@@ -1,0 +1,199 @@
+"""One backtest run, start to finish: prices → sandboxed positions → engine → metrics.
+
+Progress is written to the run as it goes; a run that is cancelled (or taken away from this
+worker) stops at the next step. Trusted code (the engine, fills, fees, metrics) runs here;
+only `predict`/`fit` run in the sandbox.
+"""
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from sqlmodel import Session
+
+from app.core.db import engine
+from app.lab.backtests import store
+from app.lab.backtests.algorithms import load_version
+from app.lab.backtests.artefacts import from_result, pack
+from app.lab.backtests.data import positions_on_grid
+from app.lab.backtests.models import BacktestRun, RunStatus
+from app.lab.backtests.signals import Algo, CoinSignals, coin_signals, lookahead_check
+from app.lab.engine.backtest import run_backtest
+from app.lab.engine.market_data import PriceHistory, load_price_history
+from app.lab.engine.metrics import compute_metrics
+from app.lab.engine.results import BacktestConfig
+from app.lab.sandbox.pool import SandboxPool
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], Awaitable[None]]
+
+
+class RunStopped(Exception):
+    """The run was cancelled or is no longer this worker's."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    id: uuid.UUID
+    algorithm_id: uuid.UUID
+    version: int
+    coins: list[str]
+    start: pd.Timestamp
+    end: pd.Timestamp
+    parameters: dict[str, Any]
+    settings: dict[str, Any]
+
+
+def _load_spec(run_id: uuid.UUID) -> tuple[RunSpec, Algo]:
+    with Session(engine) as session:
+        run = session.get(BacktestRun, run_id)
+        if run is None:
+            raise RunStopped("the run no longer exists")
+        version = load_version(session, run.algorithm_id, run.algorithm_version)
+        spec = RunSpec(
+            id=run.id,
+            algorithm_id=run.algorithm_id,
+            version=run.algorithm_version,
+            coins=list(run.coins),
+            start=pd.Timestamp(run.start_date),
+            end=pd.Timestamp(run.end_date),
+            parameters=dict(run.parameters),
+            settings=dict(run.settings),
+        )
+        return spec, Algo(code=version.code, type=version.type)
+
+
+def _load_history(spec: RunSpec) -> PriceHistory:
+    with Session(engine) as session:
+        return load_price_history(
+            session,
+            spec.coins,
+            spec.start.to_pydatetime(),
+            spec.end.to_pydatetime(),
+            ffill_limit=int(spec.settings.get("ffill_limit", 3)),
+        )
+
+
+def trade_start_of(index: pd.DatetimeIndex, algo: Algo, train_fraction: float) -> pd.Timestamp:
+    """First traded bar: the first bar for rules; after the training share for ML/RL."""
+    if not algo.needs_fit:
+        return index[0]
+    split = int(len(index) * train_fraction)
+    if split < 2 or split >= len(index) - 1:
+        raise ValueError("the range is too short to split into a training and a trading part")
+    return index[split]
+
+
+def config_from(settings: dict[str, Any]) -> BacktestConfig:
+    return BacktestConfig.with_defaults(
+        float(settings["starting_cash"]),
+        fee_rate=settings.get("fee_rate"),
+        slippage_bps=float(settings.get("slippage_bps", 0.0)),
+        min_order_aud=float(settings.get("min_order_aud", 0.0)),
+        allocation=settings.get("allocation"),
+    )
+
+
+async def execute(run_id: uuid.UUID, worker_id: str, pool: SandboxPool) -> None:
+    """Run one claimed backtest and store its outcome (or its failure, readably)."""
+    started = time.monotonic()
+
+    async def progress(value: float, stage: str) -> None:
+        still_ours = await asyncio.to_thread(
+            store.report_progress, BacktestRun, run_id, worker_id, value, stage
+        )
+        if not still_ours:
+            raise RunStopped(stage)
+
+    try:
+        outcome = await _execute(run_id, pool, progress)
+    except RunStopped:
+        logger.info("backtest stopped", extra={"run_id": str(run_id)})
+        return
+    except asyncio.CancelledError:
+        raise
+    except Exception as error:  # noqa: BLE001 - every failure becomes the run's readable error
+        message = getattr(error, "detail", None) or str(error) or type(error).__name__
+        logger.warning("backtest failed", extra={"run_id": str(run_id), "error": message})
+        await asyncio.to_thread(
+            store.finish, BacktestRun, run_id, worker_id,
+            status=RunStatus.FAILED.value, error=message, stage="failed",
+        )
+        return
+    stored = await asyncio.to_thread(
+        store.finish, BacktestRun, run_id, worker_id,
+        status=RunStatus.SUCCEEDED.value, progress=1.0, stage="done", **outcome,
+    )
+    logger.info(
+        "backtest finished",
+        extra={
+            "run_id": str(run_id),
+            "stored": stored,
+            "duration_ms": round((time.monotonic() - started) * 1000),
+        },
+    )
+
+
+async def _execute(run_id: uuid.UUID, pool: SandboxPool, progress: Progress) -> dict[str, Any]:
+    spec, algo = await asyncio.to_thread(_load_spec, run_id)
+    await progress(0.05, "loading prices")
+    history = await asyncio.to_thread(_load_history, spec)
+    frame = history.frame
+    if frame.dropna(how="all").empty:
+        raise ValueError("no price data in the chosen range")
+    trade_start = trade_start_of(frame.index, algo, float(spec.settings.get("train_fraction", 0.3)))
+
+    timings: dict[str, float] = {}
+    signals: dict[str, CoinSignals] = {}
+    step = 0.55 / len(spec.coins)
+    for i, coin in enumerate(spec.coins):
+        await progress(0.1 + i * step, f"{'fitting and ' if algo.needs_fit else ''}predicting {coin}")
+        began = time.monotonic()
+        signals[coin] = await coin_signals(pool, algo, frame, coin, spec.parameters, trade_start)
+        timings[f"sandbox_{coin}_ms"] = round((time.monotonic() - began) * 1000, 1)
+
+    await progress(0.7, "checking for lookahead")
+    lookahead = await lookahead_check(
+        pool, algo, frame, signals, spec.parameters, int(spec.settings.get("lookahead_samples", 12))
+    )
+
+    await progress(0.85, "simulating trades")
+    traded = frame.loc[frame.index >= trade_start]
+    targets = pd.DataFrame(
+        {coin: positions_on_grid(s.positions, traded.index) for coin, s in signals.items()},
+        index=traded.index,
+    )
+    began = time.monotonic()
+    result, metrics = await asyncio.to_thread(_simulate, traded, targets, spec.settings)
+    timings["engine_ms"] = round((time.monotonic() - began) * 1000, 1)
+
+    results = {
+        "metrics": metrics,
+        "data": history.report(),
+        "windows": {
+            "train": (
+                {"start": frame.index[0].isoformat(), "end": trade_start.isoformat()} if algo.needs_fit else None
+            ),
+            "trade": {"start": traded.index[0].isoformat(), "end": traded.index[-1].isoformat()},
+        },
+        "algorithm_type": algo.type,
+        "timings": timings,
+        "output": {coin: s.output[-4000:] for coin, s in signals.items() if s.output},
+    }
+    return {
+        "results_json": results,
+        "lookahead": lookahead.to_json(),
+        "artefacts": pack(from_result(result)),
+    }
+
+
+def _simulate(traded: pd.DataFrame, targets: pd.DataFrame, settings: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    config = config_from(settings)
+    result = run_backtest(traded, targets, config)
+    return result, compute_metrics(result).to_dict()
