@@ -5,11 +5,14 @@ from sqlmodel import SQLModel
 from app.collector.models import CollectionRun, PriceData5Min
 from app.credentials.models import CoinspotCredential, CredentialAuditLog
 from app.lab.algorithms.models import Algorithm, AlgorithmVersion
+from app.lab.backtests.models import BacktestRun, ParameterSweep
 from app.users.models import User
 
 metadata = SQLModel.metadata
 
 __all__ = [
+    "BacktestRun",
+    "ParameterSweep",
     "Algorithm",
     "AlgorithmVersion",
     "CollectionRun",

@@ -40,11 +40,11 @@ def _decode_cursor(cursor: str) -> datetime:
         moment = datetime.fromisoformat(base64.urlsafe_b64decode(padded.encode()).decode())
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
             "cursor is not valid: use next_cursor from the previous page",
         ) from None
     if moment.tzinfo is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "cursor is not valid")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "cursor is not valid")
     return moment
 
 
@@ -92,13 +92,13 @@ def read_history(
     for name, value in (("start", start), ("end", end)):
         if value is not None and value.tzinfo is None:
             raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_ENTITY,
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
                 f"{name} needs a time zone, e.g. 2026-01-01T00:00:00Z",
             )
     end = end or datetime.now(UTC)
     start = start or end - timedelta(days=1)
     if start > end:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "start must not be after end")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "start must not be after end")
     if not queries.coin_exists(session, symbol):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no prices for coin {symbol}")
     after = _decode_cursor(cursor) if cursor else None

@@ -22,14 +22,18 @@ def test_pack_and_unpack_keep_every_series_and_fill() -> None:
     np.testing.assert_array_equal(art.equity, result.equity)
     np.testing.assert_array_equal(art.cash, result.cash)
     np.testing.assert_array_equal(art.holdings_value, result.holdings_value)
-    np.testing.assert_array_equal(art.buy_and_hold, buy_and_hold_equity(result.market, result.config))
+    np.testing.assert_array_equal(
+        art.buy_and_hold, buy_and_hold_equity(result.market, result.config)
+    )
     assert art.trade_count == len(result.trades) > 0
     first = result.trades[0]
     assert art.trade_price[0] == first.price
     assert art.coins[art.trade_coin[0]] == first.coin
     assert int(art.times[art.trade_bar[0]]) == int(first.time.timestamp())
     assert len(art.trip_coin) == len(result.round_trips)
-    np.testing.assert_allclose(art.trip_proceeds - art.trip_cost, [t.pnl for t in result.round_trips])
+    np.testing.assert_allclose(
+        art.trip_proceeds - art.trip_cost, [t.pnl for t in result.round_trips]
+    )
     # Drawdown is never positive and zero at every new equity high.
     dd = art.drawdown()
     assert dd.max() <= 0

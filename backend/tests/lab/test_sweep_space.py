@@ -48,7 +48,10 @@ def test_a_range_without_bounds_takes_the_declared_ones() -> None:
 def test_explicit_values_are_checked_against_type_bounds_and_options() -> None:
     axes = parameter_axes(
         SCHEMA,
-        {"source": ParameterRange(values=["last", "mid"]), "long_only": ParameterRange(values=[True, False])},
+        {
+            "source": ParameterRange(values=["last", "mid"]),
+            "long_only": ParameterRange(values=[True, False]),
+        },
     )
     assert axes == {"source": ["last", "mid"], "long_only": [True, False]}
     with pytest.raises(SweepSpaceError, match="outside the declared bounds"):
@@ -84,7 +87,9 @@ def test_grid_takes_every_combination_over_the_base_values() -> None:
     combos = combinations(axes, BASE, mode="grid", cap=100)
     assert grid_size(axes) == 6
     assert len(combos) == 6
-    assert {(c["fast"], c["slow"]) for c in combos} == {(f, s) for f in (5, 10) for s in (50, 100, 200)}
+    assert {(c["fast"], c["slow"]) for c in combos} == {
+        (f, s) for f in (5, 10) for s in (50, 100, 200)
+    }
     assert all(c["source"] == "last" and c["band"] == 0.0 for c in combos)
 
 
@@ -111,4 +116,9 @@ def test_random_draws_distinct_combinations_reproducibly() -> None:
 def test_random_with_more_samples_than_the_grid_returns_the_grid() -> None:
     axes = {"fast": [5, 10], "slow": [50, 100]}
     combos = combinations(axes, BASE, mode="random", cap=100, samples=50, seed=1)
-    assert sorted((c["fast"], c["slow"]) for c in combos) == [(5, 50), (5, 100), (10, 50), (10, 100)]
+    assert sorted((c["fast"], c["slow"]) for c in combos) == [
+        (5, 50),
+        (5, 100),
+        (10, 50),
+        (10, 100),
+    ]

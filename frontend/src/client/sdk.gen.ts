@@ -2,7 +2,7 @@
 
 import { type Client, type Options as Options2, type TDataShape, urlSearchParamsBodySerializer } from './client';
 import { client } from './client.gen';
-import type { CollectorReadStatusData, CollectorReadStatusResponses, CollectorTriggerRunData, CollectorTriggerRunResponses, CredentialsCreateCredentialsData, CredentialsCreateCredentialsErrors, CredentialsCreateCredentialsResponses, CredentialsDeleteCredentialsData, CredentialsDeleteCredentialsErrors, CredentialsDeleteCredentialsResponses, CredentialsReadAuditLogData, CredentialsReadAuditLogErrors, CredentialsReadAuditLogResponses, CredentialsReadCredentialsData, CredentialsReadCredentialsErrors, CredentialsReadCredentialsResponses, CredentialsUpdateCredentialsData, CredentialsUpdateCredentialsErrors, CredentialsUpdateCredentialsResponses, CredentialsValidateCredentialsData, CredentialsValidateCredentialsErrors, CredentialsValidateCredentialsResponses, LabCreateAlgorithmData, LabCreateAlgorithmErrors, LabCreateAlgorithmResponses, LabDeleteAlgorithmData, LabDeleteAlgorithmErrors, LabDeleteAlgorithmResponses, LabListAlgorithmsData, LabListAlgorithmsErrors, LabListAlgorithmsResponses, LabListTemplatesData, LabListTemplatesResponses, LabListVersionsData, LabListVersionsErrors, LabListVersionsResponses, LabReadAlgorithmData, LabReadAlgorithmErrors, LabReadAlgorithmResponses, LabReadVersionData, LabReadVersionErrors, LabReadVersionResponses, LabUpdateAlgorithmData, LabUpdateAlgorithmErrors, LabUpdateAlgorithmResponses, LabValidateData, LabValidateErrors, LabValidateResponses, LoginLoginAccessTokenData, LoginLoginAccessTokenErrors, LoginLoginAccessTokenResponses, LoginRecoverPasswordData, LoginRecoverPasswordErrors, LoginRecoverPasswordResponses, LoginResetPasswordData, LoginResetPasswordErrors, LoginResetPasswordResponses, LoginTestTokenData, LoginTestTokenResponses, PricesReadCoinsData, PricesReadCoinsResponses, PricesReadHistoryData, PricesReadHistoryErrors, PricesReadHistoryResponses, PricesReadLatestData, PricesReadLatestResponses, UsersCreateUserData, UsersCreateUserErrors, UsersCreateUserResponses, UsersDeleteUserData, UsersDeleteUserErrors, UsersDeleteUserMeData, UsersDeleteUserMeResponses, UsersDeleteUserResponses, UsersReadUserByIdData, UsersReadUserByIdErrors, UsersReadUserByIdResponses, UsersReadUserMeData, UsersReadUserMeResponses, UsersReadUsersData, UsersReadUsersErrors, UsersReadUsersResponses, UsersRegisterUserData, UsersRegisterUserErrors, UsersRegisterUserResponses, UsersUpdatePasswordMeData, UsersUpdatePasswordMeErrors, UsersUpdatePasswordMeResponses, UsersUpdateUserData, UsersUpdateUserErrors, UsersUpdateUserMeData, UsersUpdateUserMeErrors, UsersUpdateUserMeResponses, UsersUpdateUserResponses, UtilsHealthCheckData, UtilsHealthCheckResponses, UtilsReadSandboxStatusData, UtilsReadSandboxStatusResponses } from './types.gen';
+import type { CollectorReadStatusData, CollectorReadStatusResponses, CollectorTriggerRunData, CollectorTriggerRunResponses, CredentialsCreateCredentialsData, CredentialsCreateCredentialsErrors, CredentialsCreateCredentialsResponses, CredentialsDeleteCredentialsData, CredentialsDeleteCredentialsErrors, CredentialsDeleteCredentialsResponses, CredentialsReadAuditLogData, CredentialsReadAuditLogErrors, CredentialsReadAuditLogResponses, CredentialsReadCredentialsData, CredentialsReadCredentialsErrors, CredentialsReadCredentialsResponses, CredentialsUpdateCredentialsData, CredentialsUpdateCredentialsErrors, CredentialsUpdateCredentialsResponses, CredentialsValidateCredentialsData, CredentialsValidateCredentialsErrors, CredentialsValidateCredentialsResponses, LabCancelBacktestData, LabCancelBacktestErrors, LabCancelBacktestResponses, LabCancelSweepData, LabCancelSweepErrors, LabCancelSweepResponses, LabCompareBacktestsData, LabCompareBacktestsErrors, LabCompareBacktestsResponses, LabCreateAlgorithmData, LabCreateAlgorithmErrors, LabCreateAlgorithmResponses, LabCreateBacktestData, LabCreateBacktestErrors, LabCreateBacktestResponses, LabCreateSweepData, LabCreateSweepErrors, LabCreateSweepResponses, LabDeleteAlgorithmData, LabDeleteAlgorithmErrors, LabDeleteAlgorithmResponses, LabListAlgorithmsData, LabListAlgorithmsErrors, LabListAlgorithmsResponses, LabListBacktestsData, LabListBacktestsErrors, LabListBacktestsResponses, LabListSweepsData, LabListSweepsErrors, LabListSweepsResponses, LabListTemplatesData, LabListTemplatesResponses, LabListVersionsData, LabListVersionsErrors, LabListVersionsResponses, LabReadAlgorithmData, LabReadAlgorithmErrors, LabReadAlgorithmResponses, LabReadBacktestData, LabReadBacktestErrors, LabReadBacktestResponses, LabReadEquityData, LabReadEquityErrors, LabReadEquityResponses, LabReadRoundTripsData, LabReadRoundTripsErrors, LabReadRoundTripsResponses, LabReadSweepData, LabReadSweepErrors, LabReadSweepResponses, LabReadTradesData, LabReadTradesErrors, LabReadTradesResponses, LabReadVersionData, LabReadVersionErrors, LabReadVersionResponses, LabUpdateAlgorithmData, LabUpdateAlgorithmErrors, LabUpdateAlgorithmResponses, LabValidateData, LabValidateErrors, LabValidateResponses, LoginLoginAccessTokenData, LoginLoginAccessTokenErrors, LoginLoginAccessTokenResponses, LoginRecoverPasswordData, LoginRecoverPasswordErrors, LoginRecoverPasswordResponses, LoginResetPasswordData, LoginResetPasswordErrors, LoginResetPasswordResponses, LoginTestTokenData, LoginTestTokenResponses, PricesReadCoinsData, PricesReadCoinsResponses, PricesReadHistoryData, PricesReadHistoryErrors, PricesReadHistoryResponses, PricesReadLatestData, PricesReadLatestResponses, UsersCreateUserData, UsersCreateUserErrors, UsersCreateUserResponses, UsersDeleteUserData, UsersDeleteUserErrors, UsersDeleteUserMeData, UsersDeleteUserMeResponses, UsersDeleteUserResponses, UsersReadUserByIdData, UsersReadUserByIdErrors, UsersReadUserByIdResponses, UsersReadUserMeData, UsersReadUserMeResponses, UsersReadUsersData, UsersReadUsersErrors, UsersReadUsersResponses, UsersRegisterUserData, UsersRegisterUserErrors, UsersRegisterUserResponses, UsersUpdatePasswordMeData, UsersUpdatePasswordMeErrors, UsersUpdatePasswordMeResponses, UsersUpdateUserData, UsersUpdateUserErrors, UsersUpdateUserMeData, UsersUpdateUserMeErrors, UsersUpdateUserMeResponses, UsersUpdateUserResponses, UtilsHealthCheckData, UtilsHealthCheckResponses, UtilsReadSandboxStatusData, UtilsReadSandboxStatusResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -451,5 +451,137 @@ export const labListVersions = <ThrowOnError extends boolean = false>(options: O
 export const labReadVersion = <ThrowOnError extends boolean = false>(options: Options<LabReadVersionData, ThrowOnError>) => (options.client ?? client).get<LabReadVersionResponses, LabReadVersionErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/lab/algorithms/{algorithm_id}/versions/{version}',
+    ...options
+});
+
+/**
+ * Create Backtest
+ *
+ * Validate and queue a backtest; poll `GET /lab/backtest/{id}` for progress.
+ */
+export const labCreateBacktest = <ThrowOnError extends boolean = false>(options: Options<LabCreateBacktestData, ThrowOnError>) => (options.client ?? client).post<LabCreateBacktestResponses, LabCreateBacktestErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/lab/backtest',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Read Backtest
+ */
+export const labReadBacktest = <ThrowOnError extends boolean = false>(options: Options<LabReadBacktestData, ThrowOnError>) => (options.client ?? client).get<LabReadBacktestResponses, LabReadBacktestErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/lab/backtest/{run_id}',
+    ...options
+});
+
+/**
+ * Read Equity
+ *
+ * Equity, cash, drawdown, buy-and-hold and holdings value per bar (thinned on request).
+ */
+export const labReadEquity = <ThrowOnError extends boolean = false>(options: Options<LabReadEquityData, ThrowOnError>) => (options.client ?? client).get<LabReadEquityResponses, LabReadEquityErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/lab/backtest/{run_id}/equity',
+    ...options
+});
+
+/**
+ * Read Trades
+ *
+ * The fills of a run in time order, paginated and optionally filtered by coin and side.
+ */
+export const labReadTrades = <ThrowOnError extends boolean = false>(options: Options<LabReadTradesData, ThrowOnError>) => (options.client ?? client).get<LabReadTradesResponses, LabReadTradesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/lab/backtest/{run_id}/trades',
+    ...options
+});
+
+/**
+ * Read Round Trips
+ *
+ * Per-trade P&L: each entry into a coin until it is flat again (open ones at the end).
+ */
+export const labReadRoundTrips = <ThrowOnError extends boolean = false>(options: Options<LabReadRoundTripsData, ThrowOnError>) => (options.client ?? client).get<LabReadRoundTripsResponses, LabReadRoundTripsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/lab/backtest/{run_id}/round-trips',
+    ...options
+});
+
+/**
+ * Cancel Backtest
+ *
+ * Cancel a queued or running run (a finished one answers 409).
+ */
+export const labCancelBacktest = <ThrowOnError extends boolean = false>(options: Options<LabCancelBacktestData, ThrowOnError>) => (options.client ?? client).post<LabCancelBacktestResponses, LabCancelBacktestErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/lab/backtest/{run_id}/cancel',
+    ...options
+});
+
+/**
+ * List Backtests
+ *
+ * This user's runs of one algorithm, newest first.
+ */
+export const labListBacktests = <ThrowOnError extends boolean = false>(options: Options<LabListBacktestsData, ThrowOnError>) => (options.client ?? client).get<LabListBacktestsResponses, LabListBacktestsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/lab/algorithms/{algorithm_id}/backtests',
+    ...options
+});
+
+/**
+ * Compare Backtests
+ *
+ * Metrics side by side (with the best run per metric) and equity on one time axis.
+ */
+export const labCompareBacktests = <ThrowOnError extends boolean = false>(options: Options<LabCompareBacktestsData, ThrowOnError>) => (options.client ?? client).get<LabCompareBacktestsResponses, LabCompareBacktestsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/lab/backtests/compare',
+    ...options
+});
+
+/**
+ * Create Sweep
+ *
+ * Queue a parameter sweep (grid or random) with an out-of-sample window.
+ */
+export const labCreateSweep = <ThrowOnError extends boolean = false>(options: Options<LabCreateSweepData, ThrowOnError>) => (options.client ?? client).post<LabCreateSweepResponses, LabCreateSweepErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/lab/sweep',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Read Sweep
+ */
+export const labReadSweep = <ThrowOnError extends boolean = false>(options: Options<LabReadSweepData, ThrowOnError>) => (options.client ?? client).get<LabReadSweepResponses, LabReadSweepErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/lab/sweep/{sweep_id}',
+    ...options
+});
+
+/**
+ * Cancel Sweep
+ */
+export const labCancelSweep = <ThrowOnError extends boolean = false>(options: Options<LabCancelSweepData, ThrowOnError>) => (options.client ?? client).post<LabCancelSweepResponses, LabCancelSweepErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/lab/sweep/{sweep_id}/cancel',
+    ...options
+});
+
+/**
+ * List Sweeps
+ */
+export const labListSweeps = <ThrowOnError extends boolean = false>(options: Options<LabListSweepsData, ThrowOnError>) => (options.client ?? client).get<LabListSweepsResponses, LabListSweepsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/lab/algorithms/{algorithm_id}/sweeps',
     ...options
 });

@@ -233,6 +233,47 @@ export type AuditEntry = {
 export type AuditOutcome = 'success' | 'conflict' | 'not_found' | 'undecryptable' | 'encryption_not_configured' | 'throttled' | 'valid' | 'invalid_key' | 'invalid_signature' | 'rate_limited' | 'exchange_unavailable' | 'exchange_error';
 
 /**
+ * BacktestCreate
+ */
+export type BacktestCreate = {
+    /**
+     * Algorithm Id
+     */
+    algorithm_id: string;
+    /**
+     * Version
+     *
+     * Default: the latest version
+     */
+    version?: number | null;
+    /**
+     * Coins
+     */
+    coins: Array<string>;
+    /**
+     * Start
+     */
+    start: string;
+    /**
+     * End
+     */
+    end: string;
+    settings?: TradingSettings;
+    /**
+     * Parameters
+     *
+     * Default: the algorithm's current parameter values
+     */
+    parameters?: {
+        [key: string]: unknown;
+    } | null;
+    /**
+     * Label
+     */
+    label?: string | null;
+};
+
+/**
  * BalanceSummary
  */
 export type BalanceSummary = {
@@ -440,6 +481,80 @@ export type CollectorStatus = {
 };
 
 /**
+ * ComparedRun
+ */
+export type ComparedRun = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Algorithm Id
+     */
+    algorithm_id: string;
+    /**
+     * Algorithm Name
+     */
+    algorithm_name: string;
+    /**
+     * Algorithm Version
+     */
+    algorithm_version: number;
+    /**
+     * Label
+     */
+    label: string | null;
+    /**
+     * Coins
+     */
+    coins: Array<string>;
+    /**
+     * Parameters
+     */
+    parameters: {
+        [key: string]: unknown;
+    };
+    /**
+     * Metrics
+     */
+    metrics: {
+        [key: string]: unknown;
+    };
+    /**
+     * Lookahead
+     */
+    lookahead: {
+        [key: string]: unknown;
+    } | null;
+};
+
+/**
+ * Comparison
+ */
+export type Comparison = {
+    /**
+     * Runs
+     */
+    runs: Array<ComparedRun>;
+    /**
+     * Best
+     */
+    best: {
+        [key: string]: string | null;
+    };
+    /**
+     * Time
+     */
+    time: Array<string>;
+    /**
+     * Equity
+     */
+    equity: {
+        [key: string]: Array<number | null>;
+    };
+};
+
+/**
  * CredentialCreate
  */
 export type CredentialCreate = {
@@ -507,6 +622,54 @@ export type CredentialUpdate = {
      * Coinspot API secret: 16 to 256 characters (ASCII letters, digits and - _ + / = .)
      */
     api_secret?: null;
+};
+
+/**
+ * EquitySeries
+ */
+export type EquitySeries = {
+    /**
+     * Run Id
+     */
+    run_id: string;
+    /**
+     * Coins
+     */
+    coins: Array<string>;
+    /**
+     * Bars
+     */
+    bars: number;
+    /**
+     * Points
+     */
+    points: number;
+    /**
+     * Time
+     */
+    time: Array<string>;
+    /**
+     * Equity
+     */
+    equity: Array<number>;
+    /**
+     * Cash
+     */
+    cash: Array<number>;
+    /**
+     * Drawdown
+     */
+    drawdown: Array<number>;
+    /**
+     * Buy And Hold
+     */
+    buy_and_hold: Array<number>;
+    /**
+     * Holdings Value
+     */
+    holdings_value: {
+        [key: string]: Array<number>;
+    };
 };
 
 /**
@@ -652,6 +815,30 @@ export type OhlcBar = {
 };
 
 /**
+ * ParameterRange
+ *
+ * Values of one parameter to try: either `values`, or `min`/`max` with `steps` points.
+ */
+export type ParameterRange = {
+    /**
+     * Values
+     */
+    values?: Array<number | number | string | boolean> | null;
+    /**
+     * Min
+     */
+    min?: number | null;
+    /**
+     * Max
+     */
+    max?: number | null;
+    /**
+     * Steps
+     */
+    steps?: number | null;
+};
+
+/**
  * PermissionLevel
  */
 export type PermissionLevel = 'unknown' | 'read_only' | 'full_access';
@@ -719,6 +906,257 @@ export type PriceHistory = {
 };
 
 /**
+ * QueuedJob
+ */
+export type QueuedJob = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Status
+     */
+    status: string;
+};
+
+/**
+ * RoundTripPublic
+ */
+export type RoundTripPublic = {
+    /**
+     * Coin
+     */
+    coin: string;
+    /**
+     * Entry Time
+     */
+    entry_time: string;
+    /**
+     * Exit Time
+     */
+    exit_time: string | null;
+    /**
+     * Open
+     */
+    open: boolean;
+    /**
+     * Cost
+     */
+    cost: number;
+    /**
+     * Proceeds
+     */
+    proceeds: number;
+    /**
+     * Pnl
+     */
+    pnl: number;
+    /**
+     * Return On Cost
+     */
+    return_on_cost: number | null;
+};
+
+/**
+ * RoundTripsPage
+ */
+export type RoundTripsPage = {
+    /**
+     * Data
+     */
+    data: Array<RoundTripPublic>;
+    /**
+     * Count
+     */
+    count: number;
+};
+
+/**
+ * RunPublic
+ */
+export type RunPublic = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Algorithm Id
+     */
+    algorithm_id: string;
+    /**
+     * Algorithm Version
+     */
+    algorithm_version: number;
+    /**
+     * Label
+     */
+    label: string | null;
+    /**
+     * Coins
+     */
+    coins: Array<string>;
+    /**
+     * Start Date
+     */
+    start_date: string;
+    /**
+     * End Date
+     */
+    end_date: string;
+    /**
+     * Parameters
+     */
+    parameters: {
+        [key: string]: unknown;
+    };
+    /**
+     * Settings
+     */
+    settings: {
+        [key: string]: unknown;
+    };
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Progress
+     */
+    progress: number;
+    /**
+     * Stage
+     */
+    stage: string | null;
+    /**
+     * Error
+     */
+    error: string | null;
+    /**
+     * Lookahead
+     */
+    lookahead: {
+        [key: string]: unknown;
+    } | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Started At
+     */
+    started_at: string | null;
+    /**
+     * Finished At
+     */
+    finished_at: string | null;
+    /**
+     * Results
+     */
+    results: {
+        [key: string]: unknown;
+    } | null;
+};
+
+/**
+ * RunStatus
+ */
+export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+/**
+ * RunSummary
+ */
+export type RunSummary = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Algorithm Id
+     */
+    algorithm_id: string;
+    /**
+     * Algorithm Version
+     */
+    algorithm_version: number;
+    /**
+     * Label
+     */
+    label: string | null;
+    /**
+     * Coins
+     */
+    coins: Array<string>;
+    /**
+     * Start Date
+     */
+    start_date: string;
+    /**
+     * End Date
+     */
+    end_date: string;
+    /**
+     * Parameters
+     */
+    parameters: {
+        [key: string]: unknown;
+    };
+    /**
+     * Settings
+     */
+    settings: {
+        [key: string]: unknown;
+    };
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Progress
+     */
+    progress: number;
+    /**
+     * Stage
+     */
+    stage: string | null;
+    /**
+     * Error
+     */
+    error: string | null;
+    /**
+     * Lookahead
+     */
+    lookahead: {
+        [key: string]: unknown;
+    } | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Started At
+     */
+    started_at: string | null;
+    /**
+     * Finished At
+     */
+    finished_at: string | null;
+};
+
+/**
+ * RunsPage
+ */
+export type RunsPage = {
+    /**
+     * Data
+     */
+    data: Array<RunSummary>;
+    /**
+     * Count
+     */
+    count: number;
+};
+
+/**
  * SandboxStatus
  */
 export type SandboxStatus = {
@@ -758,6 +1196,165 @@ export type SandboxWall = {
      * Detail
      */
     detail: string;
+};
+
+/**
+ * SweepCreate
+ */
+export type SweepCreate = {
+    /**
+     * Algorithm Id
+     */
+    algorithm_id: string;
+    /**
+     * Version
+     *
+     * Default: the latest version
+     */
+    version?: number | null;
+    /**
+     * Coins
+     */
+    coins: Array<string>;
+    /**
+     * Start
+     */
+    start: string;
+    /**
+     * End
+     */
+    end: string;
+    settings?: TradingSettings;
+    /**
+     * Parameters
+     *
+     * Parameter -> values or range to try
+     */
+    parameters: {
+        [key: string]: ParameterRange;
+    };
+    /**
+     * Base Parameters
+     *
+     * Values of the parameters not swept; default: the algorithm's
+     */
+    base_parameters?: {
+        [key: string]: unknown;
+    } | null;
+    /**
+     * Mode
+     */
+    mode?: 'grid' | 'random';
+    /**
+     * Samples
+     *
+     * Random mode: how many combinations
+     */
+    samples?: number | null;
+    /**
+     * Seed
+     */
+    seed?: number;
+    /**
+     * Metric
+     */
+    metric?: 'sharpe' | 'sortino' | 'calmar' | 'total_return' | 'cagr' | 'profit_factor' | 'win_rate' | 'max_drawdown' | 'annualised_volatility';
+    /**
+     * Test Fraction
+     *
+     * The last share of the range kept out of sample
+     */
+    test_fraction?: number;
+};
+
+/**
+ * SweepPublic
+ */
+export type SweepPublic = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Algorithm Id
+     */
+    algorithm_id: string;
+    /**
+     * Algorithm Version
+     */
+    algorithm_version: number;
+    /**
+     * Coins
+     */
+    coins: Array<string>;
+    /**
+     * Start Date
+     */
+    start_date: string;
+    /**
+     * End Date
+     */
+    end_date: string;
+    /**
+     * Space
+     */
+    space: {
+        [key: string]: unknown;
+    };
+    /**
+     * Settings
+     */
+    settings: {
+        [key: string]: unknown;
+    };
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Progress
+     */
+    progress: number;
+    /**
+     * Stage
+     */
+    stage: string | null;
+    /**
+     * Error
+     */
+    error: string | null;
+    /**
+     * Results
+     */
+    results: {
+        [key: string]: unknown;
+    } | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Started At
+     */
+    started_at: string | null;
+    /**
+     * Finished At
+     */
+    finished_at: string | null;
+};
+
+/**
+ * SweepsPage
+ */
+export type SweepsPage = {
+    /**
+     * Data
+     */
+    data: Array<SweepPublic>;
+    /**
+     * Count
+     */
+    count: number;
 };
 
 /**
@@ -808,6 +1405,120 @@ export type Token = {
      * Token Type
      */
     token_type?: string;
+};
+
+/**
+ * TradePublic
+ */
+export type TradePublic = {
+    /**
+     * Time
+     */
+    time: string;
+    /**
+     * Bar
+     */
+    bar: number;
+    /**
+     * Coin
+     */
+    coin: string;
+    /**
+     * Side
+     */
+    side: 'buy' | 'sell';
+    /**
+     * Quantity
+     */
+    quantity: number;
+    /**
+     * Price
+     */
+    price: number;
+    /**
+     * Notional
+     */
+    notional: number;
+    /**
+     * Fee
+     */
+    fee: number;
+    /**
+     * Position
+     */
+    position: number;
+    /**
+     * Cash
+     */
+    cash: number;
+};
+
+/**
+ * TradesPage
+ */
+export type TradesPage = {
+    /**
+     * Data
+     */
+    data: Array<TradePublic>;
+    /**
+     * Count
+     */
+    count: number;
+};
+
+/**
+ * TradingSettings
+ *
+ * Money and costs of a simulated account.
+ */
+export type TradingSettings = {
+    /**
+     * Starting Cash
+     *
+     * AUD
+     */
+    starting_cash?: number;
+    /**
+     * Fee Rate
+     *
+     * Fraction of notional; default: Coinspot's fee
+     */
+    fee_rate?: number | null;
+    /**
+     * Slippage Bps
+     */
+    slippage_bps?: number;
+    /**
+     * Min Order Aud
+     */
+    min_order_aud?: number;
+    /**
+     * Allocation
+     *
+     * Coin -> share of starting cash (sums to at most 1)
+     */
+    allocation?: {
+        [key: string]: number;
+    } | null;
+    /**
+     * Train Fraction
+     *
+     * ML/RL algorithms: share of the bars used to fit the model; only the rest is traded
+     */
+    train_fraction?: number;
+    /**
+     * Ffill Limit
+     *
+     * Bars of missing data to bridge
+     */
+    ffill_limit?: number;
+    /**
+     * Lookahead Samples
+     *
+     * Bars the lookahead check truncates at
+     */
+    lookahead_samples?: number;
 };
 
 /**
@@ -2273,3 +2984,458 @@ export type LabReadVersionResponses = {
 };
 
 export type LabReadVersionResponse = LabReadVersionResponses[keyof LabReadVersionResponses];
+
+export type LabCreateBacktestData = {
+    body: BacktestCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/lab/backtest';
+};
+
+export type LabCreateBacktestErrors = {
+    /**
+     * Unknown algorithm
+     */
+    404: unknown;
+    /**
+     * Invalid request
+     */
+    422: unknown;
+};
+
+export type LabCreateBacktestResponses = {
+    /**
+     * Successful Response
+     */
+    202: QueuedJob;
+};
+
+export type LabCreateBacktestResponse = LabCreateBacktestResponses[keyof LabCreateBacktestResponses];
+
+export type LabReadBacktestData = {
+    body?: never;
+    path: {
+        /**
+         * Run Id
+         */
+        run_id: string;
+    };
+    query?: never;
+    url: '/api/v1/lab/backtest/{run_id}';
+};
+
+export type LabReadBacktestErrors = {
+    /**
+     * No such run for this user
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type LabReadBacktestError = LabReadBacktestErrors[keyof LabReadBacktestErrors];
+
+export type LabReadBacktestResponses = {
+    /**
+     * Successful Response
+     */
+    200: RunPublic;
+};
+
+export type LabReadBacktestResponse = LabReadBacktestResponses[keyof LabReadBacktestResponses];
+
+export type LabReadEquityData = {
+    body?: never;
+    path: {
+        /**
+         * Run Id
+         */
+        run_id: string;
+    };
+    query?: {
+        /**
+         * Max Points
+         *
+         * Thin the series for charts
+         */
+        max_points?: number | null;
+    };
+    url: '/api/v1/lab/backtest/{run_id}/equity';
+};
+
+export type LabReadEquityErrors = {
+    /**
+     * No such run for this user
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type LabReadEquityError = LabReadEquityErrors[keyof LabReadEquityErrors];
+
+export type LabReadEquityResponses = {
+    /**
+     * Successful Response
+     */
+    200: EquitySeries;
+};
+
+export type LabReadEquityResponse = LabReadEquityResponses[keyof LabReadEquityResponses];
+
+export type LabReadTradesData = {
+    body?: never;
+    path: {
+        /**
+         * Run Id
+         */
+        run_id: string;
+    };
+    query?: {
+        /**
+         * Skip
+         */
+        skip?: number;
+        /**
+         * Limit
+         */
+        limit?: number;
+        /**
+         * Coin
+         */
+        coin?: string | null;
+        /**
+         * Side
+         */
+        side?: string | null;
+    };
+    url: '/api/v1/lab/backtest/{run_id}/trades';
+};
+
+export type LabReadTradesErrors = {
+    /**
+     * No such run for this user
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type LabReadTradesError = LabReadTradesErrors[keyof LabReadTradesErrors];
+
+export type LabReadTradesResponses = {
+    /**
+     * Successful Response
+     */
+    200: TradesPage;
+};
+
+export type LabReadTradesResponse = LabReadTradesResponses[keyof LabReadTradesResponses];
+
+export type LabReadRoundTripsData = {
+    body?: never;
+    path: {
+        /**
+         * Run Id
+         */
+        run_id: string;
+    };
+    query?: {
+        /**
+         * Skip
+         */
+        skip?: number;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/v1/lab/backtest/{run_id}/round-trips';
+};
+
+export type LabReadRoundTripsErrors = {
+    /**
+     * No such run for this user
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type LabReadRoundTripsError = LabReadRoundTripsErrors[keyof LabReadRoundTripsErrors];
+
+export type LabReadRoundTripsResponses = {
+    /**
+     * Successful Response
+     */
+    200: RoundTripsPage;
+};
+
+export type LabReadRoundTripsResponse = LabReadRoundTripsResponses[keyof LabReadRoundTripsResponses];
+
+export type LabCancelBacktestData = {
+    body?: never;
+    path: {
+        /**
+         * Run Id
+         */
+        run_id: string;
+    };
+    query?: never;
+    url: '/api/v1/lab/backtest/{run_id}/cancel';
+};
+
+export type LabCancelBacktestErrors = {
+    /**
+     * No such run for this user
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type LabCancelBacktestError = LabCancelBacktestErrors[keyof LabCancelBacktestErrors];
+
+export type LabCancelBacktestResponses = {
+    /**
+     * Successful Response
+     */
+    200: RunPublic;
+};
+
+export type LabCancelBacktestResponse = LabCancelBacktestResponses[keyof LabCancelBacktestResponses];
+
+export type LabListBacktestsData = {
+    body?: never;
+    path: {
+        /**
+         * Algorithm Id
+         */
+        algorithm_id: string;
+    };
+    query?: {
+        /**
+         * Status
+         */
+        status?: RunStatus | null;
+        /**
+         * Skip
+         */
+        skip?: number;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/v1/lab/algorithms/{algorithm_id}/backtests';
+};
+
+export type LabListBacktestsErrors = {
+    /**
+     * No such run for this user
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type LabListBacktestsError = LabListBacktestsErrors[keyof LabListBacktestsErrors];
+
+export type LabListBacktestsResponses = {
+    /**
+     * Successful Response
+     */
+    200: RunsPage;
+};
+
+export type LabListBacktestsResponse = LabListBacktestsResponses[keyof LabListBacktestsResponses];
+
+export type LabCompareBacktestsData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Ids
+         *
+         * Comma-separated run ids (2 to 10)
+         */
+        ids: string;
+        /**
+         * Max Points
+         */
+        max_points?: number;
+    };
+    url: '/api/v1/lab/backtests/compare';
+};
+
+export type LabCompareBacktestsErrors = {
+    /**
+     * No such run for this user
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type LabCompareBacktestsError = LabCompareBacktestsErrors[keyof LabCompareBacktestsErrors];
+
+export type LabCompareBacktestsResponses = {
+    /**
+     * Successful Response
+     */
+    200: Comparison;
+};
+
+export type LabCompareBacktestsResponse = LabCompareBacktestsResponses[keyof LabCompareBacktestsResponses];
+
+export type LabCreateSweepData = {
+    body: SweepCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/lab/sweep';
+};
+
+export type LabCreateSweepErrors = {
+    /**
+     * Unknown algorithm
+     */
+    404: unknown;
+    /**
+     * Invalid request
+     */
+    422: unknown;
+};
+
+export type LabCreateSweepResponses = {
+    /**
+     * Successful Response
+     */
+    202: QueuedJob;
+};
+
+export type LabCreateSweepResponse = LabCreateSweepResponses[keyof LabCreateSweepResponses];
+
+export type LabReadSweepData = {
+    body?: never;
+    path: {
+        /**
+         * Sweep Id
+         */
+        sweep_id: string;
+    };
+    query?: never;
+    url: '/api/v1/lab/sweep/{sweep_id}';
+};
+
+export type LabReadSweepErrors = {
+    /**
+     * No such run for this user
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type LabReadSweepError = LabReadSweepErrors[keyof LabReadSweepErrors];
+
+export type LabReadSweepResponses = {
+    /**
+     * Successful Response
+     */
+    200: SweepPublic;
+};
+
+export type LabReadSweepResponse = LabReadSweepResponses[keyof LabReadSweepResponses];
+
+export type LabCancelSweepData = {
+    body?: never;
+    path: {
+        /**
+         * Sweep Id
+         */
+        sweep_id: string;
+    };
+    query?: never;
+    url: '/api/v1/lab/sweep/{sweep_id}/cancel';
+};
+
+export type LabCancelSweepErrors = {
+    /**
+     * No such run for this user
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type LabCancelSweepError = LabCancelSweepErrors[keyof LabCancelSweepErrors];
+
+export type LabCancelSweepResponses = {
+    /**
+     * Successful Response
+     */
+    200: SweepPublic;
+};
+
+export type LabCancelSweepResponse = LabCancelSweepResponses[keyof LabCancelSweepResponses];
+
+export type LabListSweepsData = {
+    body?: never;
+    path: {
+        /**
+         * Algorithm Id
+         */
+        algorithm_id: string;
+    };
+    query?: {
+        /**
+         * Skip
+         */
+        skip?: number;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/v1/lab/algorithms/{algorithm_id}/sweeps';
+};
+
+export type LabListSweepsErrors = {
+    /**
+     * No such run for this user
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type LabListSweepsError = LabListSweepsErrors[keyof LabListSweepsErrors];
+
+export type LabListSweepsResponses = {
+    /**
+     * Successful Response
+     */
+    200: SweepsPage;
+};
+
+export type LabListSweepsResponse = LabListSweepsResponses[keyof LabListSweepsResponses];

@@ -55,11 +55,17 @@ def load_version(
 ) -> AlgorithmVersion:
     """The version (latest when None); AlgorithmNotFoundError when it does not exist or, with
     `user_id`, belongs to someone else (both look the same to the caller: 404)."""
-    row = session.connection().execute(
-        _VERSION_QUERY, {"algorithm_id": algorithm_id, "version": version}
-    ).first()
+    row = (
+        session.connection()
+        .execute(_VERSION_QUERY, {"algorithm_id": algorithm_id, "version": version})
+        .first()
+    )
     if row is None or (user_id is not None and row.user_id != user_id):
-        if version is not None and row is None and (user_id is None or owned_algorithm_exists(session, algorithm_id, user_id)):
+        if (
+            version is not None
+            and row is None
+            and (user_id is None or owned_algorithm_exists(session, algorithm_id, user_id))
+        ):
             raise AlgorithmNotFoundError(f"the algorithm has no version {version}")
         raise AlgorithmNotFoundError("algorithm not found")
     return AlgorithmVersion(

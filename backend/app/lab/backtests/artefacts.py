@@ -63,13 +63,16 @@ class RunArtefacts:
 
 def from_result(result: BacktestResult) -> RunArtefacts:
     fills, trips = result.fills, result.trips
-    times = (np.asarray(result.index.asi8, dtype=np.int64) // 1_000_000_000).astype(np.int64)
+    naive = result.index.tz_convert("UTC").tz_localize(None)
+    times = np.asarray(naive, dtype="datetime64[ns]").view(np.int64) // 1_000_000_000
     return RunArtefacts(
         coins=result.coins,
         times=times,
         equity=np.asarray(result.equity, dtype=np.float64),
         cash=np.asarray(result.cash, dtype=np.float64),
-        buy_and_hold=np.asarray(buy_and_hold_equity(result.market, result.config), dtype=np.float64),
+        buy_and_hold=np.asarray(
+            buy_and_hold_equity(result.market, result.config), dtype=np.float64
+        ),
         holdings=np.asarray(result.holdings, dtype=np.float64),
         holdings_value=np.asarray(result.holdings_value, dtype=np.float64),
         trade_bar=np.asarray(fills.bar, dtype=np.int64),

@@ -36,13 +36,19 @@ class DataUnavailableError(ValueError):
     """The requested coins or range hold no prices; the message says which and where."""
 
 
-def check_coverage(session: Session, coins: list[str], start: datetime, end: datetime) -> dict[str, Coverage]:
+def check_coverage(
+    session: Session, coins: list[str], start: datetime, end: datetime
+) -> dict[str, Coverage]:
     """Every coin must be known and have prices in [start, end]; raises with a clear message."""
     known = {row.coin for row in session.connection().execute(_KNOWN_QUERY, {"coins": coins})}
     unknown = [c for c in coins if c not in known]
     if unknown:
-        raise DataUnavailableError(f"unknown coin(s): {', '.join(unknown)} (no price history collected)")
-    rows = session.connection().execute(_COVERAGE_QUERY, {"coins": coins, "start": start, "end": end})
+        raise DataUnavailableError(
+            f"unknown coin(s): {', '.join(unknown)} (no price history collected)"
+        )
+    rows = session.connection().execute(
+        _COVERAGE_QUERY, {"coins": coins, "start": start, "end": end}
+    )
     coverage = {r.coin: Coverage(r.coin, r.first, r.last, int(r.rows)) for r in rows}
     missing = [c for c in coins if c not in coverage]
     if missing:
@@ -54,9 +60,9 @@ def check_coverage(session: Session, coins: list[str], start: datetime, end: dat
 
 def coin_frame(frame: pd.DataFrame, coin: str) -> pd.DataFrame:
     """One coin's bid/ask/last on the grid, without the bars where it has no price."""
-    single = frame[coin].loc[:, list(FIELDS)].copy()
-    single.columns = pd.Index(list(FIELDS))
-    return single.dropna(how="any")
+    single = frame.xs(coin, axis=1, level=0)
+    assert isinstance(single, pd.DataFrame)
+    return single.loc[:, list(FIELDS)].dropna(how="any")
 
 
 def positions_on_grid(positions: "pd.Series[float]", index: pd.DatetimeIndex) -> "pd.Series[float]":

@@ -36,8 +36,8 @@ class _JobColumns(SQLModel):
     user_id: uuid.UUID = Field(foreign_key="user.id", ondelete="CASCADE", index=True)
     algorithm_version: int
     coins: list[str] = Field(sa_type=JSONB)
-    start_date: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
-    end_date: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    start_date: datetime = Field(sa_type=DateTime(timezone=True))
+    end_date: datetime = Field(sa_type=DateTime(timezone=True))
     settings: dict[str, Any] = Field(sa_type=JSONB)
     status: str = Field(default=RunStatus.QUEUED.value, max_length=16)
     progress: float = 0.0
@@ -45,10 +45,10 @@ class _JobColumns(SQLModel):
     error: str | None = Field(default=None, sa_type=Text)
     attempts: int = 0
     worker_id: str | None = Field(default=None, max_length=64)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
-    started_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
-    heartbeat_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
-    finished_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    started_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    heartbeat_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    finished_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
 
 
 class BacktestRun(_JobColumns, table=True):

@@ -33,7 +33,7 @@ from app.lab.backtests.worker import get_worker
 
 router = APIRouter(prefix="/lab", tags=["lab"])
 
-_NOT_FOUND = {404: {"description": "No such run for this user"}}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such run for this user"}}
 
 
 def _summary(run: BacktestRun) -> RunSummary:
@@ -48,7 +48,11 @@ def _sweep_public(sweep: ParameterSweep) -> SweepPublic:
     space = {k: v for k, v in sweep.space.items() if k != "combinations"}
     space["combination_count"] = len(sweep.space.get("combinations", []))
     return SweepPublic(
-        **{name: getattr(sweep, name) for name in SweepPublic.model_fields if name not in ("space", "results")},
+        **{
+            name: getattr(sweep, name)
+            for name in SweepPublic.model_fields
+            if name not in ("space", "results")
+        },
         space=space,
         results=sweep.results_json,
     )
@@ -83,7 +87,7 @@ def create_backtest(session: SessionDep, user: CurrentUser, body: BacktestCreate
     except service.NotFoundError as error:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
     except service.InvalidRequestError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
     worker = get_worker()
     if worker is not None:
         worker.notify()
@@ -100,12 +104,16 @@ def read_equity(
     session: SessionDep,
     user: CurrentUser,
     run_id: uuid.UUID,
-    max_points: Annotated[int | None, Query(ge=2, le=200_000, description="Thin the series for charts")] = 2000,
+    max_points: Annotated[
+        int | None, Query(ge=2, le=200_000, description="Thin the series for charts")
+    ] = 2000,
 ) -> EquitySeries:
     """Equity, cash, drawdown, buy-and-hold and holdings value per bar (thinned on request)."""
     art = _artefacts_of(_owned_run(session, run_id, user))
     rows = thinned(art.bars, max_points)
-    values = {coin: art.holdings_value[rows, i].round(6).tolist() for i, coin in enumerate(art.coins)}
+    values = {
+        coin: art.holdings_value[rows, i].round(6).tolist() for i, coin in enumerate(art.coins)
+    }
     return EquitySeries(
         run_id=run_id,
         coins=list(art.coins),
@@ -136,7 +144,9 @@ def read_trades(
     if coin is not None:
         wanted = coin.strip().upper()
         if wanted not in art.coins:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"{wanted} is not a coin of this run")
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, f"{wanted} is not a coin of this run"
+            )
         selected &= art.trade_coin == art.coins.index(wanted)
     if side is not None:
         selected &= art.trade_buy == (1 if side == "buy" else 0)
@@ -147,7 +157,7 @@ def read_trades(
             time=iso(int(art.times[art.trade_bar[i]])),
             bar=int(art.trade_bar[i]),
             coin=art.coins[int(art.trade_coin[i])],
-            side=SIDES[int(art.trade_buy[i])],  # type: ignore[arg-type]
+            side=SIDES[int(art.trade_buy[i])],
             quantity=float(art.trade_quantity[i]),
             price=float(art.trade_price[i]),
             notional=float(art.trade_notional[i]),
@@ -231,15 +241,23 @@ def compare_backtests(
 ) -> Comparison:
     """Metrics side by side (with the best run per metric) and equity on one time axis."""
     try:
-        run_ids = list(dict.fromkeys(uuid.UUID(part.strip()) for part in ids.split(",") if part.strip()))
+        run_ids = list(
+            dict.fromkeys(uuid.UUID(part.strip()) for part in ids.split(",") if part.strip())
+        )
     except ValueError:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "ids must be run ids separated by commas") from None
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "ids must be run ids separated by commas"
+        ) from None
     if not 2 <= len(run_ids) <= 10:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "compare 2 to 10 different runs")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "compare 2 to 10 different runs")
     runs = [_owned_run(session, run_id, user) for run_id in run_ids]
-    unfinished = [str(r.id) for r in runs if r.status != RunStatus.SUCCEEDED.value or r.artefacts is None]
+    unfinished = [
+        str(r.id) for r in runs if r.status != RunStatus.SUCCEEDED.value or r.artefacts is None
+    ]
     if unfinished:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"runs without results yet: {', '.join(unfinished)}")
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"runs without results yet: {', '.join(unfinished)}"
+        )
     names = algorithm_names(session, list({r.algorithm_id for r in runs}))
     compared = [
         ComparedRun(
@@ -274,7 +292,8 @@ def compare_backtests(
         positions = np.searchsorted(times, axis, side="right") - 1
         inside = (positions >= 0) & (axis <= times[-1])
         equity[key] = [
-            round(float(values[p]), 6) if ok else None for p, ok in zip(positions.tolist(), inside.tolist(), strict=True)
+            round(float(values[p]), 6) if ok else None
+            for p, ok in zip(positions.tolist(), inside.tolist(), strict=True)
         ]
     return Comparison(runs=compared, best=best, time=[iso(t) for t in axis.tolist()], equity=equity)
 
@@ -292,7 +311,7 @@ def create_sweep(session: SessionDep, user: CurrentUser, body: SweepCreate) -> Q
     except service.NotFoundError as error:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
     except service.InvalidRequestError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
     worker = get_worker()
     if worker is not None:
         worker.notify()
@@ -339,4 +358,3 @@ def list_sweeps(
         session, ParameterSweep, user.id, algorithm_id, status=None, skip=skip, limit=limit
     )
     return SweepsPage(data=[_sweep_public(s) for s in sweeps], count=count)
-

@@ -118,17 +118,28 @@ async def execute(run_id: uuid.UUID, worker_id: str, pool: SandboxPool) -> None:
         return
     except asyncio.CancelledError:
         raise
-    except Exception as error:  # noqa: BLE001 - every failure becomes the run's readable error
+    except Exception as error:
         message = getattr(error, "detail", None) or str(error) or type(error).__name__
         logger.warning("backtest failed", extra={"run_id": str(run_id), "error": message})
         await asyncio.to_thread(
-            store.finish, BacktestRun, run_id, worker_id,
-            status=RunStatus.FAILED.value, error=message, stage="failed",
+            store.finish,
+            BacktestRun,
+            run_id,
+            worker_id,
+            status=RunStatus.FAILED.value,
+            error=message,
+            stage="failed",
         )
         return
     stored = await asyncio.to_thread(
-        store.finish, BacktestRun, run_id, worker_id,
-        status=RunStatus.SUCCEEDED.value, progress=1.0, stage="done", **outcome,
+        store.finish,
+        BacktestRun,
+        run_id,
+        worker_id,
+        status=RunStatus.SUCCEEDED.value,
+        progress=1.0,
+        stage="done",
+        **outcome,
     )
     logger.info(
         "backtest finished",
@@ -147,13 +158,17 @@ async def _execute(run_id: uuid.UUID, pool: SandboxPool, progress: Progress) -> 
     frame = history.frame
     if frame.dropna(how="all").empty:
         raise ValueError("no price data in the chosen range")
-    trade_start = trade_start_of(frame.index, algo, float(spec.settings.get("train_fraction", 0.3)))
+    trade_start = trade_start_of(
+        pd.DatetimeIndex(frame.index), algo, float(spec.settings.get("train_fraction", 0.3))
+    )
 
     timings: dict[str, float] = {}
     signals: dict[str, CoinSignals] = {}
     step = 0.55 / len(spec.coins)
     for i, coin in enumerate(spec.coins):
-        await progress(0.1 + i * step, f"{'fitting and ' if algo.needs_fit else ''}predicting {coin}")
+        await progress(
+            0.1 + i * step, f"{'fitting and ' if algo.needs_fit else ''}predicting {coin}"
+        )
         began = time.monotonic()
         signals[coin] = await coin_signals(pool, algo, frame, coin, spec.parameters, trade_start)
         timings[f"sandbox_{coin}_ms"] = round((time.monotonic() - began) * 1000, 1)
@@ -166,7 +181,10 @@ async def _execute(run_id: uuid.UUID, pool: SandboxPool, progress: Progress) -> 
     await progress(0.85, "simulating trades")
     traded = frame.loc[frame.index >= trade_start]
     targets = pd.DataFrame(
-        {coin: positions_on_grid(s.positions, traded.index) for coin, s in signals.items()},
+        {
+            coin: positions_on_grid(s.positions, pd.DatetimeIndex(traded.index))
+            for coin, s in signals.items()
+        },
         index=traded.index,
     )
     began = time.monotonic()
@@ -178,7 +196,9 @@ async def _execute(run_id: uuid.UUID, pool: SandboxPool, progress: Progress) -> 
         "data": history.report(),
         "windows": {
             "train": (
-                {"start": frame.index[0].isoformat(), "end": trade_start.isoformat()} if algo.needs_fit else None
+                {"start": frame.index[0].isoformat(), "end": trade_start.isoformat()}
+                if algo.needs_fit
+                else None
             ),
             "trade": {"start": traded.index[0].isoformat(), "end": traded.index[-1].isoformat()},
         },
@@ -193,7 +213,9 @@ async def _execute(run_id: uuid.UUID, pool: SandboxPool, progress: Progress) -> 
     }
 
 
-def _simulate(traded: pd.DataFrame, targets: pd.DataFrame, settings: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+def _simulate(
+    traded: pd.DataFrame, targets: pd.DataFrame, settings: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
     config = config_from(settings)
     result = run_backtest(traded, targets, config)
     return result, compute_metrics(result).to_dict()

@@ -64,7 +64,9 @@ class TradingSettings(BaseModel):
         description="ML/RL algorithms: share of the bars used to fit the model; only the rest is traded",
     )
     ffill_limit: int = Field(default=3, ge=0, le=288, description="Bars of missing data to bridge")
-    lookahead_samples: int = Field(default=12, ge=2, le=200, description="Bars the lookahead check truncates at")
+    lookahead_samples: int = Field(
+        default=12, ge=2, le=200, description="Bars the lookahead check truncates at"
+    )
 
     @field_validator("allocation")
     @classmethod
@@ -217,7 +219,9 @@ class SweepCreate(_RangeRequest):
         default=None, description="Values of the parameters not swept; default: the algorithm's"
     )
     mode: SweepMode = "grid"
-    samples: int | None = Field(default=None, ge=1, description="Random mode: how many combinations")
+    samples: int | None = Field(
+        default=None, ge=1, description="Random mode: how many combinations"
+    )
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     metric: RankingMetric = "sharpe"
     test_fraction: float = Field(

@@ -34,7 +34,9 @@ def _version(session: Session, request: _RangeRequest, user_id: uuid.UUID) -> Al
 def _check_range(session: Session, request: _RangeRequest) -> None:
     span = request.end - request.start
     if span > timedelta(days=settings.BACKTEST_MAX_DAYS):
-        raise InvalidRequestError(f"the range is longer than the limit of {settings.BACKTEST_MAX_DAYS} days")
+        raise InvalidRequestError(
+            f"the range is longer than the limit of {settings.BACKTEST_MAX_DAYS} days"
+        )
     if span < timedelta(hours=1):
         raise InvalidRequestError("the range must cover at least one hour")
     try:
@@ -44,7 +46,9 @@ def _check_range(session: Session, request: _RangeRequest) -> None:
 
 
 def _parameters(version: AlgorithmVersion, given: dict[str, Any] | None) -> dict[str, Any]:
-    values = {**version.parameters, **(given or {})} if given is not None else dict(version.parameters)
+    values = (
+        {**version.parameters, **(given or {})} if given is not None else dict(version.parameters)
+    )
     schema = version.parameter_schema
     known = set(schema.get("properties", {}))
     if given is None:
@@ -126,7 +130,9 @@ def create_sweep(session: Session, request: SweepCreate, user_id: uuid.UUID) -> 
     return sweep
 
 
-def get_owned(session: Session, model: store.JobModel, job_id: uuid.UUID, user_id: uuid.UUID) -> Any:
+def get_owned(
+    session: Session, model: store.JobModel, job_id: uuid.UUID, user_id: uuid.UUID
+) -> Any:
     job = session.get(model, job_id)
     if job is None or job.user_id != user_id:
         raise NotFoundError("backtest not found" if model is BacktestRun else "sweep not found")
@@ -148,6 +154,10 @@ def list_runs(
         conditions.append(col(model.status) == status.value)
     count = session.exec(select(func.count()).select_from(model).where(*conditions)).one()
     rows = session.exec(
-        select(model).where(*conditions).order_by(col(model.created_at).desc(), col(model.id)).offset(skip).limit(limit)
+        select(model)
+        .where(*conditions)
+        .order_by(col(model.created_at).desc(), col(model.id))
+        .offset(skip)
+        .limit(limit)
     ).all()
     return list(rows), int(count)

@@ -74,7 +74,9 @@ async def coin_signals(
     if algo.needs_fit:
         train = x.loc[x.index < trade_start]
         if len(train) < 2:
-            raise ValueError(f"{coin}: too few bars before {trade_start.isoformat()} to fit the model")
+            raise ValueError(
+                f"{coin}: too few bars before {trade_start.isoformat()} to fit the model"
+            )
         fitted = await pool.fit(FitJob(code=algo.code, frame=train, params=params, predict_frame=x))
         assert fitted.positions is not None
         positions = pd.Series(fitted.positions, index=x.index, dtype="float64")
@@ -120,7 +122,9 @@ async def lookahead_check(
                     "the algorithm uses data from the future"
                 ),
             )
-    return Lookahead(checked=True, bias_detected=False, checked_bars=checked, detail="no lookahead found")
+    return Lookahead(
+        checked=True, bias_detected=False, checked_bars=checked, detail="no lookahead found"
+    )
 
 
 async def sweep_signals(
@@ -132,7 +136,9 @@ async def sweep_signals(
 ) -> list[tuple["pd.Series[float] | None", str | None]]:
     """Positions on one coin's bars for each parameter set (None and a message on failure)."""
     fit_frame = x.loc[x.index < train_end] if algo.needs_fit else None
-    result = await pool.sweep(SweepJob(code=algo.code, frame=x, param_sets=param_sets, fit_frame=fit_frame))
+    result = await pool.sweep(
+        SweepJob(code=algo.code, frame=x, param_sets=param_sets, fit_frame=fit_frame)
+    )
     out: list[tuple[pd.Series[float] | None, str | None]] = []
     for outcome in result.outcomes:
         if outcome.positions is None:

@@ -56,7 +56,9 @@ def claim_next(model: JobModel, worker_id: str) -> uuid.UUID | None:
         return job_id
 
 
-def report_progress(model: JobModel, job_id: uuid.UUID, worker_id: str, progress: float, stage: str) -> bool:
+def report_progress(
+    model: JobModel, job_id: uuid.UUID, worker_id: str, progress: float, stage: str
+) -> bool:
     """Record progress; False when the job is no longer ours to run (cancelled, taken over)."""
     with Session(engine) as session:
         result = session.execute(
@@ -66,7 +68,9 @@ def report_progress(model: JobModel, job_id: uuid.UUID, worker_id: str, progress
                 col(model.status) == RunStatus.RUNNING.value,
                 col(model.worker_id) == worker_id,
             )
-            .values(progress=round(min(max(progress, 0.0), 1.0), 4), stage=stage, heartbeat_at=utcnow())
+            .values(
+                progress=round(min(max(progress, 0.0), 1.0), 4), stage=stage, heartbeat_at=utcnow()
+            )
         )
         session.commit()
         return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -77,7 +81,9 @@ def heartbeat(worker_id: str) -> None:
         for model in JOB_MODELS:
             session.execute(
                 sa.update(model)
-                .where(col(model.status) == RunStatus.RUNNING.value, col(model.worker_id) == worker_id)
+                .where(
+                    col(model.status) == RunStatus.RUNNING.value, col(model.worker_id) == worker_id
+                )
                 .values(heartbeat_at=utcnow())
             )
         session.commit()
@@ -155,7 +161,7 @@ def recover_stale(stale_after: timedelta, max_attempts: int) -> list[tuple[str, 
                     job.progress = 0.0
                 job.worker_id = None
                 session.add(job)
-                changed.append((model.__tablename__, job.id, job.status))  # type: ignore[arg-type]
+                changed.append((model.__tablename__, job.id, job.status))
         session.commit()
     return changed
 
@@ -167,7 +173,9 @@ def requeue_own(worker_id: str) -> int:
         for model in JOB_MODELS:
             result = session.execute(
                 sa.update(model)
-                .where(col(model.status) == RunStatus.RUNNING.value, col(model.worker_id) == worker_id)
+                .where(
+                    col(model.status) == RunStatus.RUNNING.value, col(model.worker_id) == worker_id
+                )
                 .values(
                     status=RunStatus.QUEUED.value,
                     worker_id=None,

@@ -91,7 +91,9 @@ async def execute(sweep_id: uuid.UUID, worker_id: str, pool: SandboxPool) -> Non
     started = time.monotonic()
 
     async def progress(value: float, stage: str) -> None:
-        if not await asyncio.to_thread(store.report_progress, ParameterSweep, sweep_id, worker_id, value, stage):
+        if not await asyncio.to_thread(
+            store.report_progress, ParameterSweep, sweep_id, worker_id, value, stage
+        ):
             raise RunStopped(stage)
 
     try:
@@ -101,18 +103,29 @@ async def execute(sweep_id: uuid.UUID, worker_id: str, pool: SandboxPool) -> Non
         return
     except asyncio.CancelledError:
         raise
-    except Exception as error:  # noqa: BLE001 - every failure becomes the sweep's readable error
+    except Exception as error:
         message = getattr(error, "detail", None) or str(error) or type(error).__name__
         logger.warning("sweep failed", extra={"sweep_id": str(sweep_id), "error": message})
         await asyncio.to_thread(
-            store.finish, ParameterSweep, sweep_id, worker_id,
-            status=RunStatus.FAILED.value, error=message, stage="failed",
+            store.finish,
+            ParameterSweep,
+            sweep_id,
+            worker_id,
+            status=RunStatus.FAILED.value,
+            error=message,
+            stage="failed",
         )
         return
     results["timings"]["total_ms"] = round((time.monotonic() - started) * 1000, 1)
     await asyncio.to_thread(
-        store.finish, ParameterSweep, sweep_id, worker_id,
-        status=RunStatus.SUCCEEDED.value, progress=1.0, stage="done", results_json=results,
+        store.finish,
+        ParameterSweep,
+        sweep_id,
+        worker_id,
+        status=RunStatus.SUCCEEDED.value,
+        progress=1.0,
+        stage="done",
+        results_json=results,
     )
     logger.info(
         "sweep finished",
@@ -145,7 +158,7 @@ async def _execute(sweep_id: uuid.UUID, pool: SandboxPool, progress: Progress) -
     sweep, algo, frame = await asyncio.to_thread(_load, sweep_id)
     combos: list[dict[str, Any]] = list(sweep.space["combinations"])
     metric: str = sweep.space["metric"]
-    test_start = split_point(frame.index, float(sweep.space["test_fraction"]))
+    test_start = split_point(pd.DatetimeIndex(frame.index), float(sweep.space["test_fraction"]))
     await progress(0.05, f"running {len(combos)} combinations")
 
     # positions[combo][coin]
@@ -157,7 +170,9 @@ async def _execute(sweep_id: uuid.UUID, pool: SandboxPool, progress: Progress) -
     sandbox_started = time.monotonic()
     for coin in sweep.coins:
         x = coin_frame(frame, coin)
-        jobs = [sweep_signals(pool, algo, x, [combos[i] for i in chunk], test_start) for chunk in chunks]
+        jobs = [
+            sweep_signals(pool, algo, x, [combos[i] for i in chunk], test_start) for chunk in chunks
+        ]
         for chunk, outcome in zip(chunks, await asyncio.gather(*jobs), strict=True):
             for i, (series, error) in zip(chunk, outcome, strict=True):
                 positions[i][coin] = series
@@ -169,14 +184,18 @@ async def _execute(sweep_id: uuid.UUID, pool: SandboxPool, progress: Progress) -
 
     await progress(0.7, "simulating trades")
     engine_started = time.monotonic()
-    rows = await asyncio.to_thread(_simulate_all, frame, test_start, combos, positions, errors, sweep.settings)
+    rows = await asyncio.to_thread(
+        _simulate_all, frame, test_start, combos, positions, errors, sweep.settings
+    )
     engine_ms = round((time.monotonic() - engine_started) * 1000, 1)
     rank(rows, metric)
     scored = [
         (r["in_sample"][metric], r["out_of_sample"][metric])
         for r in rows
-        if r["in_sample"] and r["out_of_sample"]
-        and r["in_sample"].get(metric) is not None and r["out_of_sample"].get(metric) is not None
+        if r["in_sample"]
+        and r["out_of_sample"]
+        and r["in_sample"].get(metric) is not None
+        and r["out_of_sample"].get(metric) is not None
     ]
     oos_sorted = sorted(
         (r for r in rows if r["out_of_sample"] and r["out_of_sample"].get(metric) is not None),
@@ -193,7 +212,9 @@ async def _execute(sweep_id: uuid.UUID, pool: SandboxPool, progress: Progress) -
         "failed": sum(1 for r in rows if r["error"]),
         "best": best,
         "best_out_of_sample_rank": (
-            next((i for i, r in enumerate(oos_sorted, start=1) if r is best), None) if best else None
+            next((i for i, r in enumerate(oos_sorted, start=1) if r is best), None)
+            if best
+            else None
         ),
         "rank_correlation": spearman([a for a, _ in scored], [b for _, b in scored]),
         "rows": rows,
@@ -221,11 +242,20 @@ def _simulate_all(
     markets = {name: prepare_market(window) for name, window in windows.items()}
     rows: list[dict[str, Any]] = []
     for params, coin_positions, error in zip(combos, positions, errors, strict=True):
-        row: dict[str, Any] = {"params": params, "in_sample": None, "out_of_sample": None, "error": error}
+        row: dict[str, Any] = {
+            "params": params,
+            "in_sample": None,
+            "out_of_sample": None,
+            "error": error,
+        }
         if error is None:
             for name, window in windows.items():
                 targets = pd.DataFrame(
-                    {coin: positions_on_grid(series, window.index) for coin, series in coin_positions.items() if series is not None},
+                    {
+                        coin: positions_on_grid(series, pd.DatetimeIndex(window.index))
+                        for coin, series in coin_positions.items()
+                        if series is not None
+                    },
                     index=window.index,
                 )
                 result = run_backtest(markets[name], targets, config)

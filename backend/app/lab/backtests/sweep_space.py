@@ -24,7 +24,9 @@ class SweepSpaceError(ValueError):
 class ParameterRange(BaseModel):
     """Values of one parameter to try: either `values`, or `min`/`max` with `steps` points."""
 
-    values: list[float | int | str | bool] | None = Field(default=None, min_length=1, max_length=1000)
+    values: list[float | int | str | bool] | None = Field(
+        default=None, min_length=1, max_length=1000
+    )
     min: float | None = None
     max: float | None = None
     steps: int | None = Field(default=None, ge=1, le=1000)
@@ -48,13 +50,13 @@ def _bounds(spec: Mapping[str, Any]) -> tuple[float | None, float | None]:
 
 
 def _inside(spec: Mapping[str, Any], value: float) -> bool:
-    checks = (
-        ("minimum", lambda b: value >= b),
-        ("exclusiveMinimum", lambda b: value > b),
-        ("maximum", lambda b: value <= b),
-        ("exclusiveMaximum", lambda b: value < b),
-    )
-    return all(ok(spec[key]) for key, ok in checks if key in spec)
+    if "minimum" in spec and not value >= spec["minimum"]:
+        return False
+    if "exclusiveMinimum" in spec and not value > spec["exclusiveMinimum"]:
+        return False
+    if "maximum" in spec and not value <= spec["maximum"]:
+        return False
+    return not ("exclusiveMaximum" in spec and not value < spec["exclusiveMaximum"])
 
 
 def _range_values(name: str, spec: Mapping[str, Any], wanted: ParameterRange) -> list[Any]:
@@ -102,12 +104,10 @@ def _explicit_values(name: str, spec: Mapping[str, Any], values: Sequence[Any]) 
 
 def _check_bounds(name: str, spec: Mapping[str, Any], values: list[Any]) -> None:
     for value in values:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            if not math.isfinite(value) or not _inside(spec, value):
-                low, high = _bounds(spec)
-                raise SweepSpaceError(
-                    f"{name}: {value} is outside the declared bounds [{low}, {high}]"
-                )
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        if numeric and (not math.isfinite(value) or not _inside(spec, value)):
+            low, high = _bounds(spec)
+            raise SweepSpaceError(f"{name}: {value} is outside the declared bounds [{low}, {high}]")
 
 
 def parameter_axes(
@@ -169,5 +169,7 @@ def combinations(
             lengths = [len(axes[n]) for n in names]
             while len(picked) < wanted:
                 picked.add(tuple(rng.randrange(length) for length in lengths))
-            chosen = [tuple(axes[n][i] for n, i in zip(names, idx, strict=True)) for idx in sorted(picked)]
+            chosen = [
+                tuple(axes[n][i] for n, i in zip(names, idx, strict=True)) for idx in sorted(picked)
+            ]
     return [{**base, **dict(zip(names, values, strict=True))} for values in chosen]

@@ -53,9 +53,15 @@ class JobWorker:
 
     async def start(self) -> None:
         await self.recover()
-        self._tasks = [asyncio.create_task(self._consume(i), name=f"lab-worker-{i}") for i in range(self._concurrency)]
+        self._tasks = [
+            asyncio.create_task(self._consume(i), name=f"lab-worker-{i}")
+            for i in range(self._concurrency)
+        ]
         self._tasks.append(asyncio.create_task(self._maintain(), name="lab-worker-heartbeat"))
-        logger.info("lab worker started", extra={"worker_id": self.worker_id, "concurrency": self._concurrency})
+        logger.info(
+            "lab worker started",
+            extra={"worker_id": self.worker_id, "concurrency": self._concurrency},
+        )
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -80,7 +86,10 @@ class JobWorker:
     async def recover(self) -> None:
         changed = await asyncio.to_thread(store.recover_stale, self._stale, self._max_attempts)
         for table, job_id, status in changed:
-            logger.warning("interrupted job recovered", extra={"table": table, "job_id": str(job_id), "status": status})
+            logger.warning(
+                "interrupted job recovered",
+                extra={"table": table, "job_id": str(job_id), "status": status},
+            )
         if changed:
             self.notify()
 
@@ -90,7 +99,7 @@ class JobWorker:
             try:
                 await asyncio.to_thread(store.heartbeat, self.worker_id)
                 await self.recover()
-            except Exception:  # noqa: BLE001 - a database hiccup must not kill the worker
+            except Exception:
                 logger.exception("lab worker heartbeat failed")
 
     async def _claim(self) -> tuple[store.JobModel, Executor, uuid.UUID] | None:
@@ -104,7 +113,7 @@ class JobWorker:
         while True:
             try:
                 claimed = await self._claim()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 logger.exception("lab worker could not claim a job")
                 claimed = None
             if claimed is None:
@@ -113,8 +122,13 @@ class JobWorker:
                     await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
                 continue
             model, executor, job_id = claimed
-            logger.info("lab job claimed", extra={"job_id": str(job_id), "table": model.__tablename__, "slot": slot})
-            task = asyncio.create_task(executor(job_id, self.worker_id, self._pool_factory()))
+            logger.info(
+                "lab job claimed",
+                extra={"job_id": str(job_id), "table": model.__tablename__, "slot": slot},
+            )
+            task: asyncio.Task[None] = asyncio.ensure_future(
+                executor(job_id, self.worker_id, self._pool_factory())
+            )
             self._running[job_id] = task
             try:
                 await task
