@@ -94,9 +94,9 @@ export type AlgorithmDetail = {
 };
 
 /**
- * AlgorithmPublic
+ * AlgorithmListItem
  */
-export type AlgorithmPublic = {
+export type AlgorithmListItem = {
     /**
      * Id
      */
@@ -135,6 +135,7 @@ export type AlgorithmPublic = {
      * Updated At
      */
     updated_at: string;
+    last_backtest?: LastBacktest | null;
 };
 
 /**
@@ -181,7 +182,7 @@ export type AlgorithmsPage = {
     /**
      * Data
      */
-    data: Array<AlgorithmPublic>;
+    data: Array<AlgorithmListItem>;
     /**
      * Count
      */
@@ -705,6 +706,36 @@ export type HttpValidationError = {
 };
 
 /**
+ * LastBacktest
+ */
+export type LastBacktest = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Total Return
+     */
+    total_return?: number | null;
+    /**
+     * Sharpe
+     */
+    sharpe?: number | null;
+    /**
+     * Max Drawdown
+     */
+    max_drawdown?: number | null;
+};
+
+/**
  * LatestPrice
  */
 export type LatestPrice = {
@@ -1050,6 +1081,12 @@ export type RunPublic = {
      */
     finished_at: string | null;
     /**
+     * Key Metrics
+     */
+    key_metrics?: {
+        [key: string]: unknown;
+    } | null;
+    /**
      * Results
      */
     results: {
@@ -1140,6 +1177,12 @@ export type RunSummary = {
      * Finished At
      */
     finished_at: string | null;
+    /**
+     * Key Metrics
+     */
+    key_metrics?: {
+        [key: string]: unknown;
+    } | null;
 };
 
 /**

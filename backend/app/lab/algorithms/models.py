@@ -122,6 +122,19 @@ class AlgorithmPublic(BaseModel):
     updated_at: datetime
 
 
+class LastBacktest(BaseModel):
+    id: uuid.UUID
+    status: str
+    created_at: datetime
+    total_return: float | None = None
+    sharpe: float | None = None
+    max_drawdown: float | None = None
+
+
+class AlgorithmListItem(AlgorithmPublic):
+    last_backtest: LastBacktest | None = None
+
+
 class AlgorithmDetail(AlgorithmPublic):
     code: str
     class_name: str
@@ -129,7 +142,7 @@ class AlgorithmDetail(AlgorithmPublic):
 
 
 class AlgorithmsPage(BaseModel):
-    data: list[AlgorithmPublic]
+    data: list[AlgorithmListItem]
     count: int
 
 

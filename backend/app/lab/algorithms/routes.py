@@ -11,12 +11,13 @@ from app.lab.algorithms.models import (
     Algorithm,
     AlgorithmCreate,
     AlgorithmDetail,
-    AlgorithmPublic,
+    AlgorithmListItem,
     AlgorithmsPage,
     AlgorithmStatus,
     AlgorithmType,
     AlgorithmUpdate,
     AlgorithmVersion,
+    LastBacktest,
     TemplatePublic,
     ValidateRequest,
     VersionPublic,
@@ -111,9 +112,14 @@ def list_algorithms(
         skip=skip,
         limit=limit,
     )
-    return AlgorithmsPage(
-        data=[AlgorithmPublic.model_validate(r, from_attributes=True) for r in rows], count=count
-    )
+    last = service.last_backtests(session, [r.id for r in rows])
+    items = []
+    for row in rows:
+        item = AlgorithmListItem.model_validate(row, from_attributes=True)
+        if row.id in last:
+            item.last_backtest = LastBacktest(**last[row.id])
+        items.append(item)
+    return AlgorithmsPage(data=items, count=count)
 
 
 @router.get("/algorithms/{algorithm_id}", response_model=AlgorithmDetail, responses=_NOT_FOUND)

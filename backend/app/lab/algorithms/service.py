@@ -5,6 +5,7 @@ import hashlib
 import uuid
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from app.lab.algorithms.models import (
@@ -238,6 +239,27 @@ def list_owned(
         .limit(limit)
     ).all()
     return list(rows), int(count)
+
+
+_LAST_RUNS = sa.text(
+    """
+    SELECT DISTINCT ON (algorithm_id) algorithm_id, id, status, created_at,
+           (results_json -> 'metrics' ->> 'total_return')::float8 AS total_return,
+           (results_json -> 'metrics' ->> 'sharpe')::float8 AS sharpe,
+           (results_json -> 'metrics' ->> 'max_drawdown')::float8 AS max_drawdown
+    FROM algorithm_backtest_runs
+    WHERE algorithm_id = ANY(:ids)
+    ORDER BY algorithm_id, created_at DESC
+    """
+)
+
+
+def last_backtests(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+    """The newest backtest of each algorithm, with its headline metrics."""
+    if not ids:
+        return {}
+    rows = session.connection().execute(_LAST_RUNS, {"ids": ids})
+    return {row.algorithm_id: dict(row._mapping) for row in rows}
 
 
 def list_versions(

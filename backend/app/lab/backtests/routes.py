@@ -12,6 +12,7 @@ from app.lab.backtests.algorithms import algorithm_names, owned_algorithm_exists
 from app.lab.backtests.artefacts import SIDES, iso, thinned, unpack
 from app.lab.backtests.models import BacktestRun, ParameterSweep, RunStatus
 from app.lab.backtests.schemas import (
+    KEY_METRICS,
     RANKING_METRICS,
     BacktestCreate,
     ComparedRun,
@@ -37,7 +38,11 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such run
 
 
 def _summary(run: BacktestRun) -> RunSummary:
-    return RunSummary.model_validate(run, from_attributes=True)
+    summary = RunSummary.model_validate(run, from_attributes=True)
+    metrics = (run.results_json or {}).get("metrics")
+    if metrics:
+        summary.key_metrics = {k: metrics.get(k) for k in KEY_METRICS}
+    return summary
 
 
 def _public(run: BacktestRun) -> RunPublic:

@@ -131,6 +131,10 @@ class RunSummary(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    key_metrics: dict[str, Any] | None = None
+
+
+KEY_METRICS = ("total_return", "sharpe", "max_drawdown", "trades", "buy_and_hold_return")
 
 
 class RunPublic(RunSummary):
