@@ -18,6 +18,8 @@ npm run --silent type-check
 log "frontend unit tests (vitest)"
 npm run --silent test:unit
 ensure_frontend_build
+log "bundle size (initial JavaScript, gzipped)"
+npm run --silent bundle-size
 
 # A backend of our own, on a free port, with throwaway secrets and a known superuser.
 VENV_BIN="$BACKEND_DIR/.venv/bin"
@@ -31,7 +33,8 @@ export CREDENTIALS_ENCRYPTION_KEYS="$("$VENV_BIN/python" -c 'from cryptography.f
 export COLLECTOR_ENABLED=false
 export COINSPOT_BASE_URL="http://127.0.0.1:9"
 
-(cd "$BACKEND_DIR" && "$VENV_BIN/alembic" upgrade head >/dev/null && "$VENV_BIN/python" -m app.initial_data)
+(cd "$BACKEND_DIR" && "$VENV_BIN/alembic" upgrade head >/dev/null && "$VENV_BIN/python" -m app.initial_data \
+  && "$VENV_BIN/python" -m app.collector.cli generate-demo --days 21 --coins 4 --seed 3 >/dev/null)
 BACKEND_LOG="$REPO_ROOT/.omc/e2e-backend.log"
 (cd "$BACKEND_DIR" && exec "$VENV_BIN/uvicorn" app.main:app --host 127.0.0.1 --port "$E2E_PORT") >"$BACKEND_LOG" 2>&1 &
 BACKEND_PID=$!
