@@ -71,6 +71,19 @@ def _owned_run(session: SessionDep, run_id: uuid.UUID, user: CurrentUser) -> Bac
     return run
 
 
+def _cancel(
+    session: SessionDep, model: store.JobModel, job: BacktestRun | ParameterSweep, what: str
+) -> None:
+    """Cancel a queued or running job (a finished one is a 409) and stop it if it runs here."""
+    if job.status not in (RunStatus.QUEUED.value, RunStatus.RUNNING.value):
+        raise HTTPException(status.HTTP_409_CONFLICT, f"the {what} is already {job.status}")
+    store.cancel(model, job.id)
+    worker = get_worker()
+    if worker is not None:
+        worker.cancel_local(job.id)
+    session.refresh(job)
+
+
 def _artefacts_of(run: BacktestRun) -> Any:
     if run.status != RunStatus.SUCCEEDED.value or run.artefacts is None:
         raise HTTPException(
@@ -209,13 +222,7 @@ def read_round_trips(
 def cancel_backtest(session: SessionDep, user: CurrentUser, run_id: uuid.UUID) -> RunPublic:
     """Cancel a queued or running run (a finished one answers 409)."""
     run = _owned_run(session, run_id, user)
-    if run.status not in (RunStatus.QUEUED.value, RunStatus.RUNNING.value):
-        raise HTTPException(status.HTTP_409_CONFLICT, f"the run is already {run.status}")
-    store.cancel(BacktestRun, run_id)
-    worker = get_worker()
-    if worker is not None:
-        worker.cancel_local(run_id)
-    session.refresh(run)
+    _cancel(session, BacktestRun, run, "run")
     return _public(run)
 
 
@@ -339,13 +346,7 @@ def read_sweep(session: SessionDep, user: CurrentUser, sweep_id: uuid.UUID) -> S
 @router.post("/sweep/{sweep_id}/cancel", response_model=SweepPublic, responses=_NOT_FOUND)
 def cancel_sweep(session: SessionDep, user: CurrentUser, sweep_id: uuid.UUID) -> SweepPublic:
     sweep = _owned_sweep(session, sweep_id, user)
-    if sweep.status not in (RunStatus.QUEUED.value, RunStatus.RUNNING.value):
-        raise HTTPException(status.HTTP_409_CONFLICT, f"the sweep is already {sweep.status}")
-    store.cancel(ParameterSweep, sweep_id)
-    worker = get_worker()
-    if worker is not None:
-        worker.cancel_local(sweep_id)
-    session.refresh(sweep)
+    _cancel(session, ParameterSweep, sweep, "sweep")
     return _sweep_public(sweep)
 
 
