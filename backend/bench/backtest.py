@@ -200,23 +200,32 @@ def api_section(args: argparse.Namespace) -> None:
         )
     started = time.perf_counter()
     store_frames(rows)
-    print(f"\n[api] stored {args.coins} coins x {args.bars:,} bars in {time.perf_counter() - started:.1f} s")
+    print(
+        f"\n[api] stored {args.coins} coins x {args.bars:,} bars in {time.perf_counter() - started:.1f} s"
+    )
     start, end = frame.index[0].isoformat(), frame.index[-1].isoformat()
 
     with TestClient(app) as client:
         token = client.post(
-            "/api/v1/login/access-token", data={"username": scratchdb.EMAIL, "password": scratchdb.PASSWORD}
+            "/api/v1/login/access-token",
+            data={"username": scratchdb.EMAIL, "password": scratchdb.PASSWORD},
         ).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
         algo = client.post(
             "/api/v1/lab/algorithms",
             headers=headers,
-            json={"name": "bench sma", "template": "ma_crossover", "parameters": {"fast": args.fast, "slow": args.slow}},
+            json={
+                "name": "bench sma",
+                "template": "ma_crossover",
+                "parameters": {"fast": args.fast, "slow": args.slow},
+            },
         ).json()
 
         def wait(path: str, job_id: str) -> dict[str, Any]:
             while True:
-                body: dict[str, Any] = client.get(f"/api/v1/lab/{path}/{job_id}", headers=headers).json()
+                body: dict[str, Any] = client.get(
+                    f"/api/v1/lab/{path}/{job_id}", headers=headers
+                ).json()
                 if body["status"] in ("succeeded", "failed", "cancelled"):
                     assert body["status"] == "succeeded", body["error"]
                     return body

@@ -20,7 +20,9 @@ EMAIL = "bench@example.com"
 PASSWORD = secrets.token_urlsafe(16)
 os.environ.update(
     {
-        "DATABASE_URL": make_url(ADMIN_URL).set(database=DB_NAME).render_as_string(hide_password=False),
+        "DATABASE_URL": make_url(ADMIN_URL)
+        .set(database=DB_NAME)
+        .render_as_string(hide_password=False),
         "SECRET_KEY": secrets.token_urlsafe(32),
         "FIRST_SUPERUSER": EMAIL,
         "FIRST_SUPERUSER_PASSWORD": PASSWORD,
@@ -59,4 +61,6 @@ def drop() -> None:
 
     engine.dispose()
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME))
+        )

@@ -174,7 +174,9 @@ def test_a_backtest_runs_and_its_results_add_up(client: TestClient) -> None:
 
     listed = client.get(f"{API}/algorithms/{algo_id}/backtests", headers=headers).json()
     assert listed["count"] == 1 and listed["data"][0]["id"] == run_id
-    assert listed["data"][0]["key_metrics"]["total_return"] == pytest.approx(metrics["total_return"])
+    assert listed["data"][0]["key_metrics"]["total_return"] == pytest.approx(
+        metrics["total_return"]
+    )
     algorithms = client.get(f"{API}/algorithms", headers=headers).json()["data"]
     (mine,) = [a for a in algorithms if a["id"] == algo_id]
     assert mine["last_backtest"]["id"] == run_id
