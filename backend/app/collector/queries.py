@@ -142,17 +142,22 @@ def history(
         "after": floor,
         "limit": limit + 1,
     }
-    if interval == "5m":
-        result = session.connection().execute(_RAW, params)
-    else:
+    statement = _RAW
+    if interval != "5m":
         step = INTERVALS[interval]
         params["step"] = step
         # Rows of the bucket holding the cursor belong to an earlier page: skip them cheaply.
         params["after_bucket"] = floor + step if after is not None else floor
-        result = session.connection().execute(_RESAMPLED, params)
-    columns = tuple(result.keys())
-    # Plain tuples: a year of rows is 100k of them, and Row objects cost more than the query.
-    rows = [tuple(row) for row in result.cursor.fetchall()] if result.cursor is not None else []
+        statement = _RESAMPLED
+    # Straight to psycopg with binary results: a year is 100k rows of floats, and the text
+    # protocol and SQLAlchemy's Row objects would cost more than the query itself.
+    compiled = statement.compile(dialect=session.get_bind().dialect)
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    with driver.cursor(binary=True) as cursor:
+        cursor.execute(str(compiled), {k: params[k] for k in compiled.params})
+        columns = tuple(d.name for d in cursor.description or ())
+        rows: list[tuple[float, ...]] = cursor.fetchall()
     if len(rows) > limit:
         rows = rows[:limit]
         return HistoryPage(columns, rows, datetime.fromtimestamp(rows[-1][0], tz=UTC))
