@@ -416,3 +416,36 @@ def test_runs_left_running_by_a_crash_are_requeued_or_failed(client: TestClient)
     assert "stopped while running" in failed_run["error"]
     done = finished(client, headers, str(retried))
     assert done["status"] == "succeeded" and done["results"]["metrics"]["trades"] >= 0
+
+
+def test_sweeps_are_listed_cancellable_and_private(client: TestClient) -> None:
+    owner, stranger = headers_for_new_user(client), headers_for_new_user(client)
+    algo_id = algorithm(client, owner, template="ma_crossover")
+    body = {
+        "algorithm_id": algo_id,
+        "coins": ["LABA"],
+        "start": START.isoformat(),
+        "end": END.isoformat(),
+        "parameters": {"fast": {"values": [6, 12]}},
+        "mode": "random",
+        "samples": 2,
+        "seed": 3,
+    }
+    sweep_id = client.post(f"{API}/sweep", headers=owner, json=body).json()["id"]
+    listed = client.get(f"{API}/algorithms/{algo_id}/sweeps", headers=owner).json()
+    assert listed["count"] == 1 and listed["data"][0]["id"] == sweep_id
+    assert listed["data"][0]["space"]["combination_count"] == 2
+    assert client.get(f"{API}/sweep/{sweep_id}", headers=stranger).status_code == 404
+    assert client.post(f"{API}/sweep/{sweep_id}/cancel", headers=stranger).status_code == 404
+    assert client.get(f"{API}/algorithms/{algo_id}/sweeps", headers=stranger).status_code == 404
+    first = client.post(f"{API}/sweep/{sweep_id}/cancel", headers=owner)
+    assert first.status_code in (200, 409)
+    final = finished(client, owner, sweep_id, path="sweep")
+    if first.status_code == 200:
+        assert final["status"] == "cancelled" and final["results"] is None
+    again = client.post(f"{API}/sweep/{sweep_id}/cancel", headers=owner)
+    assert again.status_code == 409 and "already" in again.json()["detail"]
+    unknown = client.post(
+        f"{API}/sweep", headers=owner, json={**body, "parameters": {"speed": {"values": [1]}}}
+    )
+    assert unknown.status_code == 422 and "unknown parameter" in unknown.json()["detail"]

@@ -1,0 +1,23 @@
+import { expect, test } from "@playwright/test"
+
+// Every main page stays usable on a narrow window: nothing wider than the screen.
+test("pages fit a narrow window", async ({ page }) => {
+  await page.setViewportSize({ width: 480, height: 900 })
+  await page.goto("/login")
+  await page.getByLabel("Email").fill(process.env.E2E_EMAIL ?? "")
+  await page.locator("#password").fill(process.env.E2E_PASSWORD ?? "")
+  await page.getByTestId("login-submit").click()
+  await expect(page.getByTestId("page-title")).toHaveText("Dashboard")
+  for (const [path, title] of [
+    ["/markets", "Markets"],
+    ["/markets/BTC", "BTC"],
+    ["/lab", "Lab"],
+    ["/profile", "Profile"],
+  ] as const) {
+    await page.goto(path)
+    await expect(page.getByTestId("page-title")).toHaveText(title)
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+    expect(overflow, `${path} is wider than the window`).toBeLessThanOrEqual(1)
+  }
+  await page.screenshot({ path: "test-results/screenshots/narrow-lab.png", fullPage: true })
+})
