@@ -606,7 +606,11 @@ class SandboxPool:
                 "output",
                 f"the algorithm's output exceeded {limits.max_output_bytes} bytes and was discarded",
             )
-        if sig in (signal.SIGXCPU, signal.SIGKILL) and cpu >= limits.cpu_seconds - 0.05:
+        # SIGXCPU comes only from RLIMIT_CPU (the child's own usage may be reported a little
+        # under the limit); SIGKILL counts as the CPU limit when the usage reached it (the
+        # hard limit kills a process that ignores SIGXCPU).
+        cpu_spent = cpu >= limits.cpu_seconds - 0.05
+        if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu_spent):
             raise ResourceLimitError(
                 "cpu",
                 f"the algorithm used more than {limits.cpu_seconds:g} s of CPU time and was stopped",
