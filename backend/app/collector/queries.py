@@ -50,7 +50,7 @@ _COIN_EXISTS = sa.text("SELECT 1 FROM price_data_5min WHERE coin_type = :coin LI
 
 _RAW = sa.text(
     """
-    SELECT extract(epoch FROM "timestamp")::float8 AS "timestamp", bid::float8 AS bid,
+    SELECT ("timestamp" AT TIME ZONE 'UTC') AS "timestamp", bid::float8 AS bid,
            ask::float8 AS ask, "last"::float8 AS "last"
     FROM price_data_5min
     WHERE coin_type = :coin AND "timestamp" >= :start AND "timestamp" <= :end
@@ -64,7 +64,7 @@ _RAW = sa.text(
 # interval since the epoch (UTC), like the collector's slots.
 _RESAMPLED = sa.text(
     """
-    SELECT extract(epoch FROM bucket)::float8 AS "timestamp",
+    SELECT (bucket AT TIME ZONE 'UTC') AS "timestamp",
            (array_agg("last" ORDER BY ts))[1] AS open,
            max("last") AS high,
            min("last") AS low,
@@ -119,7 +119,7 @@ def coin_exists(session: Session, coin: str) -> bool:
 @dataclass(frozen=True)
 class HistoryPage:
     columns: tuple[str, ...]
-    rows: list[tuple[float, ...]]  # epoch seconds first, then the values as float64
+    rows: list[tuple[Any, ...]]  # the naive UTC datetime first, then values as float64
     next_after: datetime | None
 
 
@@ -157,10 +157,10 @@ def history(
     with driver.cursor(binary=True) as cursor:
         cursor.execute(str(compiled), {k: params[k] for k in compiled.params})
         columns = tuple(d.name for d in cursor.description or ())
-        rows: list[tuple[float, ...]] = cursor.fetchall()
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
     if len(rows) > limit:
         rows = rows[:limit]
-        return HistoryPage(columns, rows, datetime.fromtimestamp(rows[-1][0], tz=UTC))
+        return HistoryPage(columns, rows, rows[-1][0].replace(tzinfo=UTC))
     return HistoryPage(columns, rows, None)
 
 

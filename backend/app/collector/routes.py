@@ -2,11 +2,10 @@
 
 import base64
 import binascii
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-import numpy as np
+import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 
 from app.api.deps import CurrentUser, SessionDep, get_current_active_superuser
@@ -103,36 +102,28 @@ def read_history(
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no prices for coin {symbol}")
     after = _decode_cursor(cursor) if cursor else None
     page = queries.history(session, symbol, start, end, interval=interval, limit=limit, after=after)
-    times = _iso_times([row[0] for row in page.rows])
-    fields = page.columns[1:]
+    fields = page.columns
     data: Any
     if layout == "columns":
-        data = {
-            "timestamp": times,
-            **{f: [row[i + 1] for row in page.rows] for i, f in enumerate(fields)},
-        }
+        data = {f: [row[i] for row in page.rows] for i, f in enumerate(fields)}
     else:
-        data = [
-            dict(zip(fields, row[1:], strict=True), timestamp=t)
-            for t, row in zip(times, page.rows, strict=True)
-        ]
+        data = [dict(zip(fields, row, strict=True)) for row in page.rows]
     body = {
         "coin": symbol,
         "interval": interval,
         "layout": layout,
-        "start": start.isoformat(),
-        "end": end.isoformat(),
+        "start": start,
+        "end": end,
         "count": len(page.rows),
         "next_cursor": _encode_cursor(page.next_after) if page.next_after else None,
         "data": data,
     }
-    # A year of rows is 100k objects: serialise directly rather than through response models.
-    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
-
-
-def _iso_times(epochs: list[float]) -> list[str]:
-    stamps = np.array(epochs, dtype="float64").astype("int64").astype("datetime64[s]")
-    return [f"{t}Z" for t in np.datetime_as_string(stamps, unit="s").tolist()]
+    # A year of rows is 100k objects: orjson writes them (datetimes as ISO 8601 with Z) far
+    # faster than response models and the json module.
+    return Response(
+        orjson.dumps(body, option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z),
+        media_type="application/json",
+    )
 
 
 def _status_body(session: SessionDep, service: CollectorService | None) -> dict[str, Any]:

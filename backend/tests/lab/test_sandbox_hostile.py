@@ -117,7 +117,9 @@ async def test_an_infinite_loop_is_stopped_by_the_time_limit_and_the_pool_recove
     await _still_works(pool, coin_frame)
 
 
-async def test_burning_cpu_is_reported_as_the_cpu_limit(pool: SandboxPool, coin_frame: pd.DataFrame) -> None:
+async def test_burning_cpu_is_reported_as_the_cpu_limit(
+    pool: SandboxPool, coin_frame: pd.DataFrame
+) -> None:
     code = algorithm("total = 0\nwhile True:\n    total += 1")
     limits = Limits(cpu_seconds=1, wall_seconds=25, memory_mb=2048, max_processes=4)
     with pytest.raises(ResourceLimitError) as stopped:
