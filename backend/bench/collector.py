@@ -153,6 +153,14 @@ def bench_api(repeat: int) -> None:
         ).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
         params = {"start": index[0].isoformat(), "end": index[-1].isoformat(), "limit": 200_000}
+        baseline = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            assert client.get("/api/v1/utils/health-check/").status_code == 200
+            baseline.append(time.perf_counter() - started)
+        print(
+            f"baseline: GET /api/v1/utils/health-check/ through the same test client   {median_ms(baseline)}"
+        )
         cases = (
             ("5m", "rows", "raw 105,120 rows"),
             ("5m", "columns", "raw 105,120 rows, layout=columns"),

@@ -20,6 +20,7 @@ from app.core.db import engine as default_engine
 logger = logging.getLogger(__name__)
 
 COLUMNS = ["timestamp", "coin_type", "bid", "ask", "last", "source"]
+ANALYZE_AFTER_ROWS = 50_000
 _HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 _TRAILER = (-1).to_bytes(2, "big", signed=True)
 # One tuple of the temp table: field count, then (length, value) for ts, coin, bid, ask, last.
@@ -94,6 +95,11 @@ def store_frames(
             )
             stored = max(cur.rowcount, 0)
         conn.commit()
+        if stored >= ANALYZE_AFTER_ROWS:
+            # Fresh planner statistics, so queries over what was just loaded plan well.
+            with conn.cursor() as cur:
+                cur.execute("ANALYZE price_data_5min")
+            conn.commit()
     except Exception:
         raw.rollback()
         raise
