@@ -117,6 +117,14 @@ async def test_an_infinite_loop_is_stopped_by_the_time_limit_and_the_pool_recove
     await _still_works(pool, coin_frame)
 
 
+async def test_a_job_cannot_loosen_the_configured_limits(
+    pool: SandboxPool, coin_frame: pd.DataFrame
+) -> None:
+    looser = Limits(cpu_seconds=600, wall_seconds=30, memory_mb=2048, max_processes=4)
+    with pytest.raises(ValueError, match="exceeds the configured limit"):
+        await pool.predict(PredictJob(code=algorithm("pass"), frame=coin_frame, limits=looser))
+
+
 async def test_burning_cpu_is_reported_as_the_cpu_limit(
     pool: SandboxPool, coin_frame: pd.DataFrame
 ) -> None:

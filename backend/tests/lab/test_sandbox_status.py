@@ -18,3 +18,13 @@ def test_sandbox_status_lists_verified_walls(
     assert body["walls"]["landlock_filesystem"]["active"] is True
     assert body["walls"]["network_namespace"]["active"] is True
     assert client.get(f"{settings.API_V1_STR}/utils/sandbox-status/").status_code == 401
+
+
+def test_user_code_is_refused_unless_a_file_system_and_a_network_wall_hold() -> None:
+    from app.lab.sandbox.status import FILESYSTEM_WALLS, NETWORK_WALLS, user_code_allowed
+
+    fs, net = FILESYSTEM_WALLS[0], NETWORK_WALLS[0]
+    assert user_code_allowed({fs: {"active": True}, net: {"active": True}})
+    assert not user_code_allowed({fs: {"active": True}, net: {"active": False}})
+    assert not user_code_allowed({fs: {"active": False}, net: {"active": True}})
+    assert not user_code_allowed({})
