@@ -1,6 +1,7 @@
 """Backtest runs, their results and comparison, and parameter sweeps."""
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import numpy as np
@@ -71,6 +72,20 @@ def _owned_run(session: SessionDep, run_id: uuid.UUID, user: CurrentUser) -> Bac
     return run
 
 
+def _queue(create: Callable[[], BacktestRun | ParameterSweep]) -> QueuedJob:
+    """Create a job (its service checks turn into 404/422) and wake the worker for it."""
+    try:
+        job = create()
+    except service.NotFoundError as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
+    except service.InvalidRequestError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
+    worker = get_worker()
+    if worker is not None:
+        worker.notify()
+    return QueuedJob(id=job.id, status=job.status)
+
+
 def _cancel(
     session: SessionDep, model: store.JobModel, job: BacktestRun | ParameterSweep, what: str
 ) -> None:
@@ -100,16 +115,7 @@ def _artefacts_of(run: BacktestRun) -> Any:
 )
 def create_backtest(session: SessionDep, user: CurrentUser, body: BacktestCreate) -> QueuedJob:
     """Validate and queue a backtest; poll `GET /lab/backtest/{id}` for progress."""
-    try:
-        run = service.create_run(session, body, user.id)
-    except service.NotFoundError as error:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
-    except service.InvalidRequestError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
-    worker = get_worker()
-    if worker is not None:
-        worker.notify()
-    return QueuedJob(id=run.id, status=run.status)
+    return _queue(lambda: service.create_run(session, body, user.id))
 
 
 @router.get("/backtest/{run_id}", response_model=RunPublic, responses=_NOT_FOUND)
@@ -318,16 +324,7 @@ def compare_backtests(
 )
 def create_sweep(session: SessionDep, user: CurrentUser, body: SweepCreate) -> QueuedJob:
     """Queue a parameter sweep (grid or random) with an out-of-sample window."""
-    try:
-        sweep = service.create_sweep(session, body, user.id)
-    except service.NotFoundError as error:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
-    except service.InvalidRequestError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
-    worker = get_worker()
-    if worker is not None:
-        worker.notify()
-    return QueuedJob(id=sweep.id, status=sweep.status)
+    return _queue(lambda: service.create_sweep(session, body, user.id))
 
 
 def _owned_sweep(session: SessionDep, sweep_id: uuid.UUID, user: CurrentUser) -> ParameterSweep:
