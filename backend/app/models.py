@@ -2,7 +2,7 @@
 
 from sqlmodel import SQLModel
 
-from app.collector.models import CollectionRun, PriceData5Min
+from app.collector.models import CollectionRun, PriceData5Min, PriceRollup1h
 from app.credentials.models import CoinspotCredential, CredentialAuditLog
 from app.lab.algorithms.models import Algorithm, AlgorithmVersion
 from app.lab.backtests.models import BacktestRun, ParameterSweep
@@ -17,6 +17,7 @@ __all__ = [
     "AlgorithmVersion",
     "CollectionRun",
     "PriceData5Min",
+    "PriceRollup1h",
     "CoinspotCredential",
     "CredentialAuditLog",
     "User",

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 Layout = Literal["auto", "prices", "ohlcv"]
-CHUNK_ROWS = 250_000
+CHUNK_ROWS = 100_000
 
 
 class ImportFormatError(ValueError):
@@ -57,7 +57,10 @@ def _timestamps(values: "pd.Series[str]") -> "pd.Series[pd.Timestamp]":
         numeric = pd.to_numeric(values, errors="coerce")
         unit: Literal["ms", "s"] = "ms" if float(numeric.abs().max()) > 1e11 else "s"
         return pd.to_datetime(numeric, unit=unit, utc=True, errors="coerce")
-    return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+    # Files repeat each time once per coin: parse each distinct string once.
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    parsed = pd.to_datetime(pd.Index(uniques), utc=True, errors="coerce", format="ISO8601")
+    return pd.Series(parsed[codes], index=values.index)
 
 
 def _numbers(values: "pd.Series[Any]") -> "pd.Series[float]":

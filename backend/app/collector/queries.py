@@ -63,8 +63,7 @@ _RAW = sa.text(
 # OHLC of `last` and the closing bid/ask per bucket; buckets start at multiples of the
 # interval since the epoch (UTC), like the collector's slots. The first/last values come from
 # min/max over [epoch, value] pairs: one pass, no sort inside each bucket.
-_RESAMPLED = sa.text(
-    """
+_BUCKETS_FROM_ROWS = """
     SELECT (bucket AT TIME ZONE 'UTC') AS "timestamp",
            (min(ARRAY[ts, "last"]))[2] AS open,
            max("last") AS high,
@@ -79,28 +78,107 @@ _RESAMPLED = sa.text(
                ask::float8 AS ask, "last"::float8 AS "last"
         FROM price_data_5min
         WHERE coin_type = :coin AND "timestamp" >= :start AND "timestamp" <= :end
+          AND "timestamp" < :whole_start AND "timestamp" >= :after_bucket
+        UNION ALL
+        SELECT date_bin(:step, "timestamp", TIMESTAMPTZ '1970-01-01 00:00:00+00') AS bucket,
+               extract(epoch FROM "timestamp")::float8 AS ts, bid::float8 AS bid,
+               ask::float8 AS ask, "last"::float8 AS "last"
+        FROM price_data_5min
+        WHERE coin_type = :coin AND "timestamp" >= :whole_end AND "timestamp" <= :end
           AND "timestamp" >= :after_bucket
     ) b
     WHERE bucket > :after
     GROUP BY bucket
-    ORDER BY bucket
+"""
+
+# Buckets wholly inside [start, end] come from the hourly rollup: an hour is one rollup row;
+# 4 h and 1 d buckets combine their hours (open of the first, close of the last).
+_HOURS_FROM_ROLLUP = """
+    SELECT (bucket AT TIME ZONE 'UTC') AS "timestamp", open::float8 AS open,
+           high::float8 AS high, low::float8 AS low, close::float8 AS close,
+           bid::float8 AS bid, ask::float8 AS ask, bars::int8 AS bars
+    FROM price_rollup_1h
+    WHERE coin_type = :coin AND bucket >= :whole_start AND bucket < :whole_end
+      AND bucket > :after
+"""
+_SPANS_FROM_ROLLUP = """
+    SELECT (span AT TIME ZONE 'UTC') AS "timestamp",
+           ((array_agg(open ORDER BY bucket))[1])::float8 AS open,
+           max(high)::float8 AS high, min(low)::float8 AS low,
+           ((array_agg(close ORDER BY bucket DESC))[1])::float8 AS close,
+           ((array_agg(bid ORDER BY bucket DESC))[1])::float8 AS bid,
+           ((array_agg(ask ORDER BY bucket DESC))[1])::float8 AS ask,
+           sum(bars)::int8 AS bars
+    FROM (
+        SELECT date_bin(:step, bucket, TIMESTAMPTZ '1970-01-01 00:00:00+00') AS span, *
+        FROM price_rollup_1h
+        WHERE coin_type = :coin AND bucket >= :whole_start AND bucket < :whole_end
+          AND bucket >= :after_bucket
+    ) h
+    WHERE span > :after
+    GROUP BY span
+"""
+
+
+def _resampled(rollup_part: str) -> sa.TextClause:
+    return sa.text(
+        f"""
+        SELECT * FROM (({_BUCKETS_FROM_ROWS}) UNION ALL ({rollup_part})) u
+        ORDER BY "timestamp"
+        LIMIT :limit
+        """
+    )
+
+
+_RESAMPLED_HOURLY = _resampled(_HOURS_FROM_ROLLUP)
+_RESAMPLED_SPANS = _resampled(_SPANS_FROM_ROLLUP)
+_RESAMPLED_ROWS = sa.text(
+    f"""
+    {_BUCKETS_FROM_ROWS}
+    ORDER BY "timestamp"
     LIMIT :limit
     """
 )
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_HOUR = timedelta(hours=1)
 
+
+def _whole_buckets(start: datetime, end: datetime, step: timedelta) -> tuple[datetime, datetime]:
+    """[first, end) of the buckets lying wholly inside [start, end]; empty when there are
+    none (both ends past `end`)."""
+    unit = step // _MICROSECOND
+    first = -(-((start - _EPOCH) // _MICROSECOND) // unit) * unit
+    stop = (((end - _EPOCH) // _MICROSECOND) + 1) // unit * unit
+    if first >= stop:
+        beyond = end + _MICROSECOND
+        return beyond, beyond
+    return _EPOCH + first * _MICROSECOND, _EPOCH + stop * _MICROSECOND
+
+
+# Runs of missing slots per coin. The coins with rows in the window come from the rollup's
+# bucket index; each coin's rows are then read through the (coin, timestamp) index.
 _GAPS = sa.text(
     """
-    SELECT coin_type AS coin, prev AS after, "timestamp" AS before,
-           (extract(epoch FROM ("timestamp" - prev)) / 300)::int - 1 AS missing
+    SELECT c.coin_type AS coin, g.prev AS after, g."timestamp" AS before, g.missing
     FROM (
-        SELECT coin_type, "timestamp",
-               lag("timestamp") OVER (PARTITION BY coin_type ORDER BY "timestamp") AS prev
-        FROM price_data_5min
-        WHERE "timestamp" >= :start AND "timestamp" <= :end
+        SELECT DISTINCT coin_type FROM price_rollup_1h
+        WHERE bucket >= date_trunc('hour', CAST(:start AS timestamptz) AT TIME ZONE 'UTC')
+                        AT TIME ZONE 'UTC'
+          AND bucket <= :end
           AND (CAST(:coin AS text) IS NULL OR coin_type = :coin)
-    ) t
-    WHERE prev IS NOT NULL AND "timestamp" - prev > interval '5 minutes'
-    ORDER BY coin_type, prev
+    ) c
+    CROSS JOIN LATERAL (
+        SELECT prev, "timestamp",
+               (extract(epoch FROM ("timestamp" - prev)) / 300)::int - 1 AS missing
+        FROM (
+            SELECT "timestamp", lag("timestamp") OVER (ORDER BY "timestamp") AS prev
+            FROM price_data_5min
+            WHERE coin_type = c.coin_type AND "timestamp" >= :start AND "timestamp" <= :end
+        ) t
+        WHERE prev IS NOT NULL AND "timestamp" - prev > interval '5 minutes'
+    ) g
+    ORDER BY c.coin_type, g.prev
     LIMIT :limit
     """
 )
@@ -150,7 +228,13 @@ def history(
         params["step"] = step
         # Rows of the bucket holding the cursor belong to an earlier page: skip them cheaply.
         params["after_bucket"] = floor + step if after is not None else floor
-        statement = _RESAMPLED
+        if step % _HOUR:
+            # Shorter than the rollup's hour: every bucket comes from the rows.
+            params["whole_start"] = params["whole_end"] = end + _MICROSECOND
+            statement = _RESAMPLED_ROWS
+        else:
+            params["whole_start"], params["whole_end"] = _whole_buckets(start, end, step)
+            statement = _RESAMPLED_HOURLY if step == _HOUR else _RESAMPLED_SPANS
     # Straight to psycopg with binary results: a year is 100k rows of floats, and the text
     # protocol and SQLAlchemy's Row objects would cost more than the query itself.
     compiled = statement.compile(dialect=session.get_bind().dialect)

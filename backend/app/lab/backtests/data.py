@@ -9,18 +9,19 @@ from sqlalchemy.orm import Session
 
 from app.lab.engine.frame import FIELDS
 
-# The collector owns price_data_5min; the Lab addresses it by column names only.
+# The collector owns price_data_5min; the Lab addresses it by column names only. Symbols
+# are stored upper-case, so a plain comparison uses the (coin, timestamp) index.
 _COVERAGE_QUERY = sa.text(
     """
-    SELECT upper(coin_type) AS coin, min("timestamp") AS first, max("timestamp") AS last,
+    SELECT coin_type AS coin, min("timestamp") AS first, max("timestamp") AS last,
            count(*) AS rows
     FROM price_data_5min
-    WHERE upper(coin_type) = ANY(:coins) AND "timestamp" BETWEEN :start AND :end
-    GROUP BY upper(coin_type)
+    WHERE coin_type = ANY(:coins) AND "timestamp" BETWEEN :start AND :end
+    GROUP BY coin_type
     """
 )
 _KNOWN_QUERY = sa.text(
-    "SELECT DISTINCT upper(coin_type) AS coin FROM price_data_5min WHERE upper(coin_type) = ANY(:coins)"
+    "SELECT DISTINCT coin_type AS coin FROM price_data_5min WHERE coin_type = ANY(:coins)"
 )
 
 
