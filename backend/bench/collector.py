@@ -118,7 +118,7 @@ def bench_import(rows: int) -> None:
         rerun = time.perf_counter() - started
     assert stored == rows and again == 0
     print(
-        f"bulk import {rows:,} rows ({size_mb:.0f} MB CSV, parse + validate + COPY + insert): "
+        f"bulk import {rows:,} rows ({size_mb:.0f} MB CSV, parse + validate + COPY + rollup): "
         f"{seconds:6.2f} s = {rows / seconds:10,.0f} rows/s   (re-import, all duplicates: {rows / rerun:,.0f} rows/s)"
     )
 
