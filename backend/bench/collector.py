@@ -161,6 +161,20 @@ def bench_api(repeat: int) -> None:
         print(
             f"baseline: GET /api/v1/utils/health-check/ through the same test client   {median_ms(baseline)}"
         )
+        for path in ("/api/v1/prices/latest", "/api/v1/prices/coins"):
+            times = []
+            for _ in range(repeat):
+                started = time.perf_counter()
+                response = client.get(path, headers=headers)
+                times.append(time.perf_counter() - started)
+                assert response.status_code == 200
+            rows = sum(
+                c["rows"]
+                for c in client.get("/api/v1/prices/coins", headers=headers).json()["data"]
+            )
+            print(
+                f"GET {path:<24} ({response.json()['count']} coins, {rows:,} rows stored)        {median_ms(times)}"
+            )
         cases = (
             ("5m", "rows", "raw 105,120 rows"),
             ("5m", "columns", "raw 105,120 rows, layout=columns"),

@@ -18,17 +18,28 @@ INTERVALS: dict[str, timedelta] = {
 }
 SLOT = timedelta(minutes=5)
 
-# Newest row of each coin, and its last price 24 h before that row (or the oldest within 24 h
-# when history is shorter) for the change. The unique (coin_type, timestamp) index serves both.
+# Newest row of each coin and its last price 24 h before that row, for the change (none when
+# history is shorter). The coins are found by hopping through the (coin_type, timestamp)
+# index one coin at a time, so the cost follows the number of coins, not of rows.
 _LATEST = sa.text(
     """
+    WITH RECURSIVE coins AS (
+        (SELECT coin_type FROM price_data_5min ORDER BY coin_type LIMIT 1)
+        UNION ALL
+        SELECT (SELECT p.coin_type FROM price_data_5min p WHERE p.coin_type > c.coin_type
+                ORDER BY p.coin_type LIMIT 1)
+        FROM coins c WHERE c.coin_type IS NOT NULL
+    )
     SELECT p.coin_type AS coin, p."timestamp", p.bid::text AS bid, p.ask::text AS ask,
            p."last"::text AS "last", p.source,
            CASE WHEN prev."last" > 0
                 THEN round(((p."last" - prev."last") / prev."last" * 100)::numeric, 4)::float8
            END AS change_24h_pct
-    FROM (SELECT DISTINCT ON (coin_type) * FROM price_data_5min
-          ORDER BY coin_type, "timestamp" DESC) p
+    FROM coins c
+    CROSS JOIN LATERAL (
+        SELECT * FROM price_data_5min q WHERE q.coin_type = c.coin_type
+        ORDER BY q."timestamp" DESC LIMIT 1
+    ) p
     LEFT JOIN LATERAL (
         SELECT "last" FROM price_data_5min q
         WHERE q.coin_type = p.coin_type AND q."timestamp" <= p."timestamp" - interval '24 hours'
@@ -38,11 +49,12 @@ _LATEST = sa.text(
     """
 )
 
+# Coverage from the hourly rollup (exact: it is kept with every write), a twelfth of the rows.
 _COINS = sa.text(
     """
-    SELECT coin_type AS coin, min("timestamp") AS first, max("timestamp") AS last,
-           count(*) AS rows
-    FROM price_data_5min GROUP BY coin_type ORDER BY coin_type
+    SELECT coin_type AS coin, min(first_at) AS first, max(last_at) AS last,
+           sum(bars)::int8 AS rows
+    FROM price_rollup_1h GROUP BY coin_type ORDER BY coin_type
     """
 )
 
