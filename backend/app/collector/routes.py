@@ -107,7 +107,7 @@ def read_history(
     if layout == "columns":
         data = {f: [row[i] for row in page.rows] for i, f in enumerate(fields)}
     else:
-        data = [dict(zip(fields, row, strict=True)) for row in page.rows]
+        data = _row_objects(fields, page.rows)
     body = {
         "coin": symbol,
         "interval": interval,
@@ -124,6 +124,19 @@ def read_history(
         orjson.dumps(body, option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z),
         media_type="application/json",
     )
+
+
+def _row_objects(fields: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    # Literal dicts build three times faster than dict(zip(...)): it shows on a year of rows.
+    if fields == ("timestamp", "bid", "ask", "last"):
+        return [{"timestamp": t, "bid": b, "ask": a, "last": p} for t, b, a, p in rows]
+    if fields == ("timestamp", "open", "high", "low", "close", "bid", "ask", "bars"):
+        return [
+            {"timestamp": t, "open": o, "high": h, "low": lo, "close": c, "bid": b, "ask": a,
+             "bars": n}
+            for t, o, h, lo, c, b, a, n in rows
+        ]  # fmt: skip
+    return [dict(zip(fields, row, strict=True)) for row in rows]
 
 
 def _status_body(session: SessionDep, service: CollectorService | None) -> dict[str, Any]:
