@@ -32,6 +32,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+# Before anything from `app`: the settings must see the scratch database of the api section
+# (created only when that section runs).
+import scratchdb
+
 from app.lab.engine import (
     BacktestConfig,
     Market,
@@ -171,8 +175,6 @@ def market_data_section(args: argparse.Namespace) -> None:
 def api_section(args: argparse.Namespace) -> None:
     """End to end: POST /lab/backtest and /lab/sweep, the worker, the sandbox and the engine,
     on seeded synthetic prices stored in a scratch database."""
-    import scratchdb
-
     scratchdb.create()
     import pandas as pd
     from fastapi.testclient import TestClient
@@ -244,7 +246,8 @@ def api_section(args: argparse.Namespace) -> None:
             sandbox_ms = sum(v for k, v in timings.items() if k.startswith("sandbox_"))
             print(
                 f"[api] backtest {label:>9} x {args.bars:,} bars end to end: {total * 1000:8.0f} ms "
-                f"(engine {timings['engine_ms']:.0f} ms, sandbox predict {sandbox_ms:.0f} ms, lookahead check included)"
+                f"(load prices {timings.get('load_prices_ms', 0):.0f} ms, sandbox predict {sandbox_ms:.0f} ms, "
+                f"lookahead check {timings.get('lookahead_ms', 0):.0f} ms, engine {timings['engine_ms']:.0f} ms)"
             )
 
         fast = list(range(4, 24, 2))

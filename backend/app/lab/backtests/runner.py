@@ -154,15 +154,16 @@ async def execute(run_id: uuid.UUID, worker_id: str, pool: SandboxPool) -> None:
 async def _execute(run_id: uuid.UUID, pool: SandboxPool, progress: Progress) -> dict[str, Any]:
     spec, algo = await asyncio.to_thread(_load_spec, run_id)
     await progress(0.05, "loading prices")
+    began = time.monotonic()
     history = await asyncio.to_thread(_load_history, spec)
     frame = history.frame
+    timings: dict[str, float] = {"load_prices_ms": round((time.monotonic() - began) * 1000, 1)}
     if frame.dropna(how="all").empty:
         raise ValueError("no price data in the chosen range")
     trade_start = trade_start_of(
         pd.DatetimeIndex(frame.index), algo, float(spec.settings.get("train_fraction", 0.3))
     )
 
-    timings: dict[str, float] = {}
     signals: dict[str, CoinSignals] = {}
     step = 0.55 / len(spec.coins)
     for i, coin in enumerate(spec.coins):
@@ -174,9 +175,11 @@ async def _execute(run_id: uuid.UUID, pool: SandboxPool, progress: Progress) -> 
         timings[f"sandbox_{coin}_ms"] = round((time.monotonic() - began) * 1000, 1)
 
     await progress(0.7, "checking for lookahead")
+    began = time.monotonic()
     lookahead = await lookahead_check(
         pool, algo, frame, signals, spec.parameters, int(spec.settings.get("lookahead_samples", 12))
     )
+    timings["lookahead_ms"] = round((time.monotonic() - began) * 1000, 1)
 
     await progress(0.85, "simulating trades")
     traded = frame.loc[frame.index >= trade_start]
