@@ -30,7 +30,7 @@ from psycopg import errors as pg_errors
 from sqlalchemy.engine import Engine
 
 from app.collector import pgcopy
-from app.collector.rollup import ROLLUP_BY_CALLER, hourly_rollup
+from app.collector.rollup import ROLLUP_BY_CALLER, ROLLUP_LOCK_KEY, hourly_rollup
 from app.core.db import engine as default_engine
 
 logger = logging.getLogger(__name__)
@@ -254,6 +254,7 @@ class _Loader:
         self.stored = 0
         self.direct = 0
         with conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (ROLLUP_LOCK_KEY,))
             cur.execute(_CREATE_STAGING)
 
     def store(self, frame: PackedFrame) -> None:

@@ -25,6 +25,7 @@ from tenacity import (
 )
 
 from app.collector.models import CollectionRun, PriceData5Min, PriceSource, RunStatus
+from app.collector.rollup import ROLLUP_LOCK_KEY
 from app.collector.slots import slot_of
 from app.collector.validation import PriceRow, check_prices
 from app.core.db import engine
@@ -105,6 +106,8 @@ def _store(
     with Session(engine) as session:
         stored = 0
         if rows:
+            # Before any row: wait for a running import here, holding nothing it could need.
+            session.execute(sa.select(sa.func.pg_advisory_xact_lock(ROLLUP_LOCK_KEY)))
             statement: Any = (
                 insert(PriceData5Min)
                 .values(

@@ -14,6 +14,12 @@ import numpy as np
 import numpy.typing as npt
 
 ROLLUP_BY_CALLER = "omc.price_rollup_by_caller"
+# Writers of prices take this transaction-level advisory lock before they write (the bulk
+# loader and the collector at the start of their transaction, the triggers before they
+# recompute), so rollup upkeep never races: a collector run that meets a running import
+# waits for it instead of failing on a rollup row the import has not committed yet. Keep in
+# step with migration 0007.
+ROLLUP_LOCK_KEY = 0x0C0110A7
 HOUR_US = 3_600_000_000
 
 

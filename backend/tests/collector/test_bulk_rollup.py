@@ -1,6 +1,7 @@
 """The bulk loader's binary COPY (NUMERIC encoded by NumPy) and the hourly rollup that the
 loader and the table's triggers keep, checked against the stored rows and against pandas."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlmodel import Session
 
 from app.collector import pgcopy
 from app.collector.bulk import store_frames
+from app.collector.rollup import ROLLUP_BY_CALLER, ROLLUP_LOCK_KEY
 from app.core.config import settings
 from app.core.db import engine
 from tests.collector.test_prices_api import all_pages, frame
@@ -212,3 +214,60 @@ def test_resampling_from_rollup_and_rows_matches_pandas(
             field
         )
     assert [r["bars"] for r in rows] == list(expected["bars"])
+
+
+def test_a_price_write_waits_for_a_running_import_instead_of_failing() -> None:
+    """An import merges its rollup rows itself; a plain INSERT meeting one it has not
+    committed yet must wait for it (the rollup lock), not fail on the rollup's key."""
+    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    importer = psycopg.connect(url)
+    # An import halfway: lock taken, a row COPied and its rollup row merged, not committed.
+    importer.execute("SELECT pg_advisory_xact_lock(%s)", (ROLLUP_LOCK_KEY,))
+    importer.execute("SELECT set_config(%s, 'on', true)", (ROLLUP_BY_CALLER,))
+    importer.execute(
+        'INSERT INTO price_data_5min ("timestamp", coin_type, bid, ask, "last", source) '
+        "VALUES (%s, 'BTC', 9, 11, 10, 'import')",
+        (START,),
+    )
+    importer.execute(
+        "INSERT INTO price_rollup_1h VALUES ('BTC', %s, 10, 10, 10, 10, 9, 11, 1, %s, %s)",
+        (START, START, START),
+    )
+    outcome: list[BaseException | None] = []
+
+    def collector_write() -> None:
+        try:
+            sql(
+                'INSERT INTO price_data_5min ("timestamp", coin_type, bid, ask, "last", source) '
+                "VALUES (:t, 'BTC', 19, 21, 20, 'collector')",
+                {"t": START + timedelta(minutes=5)},
+            )
+            outcome.append(None)
+        except BaseException as error:  # reported to the test below
+            outcome.append(error)
+
+    writer = threading.Thread(target=collector_write)
+    writer.start()
+    try:
+        waiting = 0
+        for _ in range(5_000):  # until the writer is seen queued on the advisory lock
+            waiting = importer.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory' "
+                "AND pid <> pg_backend_pid()"
+            ).fetchone()[0]  # type: ignore[index]
+            if waiting:
+                break
+            writer.join(0.002)
+        assert waiting == 1 and not outcome
+        importer.commit()
+    finally:
+        importer.close()
+        writer.join()
+    assert outcome == [None]
+    assert assert_rollup_matches_rows() == 1
+    assert sql("SELECT bars, open, close FROM price_rollup_1h")[0] == (2, 10, 20)
+
+
+def test_the_triggers_take_the_same_rollup_lock_as_the_app() -> None:
+    source = sql("SELECT prosrc FROM pg_proc WHERE proname = 'price_rollup_1h_refresh'")[0][0]
+    assert f"pg_advisory_xact_lock({ROLLUP_LOCK_KEY})" in source

@@ -27,6 +27,8 @@ DECLARE
     touched text := 'SELECT DISTINCT coin_type, date_trunc(''hour'', "timestamp" AT TIME ZONE '
                     '''UTC'') AT TIME ZONE ''UTC'' AS bucket FROM changed_rows';
 BEGIN
+    -- One writer of the rollup at a time (app.collector.rollup.ROLLUP_LOCK_KEY).
+    PERFORM pg_advisory_xact_lock(201396391);
     IF current_setting('omc.price_rollup_by_caller', true) = 'on' THEN
         RETURN NULL;
     END IF;
