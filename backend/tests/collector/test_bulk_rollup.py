@@ -18,7 +18,7 @@ from app.collector.bulk import store_frames
 from app.collector.rollup import ROLLUP_BY_CALLER, ROLLUP_LOCK_KEY
 from app.core.config import settings
 from app.core.db import engine
-from tests.collector.test_prices_api import all_pages, frame
+from tests.collector.test_prices_api import all_pages, assert_bars_match, frame, pandas_bars
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 API = settings.API_V1_STR
@@ -186,18 +186,7 @@ def test_resampling_from_rollup_and_rows_matches_pandas(
     assert_rollup_matches_rows()
     everything = pd.concat([data, extra]).set_index("timestamp")
     window = everything[(everything.index >= start) & (everything.index <= end)]
-    grouped = window.resample(rule, origin="epoch", label="left", closed="left")
-    expected = pd.DataFrame(
-        {
-            "open": grouped["last"].first(),
-            "high": grouped["last"].max(),
-            "low": grouped["last"].min(),
-            "close": grouped["last"].last(),
-            "bid": grouped["bid"].last(),
-            "ask": grouped["ask"].last(),
-            "bars": grouped["last"].count(),
-        }
-    ).dropna()
+    expected = pandas_bars(window, rule)
     rows = all_pages(
         client,
         normal_user_token_headers,
@@ -208,12 +197,7 @@ def test_resampling_from_rollup_and_rows_matches_pandas(
         limit=7,
     )
     assert len(rows) == len(expected) > 0
-    assert [datetime.fromisoformat(r["timestamp"]) for r in rows] == list(expected.index)
-    for field in ("open", "high", "low", "close", "bid", "ask"):
-        assert [float(r[field]) for r in rows] == pytest.approx(list(expected[field]), rel=1e-12), (
-            field
-        )
-    assert [r["bars"] for r in rows] == list(expected["bars"])
+    assert_bars_match(rows, expected)
 
 
 def test_a_price_write_waits_for_a_running_import_instead_of_failing() -> None:

@@ -63,6 +63,32 @@ def all_pages(
     raise AssertionError("pagination did not end")
 
 
+def pandas_bars(indexed: pd.DataFrame, rule: str) -> pd.DataFrame:
+    """The resampling the API promises, computed by pandas: OHLC of last, closing bid/ask and
+    bar count per bucket starting at multiples of the interval since the epoch."""
+    grouped = indexed.resample(rule, origin="epoch", label="left", closed="left")
+    return pd.DataFrame(
+        {
+            "open": grouped["last"].first(),
+            "high": grouped["last"].max(),
+            "low": grouped["last"].min(),
+            "close": grouped["last"].last(),
+            "bid": grouped["bid"].last(),
+            "ask": grouped["ask"].last(),
+            "bars": grouped["last"].count(),
+        }
+    ).dropna()
+
+
+def assert_bars_match(rows: list[dict[str, Any]], expected: pd.DataFrame) -> None:
+    assert [datetime.fromisoformat(r["timestamp"]) for r in rows] == list(expected.index)
+    for field in ("open", "high", "low", "close", "bid", "ask"):
+        assert [float(r[field]) for r in rows] == pytest.approx(list(expected[field]), rel=1e-12), (
+            field
+        )
+    assert [r["bars"] for r in rows] == list(expected["bars"])
+
+
 def test_latest_gives_each_coins_newest_price_and_its_24h_change(
     client: TestClient, normal_user_token_headers: dict[str, str]
 ) -> None:
@@ -147,25 +173,7 @@ def test_resampling_matches_pandas_and_pages_cleanly(
         interval=interval,
         limit=3,
     )
-    indexed = data.set_index("timestamp")
-    grouped = indexed.resample(rule, origin="epoch", label="left", closed="left")
-    expected = pd.DataFrame(
-        {
-            "open": grouped["last"].first(),
-            "high": grouped["last"].max(),
-            "low": grouped["last"].min(),
-            "close": grouped["last"].last(),
-            "bid": grouped["bid"].last(),
-            "ask": grouped["ask"].last(),
-            "bars": grouped["last"].count(),
-        }
-    ).dropna()
-    assert [datetime.fromisoformat(r["timestamp"]) for r in rows] == list(expected.index)
-    for field in ("open", "high", "low", "close", "bid", "ask"):
-        assert [float(r[field]) for r in rows] == pytest.approx(list(expected[field]), rel=1e-12), (
-            field
-        )
-    assert [r["bars"] for r in rows] == list(expected["bars"])
+    assert_bars_match(rows, pandas_bars(data.set_index("timestamp"), rule))
 
 
 @pytest.mark.parametrize(
