@@ -19,6 +19,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from app.collector.models import MAX_PRICE, MIN_PRICE
+
 Layout = Literal["auto", "prices", "ohlcv"]
 CHUNK_ROWS = 100_000
 
@@ -114,15 +116,20 @@ def normalise(
     values = np.column_stack([bid.to_numpy(float), ask.to_numpy(float), last.to_numpy(float)])
     not_finite = ~missing & ~pd.Series(np.isfinite(values).all(axis=1), index=chunk.index)
     not_positive = ~missing & ~not_finite & ((bid <= 0) | (ask <= 0) | (last <= 0))
-    crossed = ~missing & ~not_finite & ~not_positive & (ask < bid)
+    checked = ~missing & ~not_finite & ~not_positive
+    out_of_range = checked & pd.Series(
+        ((values < float(MIN_PRICE)) | (values >= float(MAX_PRICE))).any(axis=1), index=chunk.index
+    )
+    crossed = checked & ~out_of_range & (ask < bid)
     _reject(stats, bad_time, "timestamp not understood")
     _reject(stats, ~bad_time & bad_coin, "coin symbol missing or not alphanumeric")
     rest = ~bad_time & ~bad_coin
     _reject(stats, rest & missing, "price missing or not a number")
     _reject(stats, rest & not_finite, "price not finite")
     _reject(stats, rest & not_positive, "price not positive")
+    _reject(stats, rest & out_of_range, f"price outside {MIN_PRICE} to {MAX_PRICE}")
     _reject(stats, rest & crossed, "ask below bid")
-    keep = rest & ~missing & ~not_finite & ~not_positive & ~crossed
+    keep = rest & ~missing & ~not_finite & ~not_positive & ~out_of_range & ~crossed
     out = pd.DataFrame(
         {
             "timestamp": ts[keep].dt.floor("5min"),

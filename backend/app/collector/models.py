@@ -21,6 +21,10 @@ from sqlmodel import Field, SQLModel
 # 14 integer digits hold BTC at any price we will see; 16 decimals keep 8+ significant digits
 # of coins quoted at fractions of a cent (e.g. 0.0000123456789 AUD).
 PRICE = Numeric(30, 16)
+# What PRICE can hold: below the smallest it would store zero, from the largest up it
+# overflows (and a failed insert would cost the whole run or import).
+MIN_PRICE = Decimal("1e-16")
+MAX_PRICE = Decimal(10**14)
 
 
 def utcnow() -> datetime:

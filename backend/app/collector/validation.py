@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from decimal import Decimal
 
+from app.collector.models import MAX_PRICE, MIN_PRICE
 from app.exchange.models import LatestPrices
 
 
@@ -28,6 +29,8 @@ def check_prices(latest: LatestPrices) -> tuple[list[PriceRow], dict[str, str]]:
             rejected[coin] = "a price is not a finite number"
         elif min(bid, ask, last) <= 0:
             rejected[coin] = f"prices must be positive (bid={bid}, ask={ask}, last={last})"
+        elif min(bid, ask, last) < MIN_PRICE or max(bid, ask, last) >= MAX_PRICE:
+            rejected[coin] = f"a price is outside what is stored ({MIN_PRICE} to {MAX_PRICE})"
         elif ask < bid:
             rejected[coin] = f"ask {ask} is below bid {bid}"
         elif len(coin) > 16:

@@ -32,14 +32,16 @@ def test_import_prices_layout_validates_rows_and_is_idempotent(
         "2026-01-01T00:15:00Z,BTC,103,102,101\n"  # ask below bid
         "not a time,BTC,1,2,1.5\n"
         "2026-01-01T00:20:00Z,BTC,abc,2,1.5\n"
+        "2026-01-01T00:25:00Z,BTC,1e14,2e14,1.5e14\n"  # beyond NUMERIC(30,16)
     )
     assert main(["import-csv", str(csv)]) == 0
     out = capsys.readouterr().out
-    assert "stored 3" in out and "rejected 4" in out
+    assert "stored 3" in out and "rejected 5" in out
     assert (
         "1 price not positive" in out
         and "1 ask below bid" in out
         and "1 timestamp not understood" in out
+        and "1 price outside" in out
     )
     assert count() == 3
     assert count("coin_type = 'ETH' AND \"last\" = 0.00001237") == 1

@@ -129,11 +129,14 @@ def test_validation_rejects_crossed_zero_and_reports_client_rejects() -> None:
                 "LTC": {"bid": "161", "ask": "160", "last": "160.5"},
                 "BTC": {"bid": "100", "ask": "101", "last": "100.5"},
                 "ZERO": {"bid": "0", "ask": "1", "last": "0.5"},
+                "HUGE": {"bid": "100000000000000", "ask": "100000000000001", "last": "1e14"},
+                "DUST": {"bid": "1e-17", "ask": "2e-17", "last": "1e-17"},
             },
             "rejected": {"eth": "bid: Input should be greater than or equal to 0"},
         }
     )
     rows, rejected = check_prices(latest)
     assert [r.coin for r in rows] == ["BTC"]
-    assert set(rejected) == {"LTC", "ZERO", "ETH"}
+    assert set(rejected) == {"LTC", "ZERO", "ETH", "HUGE", "DUST"}
     assert "below bid" in rejected["LTC"] and "positive" in rejected["ZERO"]
+    assert "outside what is stored" in rejected["HUGE"] and "outside" in rejected["DUST"]
