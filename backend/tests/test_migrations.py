@@ -57,3 +57,27 @@ def test_single_migration_head() -> None:
 
     heads = ScriptDirectory.from_config(alembic_config()).get_heads()
     assert len(heads) == 1, f"several migration heads: {heads}"
+
+
+def test_rollup_migration_fills_the_rollup_from_stored_prices(empty_database_url: str) -> None:
+    cfg = alembic_config(empty_database_url)
+    command.upgrade(cfg, "0006_backtests")
+    url = empty_database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            'INSERT INTO price_data_5min ("timestamp", coin_type, bid, ask, "last", source) VALUES '
+            "('2026-01-01 10:10+00', 'BTC', 9, 11, 10, 'x'), "
+            "('2026-01-01 10:55+00', 'BTC', 19, 21, 20, 'x'), "
+            "('2026-01-01 10:30+00', 'BTC', 4, 6, 5, 'x'), "
+            "('2026-01-01 11:00+00', 'BTC', 29, 31, 30, 'x')"
+        )
+    command.upgrade(cfg, "heads")
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT to_char(bucket AT TIME ZONE 'UTC', 'HH24:MI'), open, high, low, close, "
+            "bid, ask, bars FROM price_rollup_1h ORDER BY bucket"
+        ).fetchall()
+    assert [(b, *map(float, v), n) for b, *v, n in rows] == [
+        ("10:00", 10, 20, 5, 20, 19, 21, 3),
+        ("11:00", 30, 30, 30, 30, 29, 31, 1),
+    ]

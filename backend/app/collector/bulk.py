@@ -38,8 +38,6 @@ logger = logging.getLogger(__name__)
 COLUMNS = ["timestamp", "coin_type", "bid", "ask", "last", "source"]
 ANALYZE_AFTER_ROWS = 50_000
 _PREFETCH_FRAMES = 2
-_ROW_FIELDS = 6
-_ROLLUP_FIELDS = 11
 
 _CREATE_STAGING = """
     CREATE TEMP TABLE price_import ("timestamp" timestamptz, coin_type text, source text,
@@ -120,7 +118,7 @@ def _pack_prices(
             ("last", pgcopy.NUMERIC),
         ],
     )
-    rows["fields"] = _ROW_FIELDS
+    rows["fields"] = len(rows.dtype.names or ()) - 1
     pgcopy.fill_timestamptz(rows["timestamp"], stamps)
     pgcopy.fill_text(rows["coin"], coin)
     pgcopy.fill_text(rows["source"], source)
@@ -153,7 +151,7 @@ def _pack_rollup(coin: str, stamps: npt.NDArray[np.int64], frame: pd.DataFrame) 
             ("last_at", pgcopy.TIMESTAMPTZ),
         ],
     )
-    rows["fields"] = _ROLLUP_FIELDS
+    rows["fields"] = len(rows.dtype.names or ()) - 1
     pgcopy.fill_text(rows["coin"], coin)
     pgcopy.fill_timestamptz(rows["bucket"], hours.bucket)
     for name in ("open", "high", "low", "close", "bid", "ask"):
@@ -245,6 +243,15 @@ def _prefetch(frames: Iterable[pd.DataFrame]) -> Iterator[PackedFrame]:
         worker.join()
 
 
+def _copy_in(cur: psycopg.Cursor[Any], statement: str, tuples: list[bytes]) -> None:
+    """One binary COPY of packed tuples."""
+    with cur.copy(statement) as copy:
+        copy.write(pgcopy.HEADER)
+        for chunk in tuples:
+            copy.write(chunk)
+        copy.write(pgcopy.TRAILER)
+
+
 class _Loader:
     """Stores packed frames on one connection inside one transaction."""
 
@@ -286,16 +293,10 @@ class _Loader:
                 # The rows are new, so their rollup merges from the numbers at hand; the
                 # table's trigger would otherwise recompute every touched hour.
                 cur.execute("SELECT set_config(%s, 'on', true)", (ROLLUP_BY_CALLER,))
-                with cur.copy(_COPY_PRICES.format(table="price_data_5min")) as copy:
-                    copy.write(pgcopy.HEADER)
-                    for part in fresh:
-                        copy.write(part.prices)
-                    copy.write(pgcopy.TRAILER)
-                with cur.copy(_COPY_ROLLUP) as copy:
-                    copy.write(pgcopy.HEADER)
-                    for part in fresh:
-                        copy.write(part.rollup)
-                    copy.write(pgcopy.TRAILER)
+                _copy_in(
+                    cur, _COPY_PRICES.format(table="price_data_5min"), [p.prices for p in fresh]
+                )
+                _copy_in(cur, _COPY_ROLLUP, [p.rollup for p in fresh])
                 cur.execute(_MERGE_ROLLUP)
                 cur.execute("TRUNCATE price_rollup_import")
                 cur.execute("SELECT set_config(%s, 'off', true)", (ROLLUP_BY_CALLER,))
@@ -309,11 +310,7 @@ class _Loader:
 
     def _insert_staged(self, staged: list[PackedCoin]) -> None:
         with self.conn.cursor() as cur:
-            with cur.copy(_COPY_PRICES.format(table="price_import")) as copy:
-                copy.write(pgcopy.HEADER)
-                for part in staged:
-                    copy.write(part.prices)
-                copy.write(pgcopy.TRAILER)
+            _copy_in(cur, _COPY_PRICES.format(table="price_import"), [p.prices for p in staged])
             cur.execute(_INSERT_STAGED)
             self.stored += max(cur.rowcount, 0)
             cur.execute("TRUNCATE price_import")

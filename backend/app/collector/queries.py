@@ -72,10 +72,19 @@ _RAW = sa.text(
     """
 )
 
+# The rows of the window's partial buckets: two index ranges, one at either end.
+_ROWS_IN_RANGE = """
+        SELECT date_bin(:step, "timestamp", TIMESTAMPTZ '1970-01-01 00:00:00+00') AS bucket,
+               extract(epoch FROM "timestamp")::float8 AS ts, bid::float8 AS bid,
+               ask::float8 AS ask, "last"::float8 AS "last"
+        FROM price_data_5min
+        WHERE coin_type = :coin AND "timestamp" <= :end AND "timestamp" >= :after_bucket
+          AND {range}
+"""
 # OHLC of `last` and the closing bid/ask per bucket; buckets start at multiples of the
 # interval since the epoch (UTC), like the collector's slots. The first/last values come from
 # min/max over [epoch, value] pairs: one pass, no sort inside each bucket.
-_BUCKETS_FROM_ROWS = """
+_BUCKETS_FROM_ROWS = f"""
     SELECT (bucket AT TIME ZONE 'UTC') AS "timestamp",
            (min(ARRAY[ts, "last"]))[2] AS open,
            max("last") AS high,
@@ -85,19 +94,9 @@ _BUCKETS_FROM_ROWS = """
            (max(ARRAY[ts, ask]))[2] AS ask,
            count(*) AS bars
     FROM (
-        SELECT date_bin(:step, "timestamp", TIMESTAMPTZ '1970-01-01 00:00:00+00') AS bucket,
-               extract(epoch FROM "timestamp")::float8 AS ts, bid::float8 AS bid,
-               ask::float8 AS ask, "last"::float8 AS "last"
-        FROM price_data_5min
-        WHERE coin_type = :coin AND "timestamp" >= :start AND "timestamp" <= :end
-          AND "timestamp" < :whole_start AND "timestamp" >= :after_bucket
+        {_ROWS_IN_RANGE.format(range='"timestamp" >= :start AND "timestamp" < :whole_start')}
         UNION ALL
-        SELECT date_bin(:step, "timestamp", TIMESTAMPTZ '1970-01-01 00:00:00+00') AS bucket,
-               extract(epoch FROM "timestamp")::float8 AS ts, bid::float8 AS bid,
-               ask::float8 AS ask, "last"::float8 AS "last"
-        FROM price_data_5min
-        WHERE coin_type = :coin AND "timestamp" >= :whole_end AND "timestamp" <= :end
-          AND "timestamp" >= :after_bucket
+        {_ROWS_IN_RANGE.format(range='"timestamp" >= :whole_end')}
     ) b
     WHERE bucket > :after
     GROUP BY bucket

@@ -21,6 +21,15 @@ PRICE = sa.Numeric(precision=30, scale=16)
 # Recompute the rollup of every (coin, hour) that the changed rows touch, from the rows stored
 # now: hours left without rows disappear. The bulk loader merges its own rollup rows and says
 # so through the setting, so its COPY does not pay for this.
+# One hour's rollup columns from its rows `p` (no quotes: it is spliced into a literal below).
+AGGREGATES = (
+    '(array_agg(p."last" ORDER BY p."timestamp"))[1], max(p."last"), min(p."last"), '
+    '(array_agg(p."last" ORDER BY p."timestamp" DESC))[1], '
+    '(array_agg(p.bid ORDER BY p."timestamp" DESC))[1], '
+    '(array_agg(p.ask ORDER BY p."timestamp" DESC))[1], '
+    'count(*), min(p."timestamp"), max(p."timestamp")'
+)
+
 REFRESH_FUNCTION = r"""
 CREATE FUNCTION price_rollup_1h_refresh() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -39,19 +48,14 @@ BEGIN
             'WHERE r.coin_type = t.coin_type AND r.bucket = t.bucket';
     EXECUTE 'INSERT INTO price_rollup_1h (coin_type, bucket, open, high, low, close, bid, ask, '
             'bars, first_at, last_at) '
-            'SELECT t.coin_type, t.bucket, '
-            '(array_agg(p."last" ORDER BY p."timestamp"))[1], max(p."last"), min(p."last"), '
-            '(array_agg(p."last" ORDER BY p."timestamp" DESC))[1], '
-            '(array_agg(p.bid ORDER BY p."timestamp" DESC))[1], '
-            '(array_agg(p.ask ORDER BY p."timestamp" DESC))[1], '
-            'count(*), min(p."timestamp"), max(p."timestamp") '
+            'SELECT t.coin_type, t.bucket, {AGGREGATES} '
             'FROM (' || touched || ') t JOIN price_data_5min p ON p.coin_type = t.coin_type '
             'AND p."timestamp" >= t.bucket AND p."timestamp" < t.bucket + interval ''1 hour'' '
             'GROUP BY t.coin_type, t.bucket';
     RETURN NULL;
 END
 $$
-"""
+""".replace("{AGGREGATES}", AGGREGATES)
 
 TRUNCATE_FUNCTION = """
 CREATE FUNCTION price_rollup_1h_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -76,16 +80,12 @@ TRIGGERS = (
     "FOR EACH STATEMENT EXECUTE FUNCTION price_rollup_1h_truncate()",
 )
 
-BACKFILL = """
+BACKFILL = f"""
 INSERT INTO price_rollup_1h (coin_type, bucket, open, high, low, close, bid, ask, bars,
                              first_at, last_at)
 SELECT coin_type, date_trunc('hour', "timestamp" AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
-       (array_agg("last" ORDER BY "timestamp"))[1], max("last"), min("last"),
-       (array_agg("last" ORDER BY "timestamp" DESC))[1],
-       (array_agg(bid ORDER BY "timestamp" DESC))[1],
-       (array_agg(ask ORDER BY "timestamp" DESC))[1],
-       count(*), min("timestamp"), max("timestamp")
-FROM price_data_5min
+       {AGGREGATES}
+FROM price_data_5min p
 GROUP BY 1, 2
 """
 
