@@ -2,15 +2,23 @@
 
 from sqlmodel import SQLModel
 
+from app.audit.models import AuditLog
 from app.collector.models import CollectionRun, PriceData5Min, PriceRollup1h
 from app.credentials.models import CoinspotCredential, CredentialAuditLog
+from app.floor.models import DeployedAlgorithm
 from app.lab.algorithms.models import Algorithm, AlgorithmVersion
 from app.lab.backtests.models import BacktestRun, ParameterSweep
+from app.lab.releases.models import PromotionPolicyRow, Release, ReleaseArtefact
 from app.users.models import User
 
 metadata = SQLModel.metadata
 
 __all__ = [
+    "AuditLog",
+    "DeployedAlgorithm",
+    "PromotionPolicyRow",
+    "Release",
+    "ReleaseArtefact",
     "BacktestRun",
     "ParameterSweep",
     "Algorithm",

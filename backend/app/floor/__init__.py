@@ -1,0 +1,1 @@
+"""The Floor: deployments of releases, executed on paper or on Coinspot."""

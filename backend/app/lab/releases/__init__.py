@@ -1,0 +1,1 @@
+"""Promotion: the gate from a Lab algorithm to a frozen, checked release the Floor can run."""
