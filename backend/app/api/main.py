@@ -3,11 +3,14 @@
 from fastapi import APIRouter
 
 from app.api.routes import utils
+from app.audit import routes as audit_routes
 from app.collector import routes as collector_routes
 from app.credentials import routes as credentials_routes
+from app.floor import deploy_routes
 from app.lab import lifecycle as lab_lifecycle  # noqa: F401 - registers start/stop hooks
 from app.lab.algorithms import routes as algorithm_routes
 from app.lab.backtests import routes as backtest_routes
+from app.lab.releases import routes as release_routes
 from app.users import login_routes
 from app.users import routes as users_routes
 
@@ -20,3 +23,6 @@ api_router.include_router(collector_routes.prices_router)
 api_router.include_router(collector_routes.collector_router)
 api_router.include_router(algorithm_routes.router)
 api_router.include_router(backtest_routes.router)
+api_router.include_router(release_routes.router)
+api_router.include_router(deploy_routes.router)
+api_router.include_router(audit_routes.router)

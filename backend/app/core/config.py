@@ -106,6 +106,20 @@ class Settings(BaseSettings):
     BACKTEST_MAX_DAYS: int = Field(default=1100, ge=1, le=3660)
     SWEEP_MAX_COMBINATIONS: int = Field(default=500, ge=1, le=10000)
 
+    # Promotion gate: defaults of every user's policy (each user may edit their own).
+    PROMOTION_MIN_SPAN_DAYS: float = Field(default=90.0, ge=0, le=3650)
+    PROMOTION_MIN_ROUND_TRIPS: int = Field(default=20, ge=0, le=1_000_000)
+    PROMOTION_MIN_SHARPE: float = Field(default=0.5, ge=-10, le=10)
+    PROMOTION_MAX_DRAWDOWN: float = Field(default=0.30, gt=0, le=1)
+    # Out of sample: total return may trail buy-and-hold by at most this fraction.
+    PROMOTION_OOS_MARGIN: float = Field(default=0.05, ge=0, le=1)
+    # Resource check: one `predict` on the live window, in the sandbox, within this time.
+    PROMOTION_PREDICT_LIMIT_MS: int = Field(default=5000, ge=100, le=60000)
+
+    # Floor: a live deployment needs the same release to have run on paper this long
+    # (0 is accepted only when ENVIRONMENT=local).
+    FLOOR_LIVE_MIN_PAPER_HOURS: float = Field(default=24.0, ge=0, le=24 * 365)
+
     LOG_LEVEL: str = "INFO"
     LOG_JSON: bool = False
 
@@ -161,6 +175,8 @@ class Settings(BaseSettings):
                     "CREDENTIALS_ENCRYPTION_KEYS must be set to real Fernet keys outside local."
                 )
         self._check_encryption_keys_format()
+        if self.ENVIRONMENT != "local" and self.FLOOR_LIVE_MIN_PAPER_HOURS == 0:
+            raise ValueError("FLOOR_LIVE_MIN_PAPER_HOURS may be 0 only when ENVIRONMENT=local.")
         return self
 
     def _check_encryption_keys_format(self) -> None:

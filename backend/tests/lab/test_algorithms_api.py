@@ -222,13 +222,20 @@ def test_status_moves_and_delete_refused_while_deployed(client: TestClient, db: 
         to_deployed.status_code == 422
         and "cannot go from draft to deployed" in to_deployed.json()["detail"]
     )
-    for step in ("lab", "deployable"):
-        assert (
-            client.put(
-                f"{API}/algorithms/{algo_id}", headers=headers, json={"status": step}
-            ).status_code
-            == 200
-        )
+    assert (
+        client.put(
+            f"{API}/algorithms/{algo_id}", headers=headers, json={"status": "lab"}
+        ).status_code
+        == 200
+    )
+    # Only the promotion gate makes an algorithm deployable.
+    by_hand = client.put(
+        f"{API}/algorithms/{algo_id}", headers=headers, json={"status": "deployable"}
+    )
+    assert (
+        by_hand.status_code == 422
+        and "cannot go from lab to deployable" in by_hand.json()["detail"]
+    )
     # The Floor marks an algorithm deployed; simulate that directly in the database.
     algorithm = db.get(Algorithm, uuid.UUID(algo_id))
     assert algorithm is not None

@@ -29,15 +29,12 @@ class AlgorithmError(Exception):
         self.detail = detail
 
 
-# Who may move an algorithm where through the Lab. `deployed` is set only by the Floor
-# when it starts running an algorithm, never by editing it here.
+# Who may move an algorithm where through the Lab. `deployable` is set only by the
+# promotion gate (a release passed its checklist) and `deployed` only by the Floor while a
+# deployment of it runs; never by editing the algorithm here. `archived` = retired by hand.
 ALLOWED_MOVES: dict[str, set[str]] = {
     AlgorithmStatus.DRAFT: {AlgorithmStatus.LAB, AlgorithmStatus.ARCHIVED},
-    AlgorithmStatus.LAB: {
-        AlgorithmStatus.DRAFT,
-        AlgorithmStatus.DEPLOYABLE,
-        AlgorithmStatus.ARCHIVED,
-    },
+    AlgorithmStatus.LAB: {AlgorithmStatus.DRAFT, AlgorithmStatus.ARCHIVED},
     AlgorithmStatus.DEPLOYABLE: {
         AlgorithmStatus.LAB,
         AlgorithmStatus.DRAFT,
