@@ -2,7 +2,7 @@
 
 import { type Client, type Options as Options2, type TDataShape, urlSearchParamsBodySerializer } from './client';
 import { client } from './client.gen';
-import type { CollectorReadStatusData, CollectorReadStatusResponses, CollectorTriggerRunData, CollectorTriggerRunResponses, CredentialsCreateCredentialsData, CredentialsCreateCredentialsErrors, CredentialsCreateCredentialsResponses, CredentialsDeleteCredentialsData, CredentialsDeleteCredentialsErrors, CredentialsDeleteCredentialsResponses, CredentialsReadAuditLogData, CredentialsReadAuditLogErrors, CredentialsReadAuditLogResponses, CredentialsReadCredentialsData, CredentialsReadCredentialsErrors, CredentialsReadCredentialsResponses, CredentialsUpdateCredentialsData, CredentialsUpdateCredentialsErrors, CredentialsUpdateCredentialsResponses, CredentialsValidateCredentialsData, CredentialsValidateCredentialsErrors, CredentialsValidateCredentialsResponses, LabCancelBacktestData, LabCancelBacktestErrors, LabCancelBacktestResponses, LabCancelSweepData, LabCancelSweepErrors, LabCancelSweepResponses, LabCompareBacktestsData, LabCompareBacktestsErrors, LabCompareBacktestsResponses, LabCreateAlgorithmData, LabCreateAlgorithmErrors, LabCreateAlgorithmResponses, LabCreateBacktestData, LabCreateBacktestErrors, LabCreateBacktestResponses, LabCreateSweepData, LabCreateSweepErrors, LabCreateSweepResponses, LabDeleteAlgorithmData, LabDeleteAlgorithmErrors, LabDeleteAlgorithmResponses, LabListAlgorithmsData, LabListAlgorithmsErrors, LabListAlgorithmsResponses, LabListBacktestsData, LabListBacktestsErrors, LabListBacktestsResponses, LabListSweepsData, LabListSweepsErrors, LabListSweepsResponses, LabListTemplatesData, LabListTemplatesResponses, LabListVersionsData, LabListVersionsErrors, LabListVersionsResponses, LabReadAlgorithmData, LabReadAlgorithmErrors, LabReadAlgorithmResponses, LabReadBacktestData, LabReadBacktestErrors, LabReadBacktestResponses, LabReadEquityData, LabReadEquityErrors, LabReadEquityResponses, LabReadRoundTripsData, LabReadRoundTripsErrors, LabReadRoundTripsResponses, LabReadSweepData, LabReadSweepErrors, LabReadSweepResponses, LabReadTradesData, LabReadTradesErrors, LabReadTradesResponses, LabReadVersionData, LabReadVersionErrors, LabReadVersionResponses, LabUpdateAlgorithmData, LabUpdateAlgorithmErrors, LabUpdateAlgorithmResponses, LabValidateData, LabValidateErrors, LabValidateResponses, LoginLoginAccessTokenData, LoginLoginAccessTokenErrors, LoginLoginAccessTokenResponses, LoginRecoverPasswordData, LoginRecoverPasswordErrors, LoginRecoverPasswordResponses, LoginResetPasswordData, LoginResetPasswordErrors, LoginResetPasswordResponses, LoginTestTokenData, LoginTestTokenResponses, PricesReadCoinsData, PricesReadCoinsResponses, PricesReadHistoryData, PricesReadHistoryErrors, PricesReadHistoryResponses, PricesReadLatestData, PricesReadLatestResponses, UsersCreateUserData, UsersCreateUserErrors, UsersCreateUserResponses, UsersDeleteUserData, UsersDeleteUserErrors, UsersDeleteUserMeData, UsersDeleteUserMeResponses, UsersDeleteUserResponses, UsersReadUserByIdData, UsersReadUserByIdErrors, UsersReadUserByIdResponses, UsersReadUserMeData, UsersReadUserMeResponses, UsersReadUsersData, UsersReadUsersErrors, UsersReadUsersResponses, UsersRegisterUserData, UsersRegisterUserErrors, UsersRegisterUserResponses, UsersUpdatePasswordMeData, UsersUpdatePasswordMeErrors, UsersUpdatePasswordMeResponses, UsersUpdateUserData, UsersUpdateUserErrors, UsersUpdateUserMeData, UsersUpdateUserMeErrors, UsersUpdateUserMeResponses, UsersUpdateUserResponses, UtilsHealthCheckData, UtilsHealthCheckResponses, UtilsReadSandboxStatusData, UtilsReadSandboxStatusResponses } from './types.gen';
+import type { AuditReadAuditLogData, AuditReadAuditLogErrors, AuditReadAuditLogResponses, CollectorReadStatusData, CollectorReadStatusResponses, CollectorTriggerRunData, CollectorTriggerRunResponses, CredentialsCreateCredentialsData, CredentialsCreateCredentialsErrors, CredentialsCreateCredentialsResponses, CredentialsDeleteCredentialsData, CredentialsDeleteCredentialsErrors, CredentialsDeleteCredentialsResponses, CredentialsReadAuditLogData, CredentialsReadAuditLogErrors, CredentialsReadAuditLogResponses, CredentialsReadCredentialsData, CredentialsReadCredentialsErrors, CredentialsReadCredentialsResponses, CredentialsUpdateCredentialsData, CredentialsUpdateCredentialsErrors, CredentialsUpdateCredentialsResponses, CredentialsValidateCredentialsData, CredentialsValidateCredentialsErrors, CredentialsValidateCredentialsResponses, FloorAvailableAlgorithmsData, FloorAvailableAlgorithmsResponses, FloorDeployData, FloorDeployErrors, FloorDeployResponses, FloorPauseDeploymentData, FloorPauseDeploymentErrors, FloorPauseDeploymentResponses, FloorReadDeploymentData, FloorReadDeploymentErrors, FloorReadDeploymentResponses, FloorReadDeploymentsData, FloorReadDeploymentsErrors, FloorReadDeploymentsResponses, FloorResumeDeploymentData, FloorResumeDeploymentErrors, FloorResumeDeploymentResponses, FloorStopDeploymentData, FloorStopDeploymentErrors, FloorStopDeploymentResponses, LabCancelBacktestData, LabCancelBacktestErrors, LabCancelBacktestResponses, LabCancelSweepData, LabCancelSweepErrors, LabCancelSweepResponses, LabCompareBacktestsData, LabCompareBacktestsErrors, LabCompareBacktestsResponses, LabCreateAlgorithmData, LabCreateAlgorithmErrors, LabCreateAlgorithmResponses, LabCreateBacktestData, LabCreateBacktestErrors, LabCreateBacktestResponses, LabCreateSweepData, LabCreateSweepErrors, LabCreateSweepResponses, LabDeleteAlgorithmData, LabDeleteAlgorithmErrors, LabDeleteAlgorithmResponses, LabDeleteReleaseData, LabDeleteReleaseErrors, LabDeleteReleaseResponses, LabDownloadReleaseData, LabDownloadReleaseErrors, LabDownloadReleaseResponses, LabListAlgorithmsData, LabListAlgorithmsErrors, LabListAlgorithmsResponses, LabListBacktestsData, LabListBacktestsErrors, LabListBacktestsResponses, LabListSweepsData, LabListSweepsErrors, LabListSweepsResponses, LabListTemplatesData, LabListTemplatesResponses, LabListVersionsData, LabListVersionsErrors, LabListVersionsResponses, LabPromoteData, LabPromoteErrors, LabPromoteResponses, LabPromotionCheckData, LabPromotionCheckErrors, LabPromotionCheckResponses, LabReadAlgorithmData, LabReadAlgorithmErrors, LabReadAlgorithmResponses, LabReadBacktestData, LabReadBacktestErrors, LabReadBacktestResponses, LabReadEquityData, LabReadEquityErrors, LabReadEquityResponses, LabReadPromotionPolicyData, LabReadPromotionPolicyResponses, LabReadReleaseData, LabReadReleaseErrors, LabReadReleaseResponses, LabReadReleasesData, LabReadReleasesErrors, LabReadReleasesResponses, LabReadRoundTripsData, LabReadRoundTripsErrors, LabReadRoundTripsResponses, LabReadSweepData, LabReadSweepErrors, LabReadSweepResponses, LabReadTradesData, LabReadTradesErrors, LabReadTradesResponses, LabReadVersionData, LabReadVersionErrors, LabReadVersionResponses, LabUpdateAlgorithmData, LabUpdateAlgorithmErrors, LabUpdateAlgorithmResponses, LabUpdatePromotionPolicyData, LabUpdatePromotionPolicyErrors, LabUpdatePromotionPolicyResponses, LabValidateData, LabValidateErrors, LabValidateResponses, LoginLoginAccessTokenData, LoginLoginAccessTokenErrors, LoginLoginAccessTokenResponses, LoginRecoverPasswordData, LoginRecoverPasswordErrors, LoginRecoverPasswordResponses, LoginResetPasswordData, LoginResetPasswordErrors, LoginResetPasswordResponses, LoginTestTokenData, LoginTestTokenResponses, PricesReadCoinsData, PricesReadCoinsResponses, PricesReadHistoryData, PricesReadHistoryErrors, PricesReadHistoryResponses, PricesReadLatestData, PricesReadLatestResponses, UsersCreateUserData, UsersCreateUserErrors, UsersCreateUserResponses, UsersDeleteUserData, UsersDeleteUserErrors, UsersDeleteUserMeData, UsersDeleteUserMeResponses, UsersDeleteUserResponses, UsersReadUserByIdData, UsersReadUserByIdErrors, UsersReadUserByIdResponses, UsersReadUserMeData, UsersReadUserMeResponses, UsersReadUsersData, UsersReadUsersErrors, UsersReadUsersResponses, UsersRegisterUserData, UsersRegisterUserErrors, UsersRegisterUserResponses, UsersUpdatePasswordMeData, UsersUpdatePasswordMeErrors, UsersUpdatePasswordMeResponses, UsersUpdateUserData, UsersUpdateUserErrors, UsersUpdateUserMeData, UsersUpdateUserMeErrors, UsersUpdateUserMeResponses, UsersUpdateUserResponses, UtilsHealthCheckData, UtilsHealthCheckResponses, UtilsReadSandboxStatusData, UtilsReadSandboxStatusResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -583,5 +583,203 @@ export const labCancelSweep = <ThrowOnError extends boolean = false>(options: Op
 export const labListSweeps = <ThrowOnError extends boolean = false>(options: Options<LabListSweepsData, ThrowOnError>) => (options.client ?? client).get<LabListSweepsResponses, LabListSweepsErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/lab/algorithms/{algorithm_id}/sweeps',
+    ...options
+});
+
+/**
+ * Read Promotion Policy
+ *
+ * The criteria your releases must meet (the platform's defaults until you change them).
+ */
+export const labReadPromotionPolicy = <ThrowOnError extends boolean = false>(options?: Options<LabReadPromotionPolicyData, ThrowOnError>) => (options?.client ?? client).get<LabReadPromotionPolicyResponses, unknown, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/lab/promotion-policy',
+    ...options
+});
+
+/**
+ * Update Promotion Policy
+ *
+ * Change any criteria (threshold, required or advisory); the rest stay as they are.
+ */
+export const labUpdatePromotionPolicy = <ThrowOnError extends boolean = false>(options: Options<LabUpdatePromotionPolicyData, ThrowOnError>) => (options.client ?? client).put<LabUpdatePromotionPolicyResponses, LabUpdatePromotionPolicyErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/lab/promotion-policy',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Promotion Check
+ *
+ * Run the promotion checklist without creating anything.
+ */
+export const labPromotionCheck = <ThrowOnError extends boolean = false>(options: Options<LabPromotionCheckData, ThrowOnError>) => (options.client ?? client).post<LabPromotionCheckResponses, LabPromotionCheckErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/lab/algorithms/{algorithm_id}/promotion-check',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Promote
+ *
+ * Check the evidence against your promotion policy and, when every required criterion
+ * passes, create the release (201, `release_id`); otherwise 422 with the checklist.
+ */
+export const labPromote = <ThrowOnError extends boolean = false>(options: Options<LabPromoteData, ThrowOnError>) => (options.client ?? client).post<LabPromoteResponses, LabPromoteErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/lab/algorithms/{algorithm_id}/promote',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Read Releases
+ *
+ * Your releases, newest first.
+ */
+export const labReadReleases = <ThrowOnError extends boolean = false>(options?: Options<LabReadReleasesData, ThrowOnError>) => (options?.client ?? client).get<LabReadReleasesResponses, LabReadReleasesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/lab/releases',
+    ...options
+});
+
+/**
+ * Delete Release
+ */
+export const labDeleteRelease = <ThrowOnError extends boolean = false>(options: Options<LabDeleteReleaseData, ThrowOnError>) => (options.client ?? client).delete<LabDeleteReleaseResponses, LabDeleteReleaseErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/lab/releases/{release_id}',
+    ...options
+});
+
+/**
+ * Read Release
+ */
+export const labReadRelease = <ThrowOnError extends boolean = false>(options: Options<LabReadReleaseData, ThrowOnError>) => (options.client ?? client).get<LabReadReleaseResponses, LabReadReleaseErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/lab/releases/{release_id}',
+    ...options
+});
+
+/**
+ * Download Release
+ *
+ * The release as a zip you can keep: manifest.json (with its content hash),
+ * algorithm.py and any fitted models.
+ */
+export const labDownloadRelease = <ThrowOnError extends boolean = false>(options: Options<LabDownloadReleaseData, ThrowOnError>) => (options.client ?? client).get<LabDownloadReleaseResponses, LabDownloadReleaseErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/lab/releases/{release_id}/bundle',
+    ...options
+});
+
+/**
+ * Available Algorithms
+ *
+ * Your deployable releases, with how long each has run on paper.
+ */
+export const floorAvailableAlgorithms = <ThrowOnError extends boolean = false>(options?: Options<FloorAvailableAlgorithmsData, ThrowOnError>) => (options?.client ?? client).get<FloorAvailableAlgorithmsResponses, unknown, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/available-algorithms',
+    ...options
+});
+
+/**
+ * Deploy
+ *
+ * Deploy a release on paper or live. Live needs validated full-access credentials, the
+ * release's paper time, capital within the AUD balance and `acknowledge_real_money`.
+ */
+export const floorDeploy = <ThrowOnError extends boolean = false>(options: Options<FloorDeployData, ThrowOnError>) => (options.client ?? client).post<FloorDeployResponses, FloorDeployErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/deploy',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Read Deployments
+ */
+export const floorReadDeployments = <ThrowOnError extends boolean = false>(options?: Options<FloorReadDeploymentsData, ThrowOnError>) => (options?.client ?? client).get<FloorReadDeploymentsResponses, FloorReadDeploymentsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/deployments',
+    ...options
+});
+
+/**
+ * Read Deployment
+ */
+export const floorReadDeployment = <ThrowOnError extends boolean = false>(options: Options<FloorReadDeploymentData, ThrowOnError>) => (options.client ?? client).get<FloorReadDeploymentResponses, FloorReadDeploymentErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/deployments/{deployment_id}',
+    ...options
+});
+
+/**
+ * Pause Deployment
+ *
+ * No new orders; positions are kept.
+ */
+export const floorPauseDeployment = <ThrowOnError extends boolean = false>(options: Options<FloorPauseDeploymentData, ThrowOnError>) => (options.client ?? client).post<FloorPauseDeploymentResponses, FloorPauseDeploymentErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/deployments/{deployment_id}/pause',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Resume Deployment
+ */
+export const floorResumeDeployment = <ThrowOnError extends boolean = false>(options: Options<FloorResumeDeploymentData, ThrowOnError>) => (options.client ?? client).post<FloorResumeDeploymentResponses, FloorResumeDeploymentErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/deployments/{deployment_id}/resume',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Stop Deployment
+ *
+ * Stop for good (the deployment's record stays; deploy again to restart).
+ */
+export const floorStopDeployment = <ThrowOnError extends boolean = false>(options: Options<FloorStopDeploymentData, ThrowOnError>) => (options.client ?? client).post<FloorStopDeploymentResponses, FloorStopDeploymentErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/deployments/{deployment_id}/stop',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Read Audit Log
+ *
+ * Promotions, deployments, status and limit changes: who, what, before/after, when, from
+ * where. Newest first.
+ */
+export const auditReadAuditLog = <ThrowOnError extends boolean = false>(options?: Options<AuditReadAuditLogData, ThrowOnError>) => (options?.client ?? client).get<AuditReadAuditLogResponses, AuditReadAuditLogErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/audit',
     ...options
 });
