@@ -11,6 +11,11 @@ from app.lab.backtests import routes as backtest_routes
 from app.users import login_routes
 from app.users import routes as users_routes
 
+# isort: split
+# After the Lab's hooks: the executor starts after the sandbox pool and stops before it.
+from app.floor import execution_routes as floor_execution_routes
+from app.floor import service as floor_service  # noqa: F401 - registers start/stop hooks
+
 api_router = APIRouter()
 api_router.include_router(login_routes.router)
 api_router.include_router(users_routes.router)
@@ -20,3 +25,4 @@ api_router.include_router(collector_routes.prices_router)
 api_router.include_router(collector_routes.collector_router)
 api_router.include_router(algorithm_routes.router)
 api_router.include_router(backtest_routes.router)
+api_router.include_router(floor_execution_routes.router)

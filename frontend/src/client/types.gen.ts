@@ -674,6 +674,70 @@ export type EquitySeries = {
 };
 
 /**
+ * ExecutionRunPublic
+ */
+export type ExecutionRunPublic = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Bar
+     */
+    bar: string;
+    /**
+     * Trigger
+     */
+    trigger: string;
+    /**
+     * Node
+     */
+    node: string;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Targets
+     */
+    targets: {
+        [key: string]: unknown;
+    };
+    /**
+     * Decisions
+     */
+    decisions: {
+        [key: string]: unknown;
+    };
+    /**
+     * Order Ids
+     */
+    order_ids: Array<string>;
+    /**
+     * Timings
+     */
+    timings: {
+        [key: string]: unknown;
+    };
+    /**
+     * Outcome
+     */
+    outcome: string | null;
+    /**
+     * Error
+     */
+    error: string | null;
+    /**
+     * Started At
+     */
+    started_at: string;
+    /**
+     * Finished At
+     */
+    finished_at: string | null;
+};
+
+/**
  * GapPublic
  */
 export type GapPublic = {
@@ -846,6 +910,156 @@ export type OhlcBar = {
 };
 
 /**
+ * OrderPublic
+ */
+export type OrderPublic = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Coin
+     */
+    coin: string;
+    /**
+     * Side
+     */
+    side: string;
+    /**
+     * Style
+     */
+    style: string;
+    /**
+     * Mode
+     */
+    mode: string;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Requested Quantity
+     */
+    requested_quantity: string;
+    /**
+     * Requested Notional
+     */
+    requested_notional: string;
+    /**
+     * Limit Rate
+     */
+    limit_rate: string | null;
+    /**
+     * Filled Quantity
+     */
+    filled_quantity: string;
+    /**
+     * Average Price
+     */
+    average_price: string | null;
+    /**
+     * Exchange Order Id
+     */
+    exchange_order_id: string | null;
+    /**
+     * Reason
+     */
+    reason: string;
+    /**
+     * Error
+     */
+    error: string | null;
+    /**
+     * Resolution
+     */
+    resolution: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Submitting At
+     */
+    submitting_at: string | null;
+    /**
+     * Filled At
+     */
+    filled_at: string | null;
+    /**
+     * Cancelled At
+     */
+    cancelled_at: string | null;
+    /**
+     * Rejected At
+     */
+    rejected_at: string | null;
+    /**
+     * Unknown At
+     */
+    unknown_at: string | null;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+};
+
+/**
+ * Page[ExecutionRunPublic]
+ */
+export type PageExecutionRunPublic = {
+    /**
+     * Data
+     */
+    data: Array<ExecutionRunPublic>;
+    /**
+     * Count
+     */
+    count: number;
+};
+
+/**
+ * Page[OrderPublic]
+ */
+export type PageOrderPublic = {
+    /**
+     * Data
+     */
+    data: Array<OrderPublic>;
+    /**
+     * Count
+     */
+    count: number;
+};
+
+/**
+ * Page[PositionPublic]
+ */
+export type PagePositionPublic = {
+    /**
+     * Data
+     */
+    data: Array<PositionPublic>;
+    /**
+     * Count
+     */
+    count: number;
+};
+
+/**
+ * Page[TradePublic]
+ */
+export type PageTradePublic = {
+    /**
+     * Data
+     */
+    data: Array<AppFloorExecutionRoutesTradePublic>;
+    /**
+     * Count
+     */
+    count: number;
+};
+
+/**
  * ParameterRange
  *
  * Values of one parameter to try: either `values`, or `min`/`max` with `steps` points.
@@ -873,6 +1087,40 @@ export type ParameterRange = {
  * PermissionLevel
  */
 export type PermissionLevel = 'unknown' | 'read_only' | 'full_access';
+
+/**
+ * PositionPublic
+ */
+export type PositionPublic = {
+    /**
+     * Coin
+     */
+    coin: string;
+    /**
+     * Quantity
+     */
+    quantity: string;
+    /**
+     * Average Price
+     */
+    average_price: string;
+    /**
+     * Cost Basis
+     */
+    cost_basis: string;
+    /**
+     * Cash
+     */
+    cash: string;
+    /**
+     * Last Target
+     */
+    last_target: string | null;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+};
 
 /**
  * PriceBar
@@ -1000,6 +1248,34 @@ export type RoundTripsPage = {
      * Count
      */
     count: number;
+};
+
+/**
+ * RunNowResult
+ */
+export type RunNowResult = {
+    /**
+     * Run Id
+     */
+    run_id: string;
+    /**
+     * Bar
+     */
+    bar: string;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Decisions
+     */
+    decisions: {
+        [key: string]: unknown;
+    };
+    /**
+     * Order Ids
+     */
+    order_ids: Array<string>;
 };
 
 /**
@@ -1451,59 +1727,13 @@ export type Token = {
 };
 
 /**
- * TradePublic
- */
-export type TradePublic = {
-    /**
-     * Time
-     */
-    time: string;
-    /**
-     * Bar
-     */
-    bar: number;
-    /**
-     * Coin
-     */
-    coin: string;
-    /**
-     * Side
-     */
-    side: 'buy' | 'sell';
-    /**
-     * Quantity
-     */
-    quantity: number;
-    /**
-     * Price
-     */
-    price: number;
-    /**
-     * Notional
-     */
-    notional: number;
-    /**
-     * Fee
-     */
-    fee: number;
-    /**
-     * Position
-     */
-    position: number;
-    /**
-     * Cash
-     */
-    cash: number;
-};
-
-/**
  * TradesPage
  */
 export type TradesPage = {
     /**
      * Data
      */
-    data: Array<TradePublic>;
+    data: Array<AppLabBacktestsSchemasTradePublic>;
     /**
      * Count
      */
@@ -1939,6 +2169,110 @@ export type AppCredentialsModelsValidationResult = {
      * Balances
      */
     balances?: Array<BalanceSummary> | null;
+};
+
+/**
+ * TradePublic
+ */
+export type AppFloorExecutionRoutesTradePublic = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Order Id
+     */
+    order_id: string;
+    /**
+     * Coin
+     */
+    coin: string;
+    /**
+     * Side
+     */
+    side: string;
+    /**
+     * Quantity
+     */
+    quantity: string;
+    /**
+     * Price
+     */
+    price: string;
+    /**
+     * Fee
+     */
+    fee: string;
+    /**
+     * Gst
+     */
+    gst: string;
+    /**
+     * Total Aud
+     */
+    total_aud: string;
+    /**
+     * Exchange Time
+     */
+    exchange_time: string | null;
+    /**
+     * Source
+     */
+    source: string;
+    /**
+     * Bar
+     */
+    bar: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+};
+
+/**
+ * TradePublic
+ */
+export type AppLabBacktestsSchemasTradePublic = {
+    /**
+     * Time
+     */
+    time: string;
+    /**
+     * Bar
+     */
+    bar: number;
+    /**
+     * Coin
+     */
+    coin: string;
+    /**
+     * Side
+     */
+    side: 'buy' | 'sell';
+    /**
+     * Quantity
+     */
+    quantity: number;
+    /**
+     * Price
+     */
+    price: number;
+    /**
+     * Notional
+     */
+    notional: number;
+    /**
+     * Fee
+     */
+    fee: number;
+    /**
+     * Position
+     */
+    position: number;
+    /**
+     * Cash
+     */
+    cash: number;
 };
 
 /**
@@ -3482,3 +3816,223 @@ export type LabListSweepsResponses = {
 };
 
 export type LabListSweepsResponse = LabListSweepsResponses[keyof LabListSweepsResponses];
+
+export type FloorRunNowData = {
+    body?: never;
+    path: {
+        /**
+         * Deployment Id
+         *
+         * Deployment id
+         */
+        deployment_id: string;
+    };
+    query?: never;
+    url: '/api/v1/floor/deployments/{deployment_id}/run-now';
+};
+
+export type FloorRunNowErrors = {
+    /**
+     * No such deployment for this user
+     */
+    404: unknown;
+    /**
+     * A cycle is running, the bar was decided already, or the deployment is stopped
+     */
+    409: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type FloorRunNowError = FloorRunNowErrors[keyof FloorRunNowErrors];
+
+export type FloorRunNowResponses = {
+    /**
+     * Successful Response
+     */
+    200: RunNowResult;
+};
+
+export type FloorRunNowResponse = FloorRunNowResponses[keyof FloorRunNowResponses];
+
+export type FloorListOrdersData = {
+    body?: never;
+    path: {
+        /**
+         * Deployment Id
+         *
+         * Deployment id
+         */
+        deployment_id: string;
+    };
+    query?: {
+        /**
+         * Skip
+         */
+        skip?: number;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/v1/floor/deployments/{deployment_id}/orders';
+};
+
+export type FloorListOrdersErrors = {
+    /**
+     * No such deployment for this user
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type FloorListOrdersError = FloorListOrdersErrors[keyof FloorListOrdersErrors];
+
+export type FloorListOrdersResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageOrderPublic;
+};
+
+export type FloorListOrdersResponse = FloorListOrdersResponses[keyof FloorListOrdersResponses];
+
+export type FloorListTradesData = {
+    body?: never;
+    path: {
+        /**
+         * Deployment Id
+         *
+         * Deployment id
+         */
+        deployment_id: string;
+    };
+    query?: {
+        /**
+         * Skip
+         */
+        skip?: number;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/v1/floor/deployments/{deployment_id}/trades';
+};
+
+export type FloorListTradesErrors = {
+    /**
+     * No such deployment for this user
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type FloorListTradesError = FloorListTradesErrors[keyof FloorListTradesErrors];
+
+export type FloorListTradesResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageTradePublic;
+};
+
+export type FloorListTradesResponse = FloorListTradesResponses[keyof FloorListTradesResponses];
+
+export type FloorListPositionsData = {
+    body?: never;
+    path: {
+        /**
+         * Deployment Id
+         *
+         * Deployment id
+         */
+        deployment_id: string;
+    };
+    query?: {
+        /**
+         * Skip
+         */
+        skip?: number;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/v1/floor/deployments/{deployment_id}/positions';
+};
+
+export type FloorListPositionsErrors = {
+    /**
+     * No such deployment for this user
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type FloorListPositionsError = FloorListPositionsErrors[keyof FloorListPositionsErrors];
+
+export type FloorListPositionsResponses = {
+    /**
+     * Successful Response
+     */
+    200: PagePositionPublic;
+};
+
+export type FloorListPositionsResponse = FloorListPositionsResponses[keyof FloorListPositionsResponses];
+
+export type FloorListRunsData = {
+    body?: never;
+    path: {
+        /**
+         * Deployment Id
+         *
+         * Deployment id
+         */
+        deployment_id: string;
+    };
+    query?: {
+        /**
+         * Skip
+         */
+        skip?: number;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/v1/floor/deployments/{deployment_id}/runs';
+};
+
+export type FloorListRunsErrors = {
+    /**
+     * No such deployment for this user
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type FloorListRunsError = FloorListRunsErrors[keyof FloorListRunsErrors];
+
+export type FloorListRunsResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageExecutionRunPublic;
+};
+
+export type FloorListRunsResponse = FloorListRunsResponses[keyof FloorListRunsResponses];
