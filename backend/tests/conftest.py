@@ -50,6 +50,7 @@ os.environ.update(
         "FIRST_SUPERUSER": SUPERUSER_EMAIL,
         "FIRST_SUPERUSER_PASSWORD": SUPERUSER_PASSWORD,
         "COLLECTOR_ENABLED": "false",
+        "FLOOR_EXECUTOR_ENABLED": "false",
         "COINSPOT_BASE_URL": "http://127.0.0.1:9",
         "CREDENTIALS_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     }

@@ -14,6 +14,11 @@ from app.lab.releases import routes as release_routes
 from app.users import login_routes
 from app.users import routes as users_routes
 
+# isort: split
+# After the Lab's hooks: the executor starts after the sandbox pool and stops before it.
+from app.floor import execution_routes as floor_execution_routes
+from app.floor import service as floor_service  # noqa: F401 - registers start/stop hooks
+
 api_router = APIRouter()
 api_router.include_router(login_routes.router)
 api_router.include_router(users_routes.router)
@@ -23,6 +28,10 @@ api_router.include_router(collector_routes.prices_router)
 api_router.include_router(collector_routes.collector_router)
 api_router.include_router(algorithm_routes.router)
 api_router.include_router(backtest_routes.router)
+<<<<<<< HEAD
 api_router.include_router(release_routes.router)
 api_router.include_router(deploy_routes.router)
 api_router.include_router(audit_routes.router)
+=======
+api_router.include_router(floor_execution_routes.router)
+>>>>>>> issue-20

@@ -2,6 +2,7 @@
 
 import secrets
 import warnings
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -106,6 +107,7 @@ class Settings(BaseSettings):
     BACKTEST_MAX_DAYS: int = Field(default=1100, ge=1, le=3660)
     SWEEP_MAX_COMBINATIONS: int = Field(default=500, ge=1, le=10000)
 
+<<<<<<< HEAD
     # Promotion gate: defaults of every user's policy (each user may edit their own).
     PROMOTION_MIN_SPAN_DAYS: float = Field(default=90.0, ge=0, le=3650)
     PROMOTION_MIN_ROUND_TRIPS: int = Field(default=20, ge=0, le=1_000_000)
@@ -119,6 +121,29 @@ class Settings(BaseSettings):
     # Floor: a live deployment needs the same release to have run on paper this long
     # (0 is accepted only when ENVIRONMENT=local).
     FLOOR_LIVE_MIN_PAPER_HOURS: float = Field(default=24.0, ge=0, le=24 * 365)
+=======
+    # The Floor (app/floor): the executor that runs deployed algorithms on paper and live.
+    FLOOR_EXECUTOR_ENABLED: bool = True
+    # Cycles run at once in one process; deployments are claimed across processes.
+    FLOOR_CONCURRENCY: int = Field(default=4, ge=1, le=256)
+    FLOOR_POLL_SECONDS: float = Field(default=5.0, gt=0, le=300)
+    # Seconds after each 5-minute bar closes before the leader marks deployments due (the
+    # collector stores the bar first).
+    FLOOR_SCHEDULE_DELAY_SECONDS: float = Field(default=20.0, ge=0, le=240)
+    # Coinspot's minimum order in AUD; orders below it (or the release's own) are skipped.
+    FLOOR_MIN_ORDER_AUD: Decimal = Field(default=Decimal("1.00"), ge=0)
+    # Instant orders carry rate = the decision's ask/bid and this threshold in percent.
+    FLOOR_MAX_SLIPPAGE_PCT: Decimal = Field(default=Decimal("0.5"), ge=0, le=1000)
+    # A collected bar stands in for a live quote in paper trading only when this fresh.
+    FLOOR_QUOTE_MAX_AGE_SECONDS: float = Field(default=60.0, gt=0, le=3600)
+    # An order in `unknown` that matches nothing at the exchange is declared never executed
+    # only this long after it was sent; exchange fills are matched within the window.
+    FLOOR_RESOLVE_GRACE_SECONDS: float = Field(default=120.0, ge=0, le=86400)
+    FLOOR_RESOLVE_WINDOW_SECONDS: float = Field(default=900.0, gt=0, le=86400)
+    # Placement retries after the exchange answered "rate limited" (nothing was executed).
+    FLOOR_RATE_LIMIT_RETRIES: int = Field(default=2, ge=0, le=10)
+    FLOOR_RATE_LIMIT_BACKOFF_SECONDS: float = Field(default=5.0, ge=0, le=120)
+>>>>>>> issue-20
 
     LOG_LEVEL: str = "INFO"
     LOG_JSON: bool = False

@@ -75,3 +75,7 @@ class DeployedAlgorithm(SQLModel, table=True):
     deployed_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     stopped_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    # Execution (see app/floor/scheduler.py): the bar the leader marked due, and the last bar
+    # a cycle finished on. A deployment is due while due_bar > last_run_bar.
+    due_bar: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    last_run_bar: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

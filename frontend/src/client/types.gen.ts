@@ -229,147 +229,9 @@ export type AuditEntry = {
 };
 
 /**
- * AuditEntryPublic
- */
-export type AuditEntryPublic = {
-    /**
-     * Id
-     */
-    id: string;
-    /**
-     * Owner Id
-     */
-    owner_id: string;
-    /**
-     * Actor Id
-     */
-    actor_id: string | null;
-    /**
-     * Action
-     */
-    action: string;
-    /**
-     * Object Type
-     */
-    object_type: string;
-    /**
-     * Object Id
-     */
-    object_id: string;
-    /**
-     * Before
-     */
-    before: {
-        [key: string]: unknown;
-    } | null;
-    /**
-     * After
-     */
-    after: {
-        [key: string]: unknown;
-    } | null;
-    /**
-     * Client Address
-     */
-    client_address: string | null;
-    /**
-     * Created At
-     */
-    created_at: string;
-};
-
-/**
  * AuditOutcome
  */
 export type AuditOutcome = 'success' | 'conflict' | 'not_found' | 'undecryptable' | 'encryption_not_configured' | 'throttled' | 'valid' | 'invalid_key' | 'invalid_signature' | 'rate_limited' | 'exchange_unavailable' | 'exchange_error';
-
-/**
- * AuditPage
- */
-export type AuditPage = {
-    /**
-     * Data
-     */
-    data: Array<AuditEntryPublic>;
-    /**
-     * Count
-     */
-    count: number;
-};
-
-/**
- * AvailablePage
- */
-export type AvailablePage = {
-    /**
-     * Data
-     */
-    data: Array<AvailableRelease>;
-    /**
-     * Count
-     */
-    count: number;
-};
-
-/**
- * AvailableRelease
- */
-export type AvailableRelease = {
-    /**
-     * Release Id
-     */
-    release_id: string;
-    /**
-     * Algorithm Id
-     */
-    algorithm_id: string;
-    /**
-     * Algorithm Name
-     */
-    algorithm_name: string;
-    /**
-     * Algorithm Version
-     */
-    algorithm_version: number;
-    /**
-     * Algorithm Type
-     */
-    algorithm_type: string;
-    /**
-     * Content Hash
-     */
-    content_hash: string;
-    /**
-     * Parameters
-     */
-    parameters: {
-        [key: string]: unknown;
-    };
-    /**
-     * Costs
-     */
-    costs: {
-        [key: string]: unknown;
-    };
-    /**
-     * Trained Coins
-     */
-    trained_coins: Array<string> | null;
-    /**
-     * Paper Hours
-     *
-     * Longest paper run of this release so far, in hours
-     */
-    paper_hours: number;
-    /**
-     * Live Allowed After Hours
-     */
-    live_allowed_after_hours: number;
-    /**
-     * Created At
-     */
-    created_at: string;
-};
 
 /**
  * BacktestCreate
@@ -462,40 +324,6 @@ export type BodyLoginLoginAccessToken = {
      * Client Secret
      */
     client_secret?: string | null;
-};
-
-/**
- * ChecklistItem
- */
-export type ChecklistItem = {
-    /**
-     * Key
-     */
-    key: string;
-    /**
-     * Label
-     */
-    label: string;
-    /**
-     * Required
-     */
-    required: boolean;
-    /**
-     * Threshold
-     */
-    threshold: unknown | null;
-    /**
-     * Measured
-     */
-    measured: unknown | null;
-    /**
-     * Passed
-     */
-    passed: boolean;
-    /**
-     * Detail
-     */
-    detail: string;
 };
 
 /**
@@ -798,186 +626,6 @@ export type CredentialUpdate = {
 };
 
 /**
- * DeployRequest
- */
-export type DeployRequest = {
-    /**
-     * Release Id
-     */
-    release_id: string;
-    mode?: DeploymentMode;
-    /**
-     * Name
-     */
-    name?: string | null;
-    /**
-     * Capital
-     *
-     * AUD given to this deployment
-     */
-    capital: number | string;
-    /**
-     * Coins
-     */
-    coins: Array<string>;
-    /**
-     * Allocation
-     *
-     * Coin -> share of capital (default: equal shares)
-     */
-    allocation?: {
-        [key: string]: number | string;
-    } | null;
-    /**
-     * Schedule Bars
-     *
-     * Decide every N five-minute bars
-     */
-    schedule_bars?: number;
-    risk_limits?: RiskLimits;
-    /**
-     * Acknowledge Real Money
-     *
-     * Live only: you confirm this deployment trades real money
-     */
-    acknowledge_real_money?: boolean;
-};
-
-/**
- * DeploymentMode
- */
-export type DeploymentMode = 'paper' | 'live';
-
-/**
- * DeploymentPublic
- */
-export type DeploymentPublic = {
-    /**
-     * Id
-     */
-    id: string;
-    /**
-     * Release Id
-     */
-    release_id: string;
-    /**
-     * Algorithm Id
-     */
-    algorithm_id: string;
-    /**
-     * Name
-     */
-    name: string;
-    mode: DeploymentMode;
-    status: DeploymentStatus;
-    /**
-     * Capital
-     */
-    capital: string;
-    /**
-     * Coins
-     */
-    coins: Array<string>;
-    /**
-     * Allocation
-     */
-    allocation: {
-        [key: string]: string;
-    };
-    /**
-     * Schedule Bars
-     */
-    schedule_bars: number;
-    /**
-     * Execution Style
-     */
-    execution_style: string;
-    /**
-     * Risk Limits
-     */
-    risk_limits: {
-        [key: string]: unknown;
-    };
-    /**
-     * Parameters
-     */
-    parameters: {
-        [key: string]: unknown;
-    };
-    /**
-     * Acknowledged Real Money
-     */
-    acknowledged_real_money: boolean;
-    /**
-     * Status Reason
-     */
-    status_reason: string | null;
-    /**
-     * Deployed At
-     */
-    deployed_at: string;
-    /**
-     * Updated At
-     */
-    updated_at: string;
-    /**
-     * Stopped At
-     */
-    stopped_at: string | null;
-};
-
-/**
- * DeploymentStatus
- */
-export type DeploymentStatus = 'active' | 'paused' | 'reducing' | 'halted' | 'stopped';
-
-/**
- * DeploymentsPage
- */
-export type DeploymentsPage = {
-    /**
-     * Data
-     */
-    data: Array<DeploymentPublic>;
-    /**
-     * Count
-     */
-    count: number;
-};
-
-/**
- * DrawdownCriterion
- */
-export type DrawdownCriterion = {
-    /**
-     * Required
-     */
-    required?: boolean;
-    /**
-     * Threshold
-     *
-     * Maximum drawdown as a fraction (0.3 = 30%)
-     */
-    threshold: number;
-};
-
-/**
- * DrawdownCriterionUpdate
- */
-export type DrawdownCriterionUpdate = {
-    /**
-     * Required
-     */
-    required?: boolean | null;
-    /**
-     * Threshold
-     *
-     * Maximum drawdown as a fraction (0.3 = 30%)
-     */
-    threshold?: number | null;
-};
-
-/**
  * EquitySeries
  */
 export type EquitySeries = {
@@ -1026,49 +674,67 @@ export type EquitySeries = {
 };
 
 /**
- * Evidence
+ * ExecutionRunPublic
  */
-export type Evidence = {
+export type ExecutionRunPublic = {
     /**
-     * Backtest Run Ids
-     *
-     * Backtests of this version and parameters; the first is the main evidence
+     * Id
      */
-    backtest_run_ids: Array<string>;
+    id: string;
     /**
-     * Sweep Id
-     *
-     * A sweep whose test window gives the out-of-sample result
+     * Bar
      */
-    sweep_id?: string | null;
-};
-
-/**
- * ExecutionStyle
- *
- * How the Floor will trade: Coinspot's instant buy/sell (~1 % fee incl. GST) or
- * price-bearing order-book orders (0.1 %).
- */
-export type ExecutionStyle = 'instant' | 'orderbook';
-
-/**
- * FlagCriterion
- */
-export type FlagCriterion = {
+    bar: string;
     /**
-     * Required
+     * Trigger
      */
-    required?: boolean;
-};
-
-/**
- * FlagCriterionUpdate
- */
-export type FlagCriterionUpdate = {
+    trigger: string;
     /**
-     * Required
+     * Node
      */
-    required?: boolean | null;
+    node: string;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Targets
+     */
+    targets: {
+        [key: string]: unknown;
+    };
+    /**
+     * Decisions
+     */
+    decisions: {
+        [key: string]: unknown;
+    };
+    /**
+     * Order Ids
+     */
+    order_ids: Array<string>;
+    /**
+     * Timings
+     */
+    timings: {
+        [key: string]: unknown;
+    };
+    /**
+     * Outcome
+     */
+    outcome: string | null;
+    /**
+     * Error
+     */
+    error: string | null;
+    /**
+     * Started At
+     */
+    started_at: string;
+    /**
+     * Finished At
+     */
+    finished_at: string | null;
 };
 
 /**
@@ -1244,35 +910,153 @@ export type OhlcBar = {
 };
 
 /**
- * OutOfSampleCriterion
+ * OrderPublic
  */
-export type OutOfSampleCriterion = {
+export type OrderPublic = {
     /**
-     * Required
+     * Id
      */
-    required?: boolean;
+    id: string;
     /**
-     * Threshold
-     *
-     * How far total return may trail buy-and-hold (fraction)
+     * Coin
      */
-    threshold: number;
+    coin: string;
+    /**
+     * Side
+     */
+    side: string;
+    /**
+     * Style
+     */
+    style: string;
+    /**
+     * Mode
+     */
+    mode: string;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Requested Quantity
+     */
+    requested_quantity: string;
+    /**
+     * Requested Notional
+     */
+    requested_notional: string;
+    /**
+     * Limit Rate
+     */
+    limit_rate: string | null;
+    /**
+     * Filled Quantity
+     */
+    filled_quantity: string;
+    /**
+     * Average Price
+     */
+    average_price: string | null;
+    /**
+     * Exchange Order Id
+     */
+    exchange_order_id: string | null;
+    /**
+     * Reason
+     */
+    reason: string;
+    /**
+     * Error
+     */
+    error: string | null;
+    /**
+     * Resolution
+     */
+    resolution: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Submitting At
+     */
+    submitting_at: string | null;
+    /**
+     * Filled At
+     */
+    filled_at: string | null;
+    /**
+     * Cancelled At
+     */
+    cancelled_at: string | null;
+    /**
+     * Rejected At
+     */
+    rejected_at: string | null;
+    /**
+     * Unknown At
+     */
+    unknown_at: string | null;
+    /**
+     * Updated At
+     */
+    updated_at: string;
 };
 
 /**
- * OutOfSampleCriterionUpdate
+ * Page[ExecutionRunPublic]
  */
-export type OutOfSampleCriterionUpdate = {
+export type PageExecutionRunPublic = {
     /**
-     * Required
+     * Data
      */
-    required?: boolean | null;
+    data: Array<ExecutionRunPublic>;
     /**
-     * Threshold
-     *
-     * How far total return may trail buy-and-hold (fraction)
+     * Count
      */
-    threshold?: number | null;
+    count: number;
+};
+
+/**
+ * Page[OrderPublic]
+ */
+export type PageOrderPublic = {
+    /**
+     * Data
+     */
+    data: Array<OrderPublic>;
+    /**
+     * Count
+     */
+    count: number;
+};
+
+/**
+ * Page[PositionPublic]
+ */
+export type PagePositionPublic = {
+    /**
+     * Data
+     */
+    data: Array<PositionPublic>;
+    /**
+     * Count
+     */
+    count: number;
+};
+
+/**
+ * Page[TradePublic]
+ */
+export type PageTradePublic = {
+    /**
+     * Data
+     */
+    data: Array<AppFloorExecutionRoutesTradePublic>;
+    /**
+     * Count
+     */
+    count: number;
 };
 
 /**
@@ -1303,6 +1087,40 @@ export type ParameterRange = {
  * PermissionLevel
  */
 export type PermissionLevel = 'unknown' | 'read_only' | 'full_access';
+
+/**
+ * PositionPublic
+ */
+export type PositionPublic = {
+    /**
+     * Coin
+     */
+    coin: string;
+    /**
+     * Quantity
+     */
+    quantity: string;
+    /**
+     * Average Price
+     */
+    average_price: string;
+    /**
+     * Cost Basis
+     */
+    cost_basis: string;
+    /**
+     * Cash
+     */
+    cash: string;
+    /**
+     * Last Target
+     */
+    last_target: string | null;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+};
 
 /**
  * PriceBar
@@ -1367,95 +1185,6 @@ export type PriceHistory = {
 };
 
 /**
- * PromoteRequest
- */
-export type PromoteRequest = {
-    /**
-     * Version
-     *
-     * Default: latest
-     */
-    version?: number | null;
-    /**
-     * Parameters
-     *
-     * Default: the main evidence run's parameters
-     */
-    parameters?: {
-        [key: string]: unknown;
-    } | null;
-    execution_style?: ExecutionStyle;
-    /**
-     * Slippage Bps
-     */
-    slippage_bps?: number;
-    /**
-     * Min Order Aud
-     */
-    min_order_aud?: number;
-    /**
-     * Warmup Bars
-     *
-     * 5-minute bars the release needs to decide
-     */
-    warmup_bars?: number;
-    evidence: Evidence;
-    training?: TrainingWindow | null;
-};
-
-/**
- * PromotionCheck
- *
- * The checklist; `passed` is true when every required criterion passed.
- */
-export type PromotionCheck = {
-    /**
-     * Passed
-     */
-    passed: boolean;
-    /**
-     * Checklist
-     */
-    checklist: Array<ChecklistItem>;
-    /**
-     * Release Id
-     */
-    release_id?: string | null;
-};
-
-/**
- * PromotionPolicy
- *
- * The effective policy (every criterion present).
- */
-export type PromotionPolicy = {
-    min_span_days: SpanCriterion;
-    min_round_trips: TripsCriterion;
-    min_sharpe: SharpeCriterion;
-    max_drawdown: DrawdownCriterion;
-    lookahead: FlagCriterion;
-    out_of_sample: OutOfSampleCriterion;
-    resources: ResourceCriterion;
-    fees_match_execution: FlagCriterion;
-};
-
-/**
- * PromotionPolicyUpdate
- *
- * Any subset of the criteria, each with any subset of its fields; the rest stay.
- */
-export type PromotionPolicyUpdate = {
-    min_span_days?: SpanCriterionUpdate | null;
-    min_round_trips?: TripsCriterionUpdate | null;
-    min_sharpe?: SharpeCriterionUpdate | null;
-    max_drawdown?: DrawdownCriterionUpdate | null;
-    lookahead?: FlagCriterionUpdate | null;
-    out_of_sample?: OutOfSampleCriterionUpdate | null;
-    resources?: ResourceCriterionUpdate | null;
-    fees_match_execution?: FlagCriterionUpdate | null;
-};
-
-/**
  * QueuedJob
  */
 export type QueuedJob = {
@@ -1467,250 +1196,6 @@ export type QueuedJob = {
      * Status
      */
     status: string;
-};
-
-/**
- * ReleasePublic
- */
-export type ReleasePublic = {
-    /**
-     * Id
-     */
-    id: string;
-    /**
-     * Algorithm Id
-     */
-    algorithm_id: string;
-    /**
-     * Algorithm Version
-     */
-    algorithm_version: number;
-    /**
-     * Algorithm Name
-     */
-    algorithm_name: string;
-    /**
-     * Algorithm Type
-     */
-    algorithm_type: string;
-    /**
-     * Content Hash
-     */
-    content_hash: string;
-    /**
-     * Parameters
-     */
-    parameters: {
-        [key: string]: unknown;
-    };
-    /**
-     * Costs
-     */
-    costs: {
-        [key: string]: unknown;
-    };
-    /**
-     * Warmup Bars
-     */
-    warmup_bars: number;
-    /**
-     * Created At
-     */
-    created_at: string;
-    /**
-     * In Use
-     */
-    in_use?: boolean;
-    /**
-     * Class Name
-     */
-    class_name: string;
-    /**
-     * Code
-     */
-    code: string;
-    /**
-     * Code Hash
-     */
-    code_hash: string;
-    /**
-     * Parameter Schema
-     */
-    parameter_schema: {
-        [key: string]: unknown;
-    };
-    /**
-     * Libraries
-     */
-    libraries: {
-        [key: string]: string;
-    };
-    /**
-     * Training
-     */
-    training: {
-        [key: string]: unknown;
-    } | null;
-    /**
-     * Evidence
-     */
-    evidence: {
-        [key: string]: unknown;
-    };
-    /**
-     * Checklist
-     */
-    checklist: Array<{
-        [key: string]: unknown;
-    }>;
-};
-
-/**
- * ReleaseSummary
- */
-export type ReleaseSummary = {
-    /**
-     * Id
-     */
-    id: string;
-    /**
-     * Algorithm Id
-     */
-    algorithm_id: string;
-    /**
-     * Algorithm Version
-     */
-    algorithm_version: number;
-    /**
-     * Algorithm Name
-     */
-    algorithm_name: string;
-    /**
-     * Algorithm Type
-     */
-    algorithm_type: string;
-    /**
-     * Content Hash
-     */
-    content_hash: string;
-    /**
-     * Parameters
-     */
-    parameters: {
-        [key: string]: unknown;
-    };
-    /**
-     * Costs
-     */
-    costs: {
-        [key: string]: unknown;
-    };
-    /**
-     * Warmup Bars
-     */
-    warmup_bars: number;
-    /**
-     * Created At
-     */
-    created_at: string;
-    /**
-     * In Use
-     */
-    in_use?: boolean;
-};
-
-/**
- * ReleasesPage
- */
-export type ReleasesPage = {
-    /**
-     * Data
-     */
-    data: Array<ReleaseSummary>;
-    /**
-     * Count
-     */
-    count: number;
-};
-
-/**
- * ResourceCriterion
- */
-export type ResourceCriterion = {
-    /**
-     * Required
-     */
-    required?: boolean;
-    /**
-     * Threshold
-     *
-     * Time limit of one predict, in ms
-     */
-    threshold: number;
-};
-
-/**
- * ResourceCriterionUpdate
- */
-export type ResourceCriterionUpdate = {
-    /**
-     * Required
-     */
-    required?: boolean | null;
-    /**
-     * Threshold
-     *
-     * Time limit of one predict, in ms
-     */
-    threshold?: number | null;
-};
-
-/**
- * RiskLimits
- *
- * Per-deployment limits; the Floor's risk engine enforces them on every order.
- */
-export type RiskLimits = {
-    /**
-     * Max Order Aud
-     */
-    max_order_aud?: number | string | null;
-    /**
-     * Max Position Aud
-     */
-    max_position_aud?: number | string | null;
-    /**
-     * Max Position Fraction
-     */
-    max_position_fraction?: number | string | null;
-    /**
-     * Daily Loss Aud
-     */
-    daily_loss_aud?: number | string | null;
-    /**
-     * Max Drawdown Fraction
-     */
-    max_drawdown_fraction?: number | string | null;
-    /**
-     * Max Orders Per Hour
-     */
-    max_orders_per_hour?: number | null;
-    /**
-     * Cooldown Minutes
-     */
-    cooldown_minutes?: number | null;
-    /**
-     * Max Price Age Seconds
-     */
-    max_price_age_seconds?: number | null;
-    /**
-     * Max Price Jump Fraction
-     */
-    max_price_jump_fraction?: number | string | null;
-    /**
-     * Max Spread Fraction
-     */
-    max_spread_fraction?: number | string | null;
 };
 
 /**
@@ -1763,6 +1248,34 @@ export type RoundTripsPage = {
      * Count
      */
     count: number;
+};
+
+/**
+ * RunNowResult
+ */
+export type RunNowResult = {
+    /**
+     * Run Id
+     */
+    run_id: string;
+    /**
+     * Bar
+     */
+    bar: string;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Decisions
+     */
+    decisions: {
+        [key: string]: unknown;
+    };
+    /**
+     * Order Ids
+     */
+    order_ids: Array<string>;
 };
 
 /**
@@ -2005,80 +1518,6 @@ export type SandboxWall = {
 };
 
 /**
- * SharpeCriterion
- */
-export type SharpeCriterion = {
-    /**
-     * Required
-     */
-    required?: boolean;
-    /**
-     * Threshold
-     *
-     * Minimum Sharpe ratio after fees
-     */
-    threshold: number;
-};
-
-/**
- * SharpeCriterionUpdate
- */
-export type SharpeCriterionUpdate = {
-    /**
-     * Required
-     */
-    required?: boolean | null;
-    /**
-     * Threshold
-     *
-     * Minimum Sharpe ratio after fees
-     */
-    threshold?: number | null;
-};
-
-/**
- * SpanCriterion
- */
-export type SpanCriterion = {
-    /**
-     * Required
-     */
-    required?: boolean;
-    /**
-     * Threshold
-     *
-     * Minimum backtest span in days
-     */
-    threshold: number;
-};
-
-/**
- * SpanCriterionUpdate
- */
-export type SpanCriterionUpdate = {
-    /**
-     * Required
-     */
-    required?: boolean | null;
-    /**
-     * Threshold
-     *
-     * Minimum backtest span in days
-     */
-    threshold?: number | null;
-};
-
-/**
- * StatusChange
- */
-export type StatusChange = {
-    /**
-     * Reason
-     */
-    reason?: string | null;
-};
-
-/**
  * SweepCreate
  */
 export type SweepCreate = {
@@ -2288,59 +1727,13 @@ export type Token = {
 };
 
 /**
- * TradePublic
- */
-export type TradePublic = {
-    /**
-     * Time
-     */
-    time: string;
-    /**
-     * Bar
-     */
-    bar: number;
-    /**
-     * Coin
-     */
-    coin: string;
-    /**
-     * Side
-     */
-    side: 'buy' | 'sell';
-    /**
-     * Quantity
-     */
-    quantity: number;
-    /**
-     * Price
-     */
-    price: number;
-    /**
-     * Notional
-     */
-    notional: number;
-    /**
-     * Fee
-     */
-    fee: number;
-    /**
-     * Position
-     */
-    position: number;
-    /**
-     * Cash
-     */
-    cash: number;
-};
-
-/**
  * TradesPage
  */
 export type TradesPage = {
     /**
      * Data
      */
-    data: Array<TradePublic>;
+    data: Array<AppLabBacktestsSchemasTradePublic>;
     /**
      * Count
      */
@@ -2399,60 +1792,6 @@ export type TradingSettings = {
      * Bars the lookahead check truncates at
      */
     lookahead_samples?: number;
-};
-
-/**
- * TrainingWindow
- *
- * ML/RL algorithms: the window the release's model is fitted on, in the sandbox.
- */
-export type TrainingWindow = {
-    /**
-     * Start
-     */
-    start: string;
-    /**
-     * End
-     */
-    end: string;
-    /**
-     * Coins
-     *
-     * Coins to fit a model for (default: the evidence's coins)
-     */
-    coins?: Array<string> | null;
-};
-
-/**
- * TripsCriterion
- */
-export type TripsCriterion = {
-    /**
-     * Required
-     */
-    required?: boolean;
-    /**
-     * Threshold
-     *
-     * Minimum closed round trips
-     */
-    threshold: number;
-};
-
-/**
- * TripsCriterionUpdate
- */
-export type TripsCriterionUpdate = {
-    /**
-     * Required
-     */
-    required?: boolean | null;
-    /**
-     * Threshold
-     *
-     * Minimum closed round trips
-     */
-    threshold?: number | null;
 };
 
 /**
@@ -2830,6 +2169,110 @@ export type AppCredentialsModelsValidationResult = {
      * Balances
      */
     balances?: Array<BalanceSummary> | null;
+};
+
+/**
+ * TradePublic
+ */
+export type AppFloorExecutionRoutesTradePublic = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Order Id
+     */
+    order_id: string;
+    /**
+     * Coin
+     */
+    coin: string;
+    /**
+     * Side
+     */
+    side: string;
+    /**
+     * Quantity
+     */
+    quantity: string;
+    /**
+     * Price
+     */
+    price: string;
+    /**
+     * Fee
+     */
+    fee: string;
+    /**
+     * Gst
+     */
+    gst: string;
+    /**
+     * Total Aud
+     */
+    total_aud: string;
+    /**
+     * Exchange Time
+     */
+    exchange_time: string | null;
+    /**
+     * Source
+     */
+    source: string;
+    /**
+     * Bar
+     */
+    bar: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+};
+
+/**
+ * TradePublic
+ */
+export type AppLabBacktestsSchemasTradePublic = {
+    /**
+     * Time
+     */
+    time: string;
+    /**
+     * Bar
+     */
+    bar: number;
+    /**
+     * Coin
+     */
+    coin: string;
+    /**
+     * Side
+     */
+    side: 'buy' | 'sell';
+    /**
+     * Quantity
+     */
+    quantity: number;
+    /**
+     * Price
+     */
+    price: number;
+    /**
+     * Notional
+     */
+    notional: number;
+    /**
+     * Fee
+     */
+    fee: number;
+    /**
+     * Position
+     */
+    position: number;
+    /**
+     * Cash
+     */
+    cash: number;
 };
 
 /**
@@ -4374,567 +3817,222 @@ export type LabListSweepsResponses = {
 
 export type LabListSweepsResponse = LabListSweepsResponses[keyof LabListSweepsResponses];
 
-export type LabReadPromotionPolicyData = {
-    body?: never;
-    path?: never;
-    query?: never;
-    url: '/api/v1/lab/promotion-policy';
-};
-
-export type LabReadPromotionPolicyResponses = {
-    /**
-     * Successful Response
-     */
-    200: PromotionPolicy;
-};
-
-export type LabReadPromotionPolicyResponse = LabReadPromotionPolicyResponses[keyof LabReadPromotionPolicyResponses];
-
-export type LabUpdatePromotionPolicyData = {
-    body: PromotionPolicyUpdate;
-    path?: never;
-    query?: never;
-    url: '/api/v1/lab/promotion-policy';
-};
-
-export type LabUpdatePromotionPolicyErrors = {
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type LabUpdatePromotionPolicyError = LabUpdatePromotionPolicyErrors[keyof LabUpdatePromotionPolicyErrors];
-
-export type LabUpdatePromotionPolicyResponses = {
-    /**
-     * Successful Response
-     */
-    200: PromotionPolicy;
-};
-
-export type LabUpdatePromotionPolicyResponse = LabUpdatePromotionPolicyResponses[keyof LabUpdatePromotionPolicyResponses];
-
-export type LabPromotionCheckData = {
-    body: PromoteRequest;
-    path: {
-        /**
-         * Algorithm Id
-         */
-        algorithm_id: string;
-    };
-    query?: never;
-    url: '/api/v1/lab/algorithms/{algorithm_id}/promotion-check';
-};
-
-export type LabPromotionCheckErrors = {
-    /**
-     * No such object for this user
-     */
-    404: unknown;
-    /**
-     * The algorithm is archived
-     */
-    409: unknown;
-    /**
-     * Invalid request or evidence (`detail` names the field), or, for `promote`, a required criterion failed: the body then also holds the checklist
-     */
-    422: unknown;
-};
-
-export type LabPromotionCheckResponses = {
-    /**
-     * Successful Response
-     */
-    200: PromotionCheck;
-};
-
-export type LabPromotionCheckResponse = LabPromotionCheckResponses[keyof LabPromotionCheckResponses];
-
-export type LabPromoteData = {
-    body: PromoteRequest;
-    path: {
-        /**
-         * Algorithm Id
-         */
-        algorithm_id: string;
-    };
-    query?: never;
-    url: '/api/v1/lab/algorithms/{algorithm_id}/promote';
-};
-
-export type LabPromoteErrors = {
-    /**
-     * No such object for this user
-     */
-    404: unknown;
-    /**
-     * The algorithm is archived
-     */
-    409: unknown;
-    /**
-     * Invalid request or evidence (`detail` names the field), or, for `promote`, a required criterion failed: the body then also holds the checklist
-     */
-    422: unknown;
-};
-
-export type LabPromoteResponses = {
-    /**
-     * Successful Response
-     */
-    201: PromotionCheck;
-};
-
-export type LabPromoteResponse = LabPromoteResponses[keyof LabPromoteResponses];
-
-export type LabReadReleasesData = {
-    body?: never;
-    path?: never;
-    query?: {
-        /**
-         * Algorithm Id
-         */
-        algorithm_id?: string | null;
-        /**
-         * Skip
-         */
-        skip?: number;
-        /**
-         * Limit
-         */
-        limit?: number;
-    };
-    url: '/api/v1/lab/releases';
-};
-
-export type LabReadReleasesErrors = {
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type LabReadReleasesError = LabReadReleasesErrors[keyof LabReadReleasesErrors];
-
-export type LabReadReleasesResponses = {
-    /**
-     * Successful Response
-     */
-    200: ReleasesPage;
-};
-
-export type LabReadReleasesResponse = LabReadReleasesResponses[keyof LabReadReleasesResponses];
-
-export type LabDeleteReleaseData = {
-    body?: never;
-    path: {
-        /**
-         * Release Id
-         */
-        release_id: string;
-    };
-    query?: never;
-    url: '/api/v1/lab/releases/{release_id}';
-};
-
-export type LabDeleteReleaseErrors = {
-    /**
-     * No such object for this user
-     */
-    404: unknown;
-    /**
-     * A deployment uses this release
-     */
-    409: unknown;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type LabDeleteReleaseError = LabDeleteReleaseErrors[keyof LabDeleteReleaseErrors];
-
-export type LabDeleteReleaseResponses = {
-    /**
-     * Successful Response
-     */
-    204: void;
-};
-
-export type LabDeleteReleaseResponse = LabDeleteReleaseResponses[keyof LabDeleteReleaseResponses];
-
-export type LabReadReleaseData = {
-    body?: never;
-    path: {
-        /**
-         * Release Id
-         */
-        release_id: string;
-    };
-    query?: never;
-    url: '/api/v1/lab/releases/{release_id}';
-};
-
-export type LabReadReleaseErrors = {
-    /**
-     * No such object for this user
-     */
-    404: unknown;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type LabReadReleaseError = LabReadReleaseErrors[keyof LabReadReleaseErrors];
-
-export type LabReadReleaseResponses = {
-    /**
-     * Successful Response
-     */
-    200: ReleasePublic;
-};
-
-export type LabReadReleaseResponse = LabReadReleaseResponses[keyof LabReadReleaseResponses];
-
-export type LabDownloadReleaseData = {
-    body?: never;
-    path: {
-        /**
-         * Release Id
-         */
-        release_id: string;
-    };
-    query?: never;
-    url: '/api/v1/lab/releases/{release_id}/bundle';
-};
-
-export type LabDownloadReleaseErrors = {
-    /**
-     * No such object for this user
-     */
-    404: unknown;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type LabDownloadReleaseError = LabDownloadReleaseErrors[keyof LabDownloadReleaseErrors];
-
-export type LabDownloadReleaseResponses = {
-    /**
-     * The release bundle (zip)
-     */
-    200: Blob | File;
-};
-
-export type LabDownloadReleaseResponse = LabDownloadReleaseResponses[keyof LabDownloadReleaseResponses];
-
-export type FloorAvailableAlgorithmsData = {
-    body?: never;
-    path?: never;
-    query?: never;
-    url: '/api/v1/floor/available-algorithms';
-};
-
-export type FloorAvailableAlgorithmsResponses = {
-    /**
-     * Successful Response
-     */
-    200: AvailablePage;
-};
-
-export type FloorAvailableAlgorithmsResponse = FloorAvailableAlgorithmsResponses[keyof FloorAvailableAlgorithmsResponses];
-
-export type FloorDeployData = {
-    body: DeployRequest;
-    path?: never;
-    query?: never;
-    url: '/api/v1/floor/deploy';
-};
-
-export type FloorDeployErrors = {
-    /**
-     * No such object for this user
-     */
-    404: unknown;
-    /**
-     * Invalid request, or live requirements not met (the reason)
-     */
-    422: unknown;
-    /**
-     * Coinspot could not be asked for the account's balance
-     */
-    503: unknown;
-};
-
-export type FloorDeployResponses = {
-    /**
-     * Successful Response
-     */
-    201: DeploymentPublic;
-};
-
-export type FloorDeployResponse = FloorDeployResponses[keyof FloorDeployResponses];
-
-export type FloorReadDeploymentsData = {
-    body?: never;
-    path?: never;
-    query?: {
-        /**
-         * Status
-         */
-        status?: DeploymentStatus | null;
-        /**
-         * Mode
-         */
-        mode?: DeploymentMode | null;
-        /**
-         * Algorithm Id
-         */
-        algorithm_id?: string | null;
-        /**
-         * Release Id
-         */
-        release_id?: string | null;
-        /**
-         * Skip
-         */
-        skip?: number;
-        /**
-         * Limit
-         */
-        limit?: number;
-    };
-    url: '/api/v1/floor/deployments';
-};
-
-export type FloorReadDeploymentsErrors = {
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type FloorReadDeploymentsError = FloorReadDeploymentsErrors[keyof FloorReadDeploymentsErrors];
-
-export type FloorReadDeploymentsResponses = {
-    /**
-     * Successful Response
-     */
-    200: DeploymentsPage;
-};
-
-export type FloorReadDeploymentsResponse = FloorReadDeploymentsResponses[keyof FloorReadDeploymentsResponses];
-
-export type FloorReadDeploymentData = {
+export type FloorRunNowData = {
     body?: never;
     path: {
         /**
          * Deployment Id
-         */
-        deployment_id: string;
-    };
-    query?: never;
-    url: '/api/v1/floor/deployments/{deployment_id}';
-};
-
-export type FloorReadDeploymentErrors = {
-    /**
-     * No such object for this user
-     */
-    404: unknown;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type FloorReadDeploymentError = FloorReadDeploymentErrors[keyof FloorReadDeploymentErrors];
-
-export type FloorReadDeploymentResponses = {
-    /**
-     * Successful Response
-     */
-    200: DeploymentPublic;
-};
-
-export type FloorReadDeploymentResponse = FloorReadDeploymentResponses[keyof FloorReadDeploymentResponses];
-
-export type FloorPauseDeploymentData = {
-    /**
-     * Body
-     */
-    body?: StatusChange | null;
-    path: {
-        /**
-         * Deployment Id
-         */
-        deployment_id: string;
-    };
-    query?: never;
-    url: '/api/v1/floor/deployments/{deployment_id}/pause';
-};
-
-export type FloorPauseDeploymentErrors = {
-    /**
-     * No such object for this user
-     */
-    404: unknown;
-    /**
-     * The deployment's status does not allow this change
-     */
-    409: unknown;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type FloorPauseDeploymentError = FloorPauseDeploymentErrors[keyof FloorPauseDeploymentErrors];
-
-export type FloorPauseDeploymentResponses = {
-    /**
-     * Successful Response
-     */
-    200: DeploymentPublic;
-};
-
-export type FloorPauseDeploymentResponse = FloorPauseDeploymentResponses[keyof FloorPauseDeploymentResponses];
-
-export type FloorResumeDeploymentData = {
-    /**
-     * Body
-     */
-    body?: StatusChange | null;
-    path: {
-        /**
-         * Deployment Id
-         */
-        deployment_id: string;
-    };
-    query?: never;
-    url: '/api/v1/floor/deployments/{deployment_id}/resume';
-};
-
-export type FloorResumeDeploymentErrors = {
-    /**
-     * No such object for this user
-     */
-    404: unknown;
-    /**
-     * The deployment's status does not allow this change
-     */
-    409: unknown;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type FloorResumeDeploymentError = FloorResumeDeploymentErrors[keyof FloorResumeDeploymentErrors];
-
-export type FloorResumeDeploymentResponses = {
-    /**
-     * Successful Response
-     */
-    200: DeploymentPublic;
-};
-
-export type FloorResumeDeploymentResponse = FloorResumeDeploymentResponses[keyof FloorResumeDeploymentResponses];
-
-export type FloorStopDeploymentData = {
-    /**
-     * Body
-     */
-    body?: StatusChange | null;
-    path: {
-        /**
-         * Deployment Id
-         */
-        deployment_id: string;
-    };
-    query?: never;
-    url: '/api/v1/floor/deployments/{deployment_id}/stop';
-};
-
-export type FloorStopDeploymentErrors = {
-    /**
-     * No such object for this user
-     */
-    404: unknown;
-    /**
-     * The deployment's status does not allow this change
-     */
-    409: unknown;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type FloorStopDeploymentError = FloorStopDeploymentErrors[keyof FloorStopDeploymentErrors];
-
-export type FloorStopDeploymentResponses = {
-    /**
-     * Successful Response
-     */
-    200: DeploymentPublic;
-};
-
-export type FloorStopDeploymentResponse = FloorStopDeploymentResponses[keyof FloorStopDeploymentResponses];
-
-export type AuditReadAuditLogData = {
-    body?: never;
-    path?: never;
-    query?: {
-        /**
-         * Skip
-         */
-        skip?: number;
-        /**
-         * Limit
-         */
-        limit?: number;
-        /**
-         * Object Type
          *
-         * e.g. release
+         * Deployment id
          */
-        object_type?: string | null;
-        /**
-         * Object Id
-         */
-        object_id?: string | null;
-        /**
-         * All
-         *
-         * Superusers: every user's entries
-         */
-        all?: boolean;
+        deployment_id: string;
     };
-    url: '/api/v1/audit';
+    query?: never;
+    url: '/api/v1/floor/deployments/{deployment_id}/run-now';
 };
 
-export type AuditReadAuditLogErrors = {
+export type FloorRunNowErrors = {
     /**
-     * Only superusers may read every user's entries
+     * No such deployment for this user
      */
-    403: unknown;
+    404: unknown;
+    /**
+     * A cycle is running, the bar was decided already, or the deployment is stopped
+     */
+    409: unknown;
     /**
      * Validation Error
      */
     422: HttpValidationError;
 };
 
-export type AuditReadAuditLogError = AuditReadAuditLogErrors[keyof AuditReadAuditLogErrors];
+export type FloorRunNowError = FloorRunNowErrors[keyof FloorRunNowErrors];
 
-export type AuditReadAuditLogResponses = {
+export type FloorRunNowResponses = {
     /**
      * Successful Response
      */
-    200: AuditPage;
+    200: RunNowResult;
 };
 
-export type AuditReadAuditLogResponse = AuditReadAuditLogResponses[keyof AuditReadAuditLogResponses];
+export type FloorRunNowResponse = FloorRunNowResponses[keyof FloorRunNowResponses];
+
+export type FloorListOrdersData = {
+    body?: never;
+    path: {
+        /**
+         * Deployment Id
+         *
+         * Deployment id
+         */
+        deployment_id: string;
+    };
+    query?: {
+        /**
+         * Skip
+         */
+        skip?: number;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/v1/floor/deployments/{deployment_id}/orders';
+};
+
+export type FloorListOrdersErrors = {
+    /**
+     * No such deployment for this user
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type FloorListOrdersError = FloorListOrdersErrors[keyof FloorListOrdersErrors];
+
+export type FloorListOrdersResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageOrderPublic;
+};
+
+export type FloorListOrdersResponse = FloorListOrdersResponses[keyof FloorListOrdersResponses];
+
+export type FloorListTradesData = {
+    body?: never;
+    path: {
+        /**
+         * Deployment Id
+         *
+         * Deployment id
+         */
+        deployment_id: string;
+    };
+    query?: {
+        /**
+         * Skip
+         */
+        skip?: number;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/v1/floor/deployments/{deployment_id}/trades';
+};
+
+export type FloorListTradesErrors = {
+    /**
+     * No such deployment for this user
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type FloorListTradesError = FloorListTradesErrors[keyof FloorListTradesErrors];
+
+export type FloorListTradesResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageTradePublic;
+};
+
+export type FloorListTradesResponse = FloorListTradesResponses[keyof FloorListTradesResponses];
+
+export type FloorListPositionsData = {
+    body?: never;
+    path: {
+        /**
+         * Deployment Id
+         *
+         * Deployment id
+         */
+        deployment_id: string;
+    };
+    query?: {
+        /**
+         * Skip
+         */
+        skip?: number;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/v1/floor/deployments/{deployment_id}/positions';
+};
+
+export type FloorListPositionsErrors = {
+    /**
+     * No such deployment for this user
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type FloorListPositionsError = FloorListPositionsErrors[keyof FloorListPositionsErrors];
+
+export type FloorListPositionsResponses = {
+    /**
+     * Successful Response
+     */
+    200: PagePositionPublic;
+};
+
+export type FloorListPositionsResponse = FloorListPositionsResponses[keyof FloorListPositionsResponses];
+
+export type FloorListRunsData = {
+    body?: never;
+    path: {
+        /**
+         * Deployment Id
+         *
+         * Deployment id
+         */
+        deployment_id: string;
+    };
+    query?: {
+        /**
+         * Skip
+         */
+        skip?: number;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/v1/floor/deployments/{deployment_id}/runs';
+};
+
+export type FloorListRunsErrors = {
+    /**
+     * No such deployment for this user
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type FloorListRunsError = FloorListRunsErrors[keyof FloorListRunsErrors];
+
+export type FloorListRunsResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageExecutionRunPublic;
+};
+
+export type FloorListRunsResponse = FloorListRunsResponses[keyof FloorListRunsResponses];
