@@ -28,10 +28,7 @@ api_router.include_router(collector_routes.prices_router)
 api_router.include_router(collector_routes.collector_router)
 api_router.include_router(algorithm_routes.router)
 api_router.include_router(backtest_routes.router)
-<<<<<<< HEAD
 api_router.include_router(release_routes.router)
 api_router.include_router(deploy_routes.router)
 api_router.include_router(audit_routes.router)
-=======
 api_router.include_router(floor_execution_routes.router)
->>>>>>> issue-20

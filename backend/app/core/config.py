@@ -107,7 +107,6 @@ class Settings(BaseSettings):
     BACKTEST_MAX_DAYS: int = Field(default=1100, ge=1, le=3660)
     SWEEP_MAX_COMBINATIONS: int = Field(default=500, ge=1, le=10000)
 
-<<<<<<< HEAD
     # Promotion gate: defaults of every user's policy (each user may edit their own).
     PROMOTION_MIN_SPAN_DAYS: float = Field(default=90.0, ge=0, le=3650)
     PROMOTION_MIN_ROUND_TRIPS: int = Field(default=20, ge=0, le=1_000_000)
@@ -121,7 +120,7 @@ class Settings(BaseSettings):
     # Floor: a live deployment needs the same release to have run on paper this long
     # (0 is accepted only when ENVIRONMENT=local).
     FLOOR_LIVE_MIN_PAPER_HOURS: float = Field(default=24.0, ge=0, le=24 * 365)
-=======
+
     # The Floor (app/floor): the executor that runs deployed algorithms on paper and live.
     FLOOR_EXECUTOR_ENABLED: bool = True
     # Cycles run at once in one process; deployments are claimed across processes.
@@ -143,7 +142,6 @@ class Settings(BaseSettings):
     # Placement retries after the exchange answered "rate limited" (nothing was executed).
     FLOOR_RATE_LIMIT_RETRIES: int = Field(default=2, ge=0, le=10)
     FLOOR_RATE_LIMIT_BACKOFF_SECONDS: float = Field(default=5.0, ge=0, le=120)
->>>>>>> issue-20
 
     LOG_LEVEL: str = "INFO"
     LOG_JSON: bool = False

@@ -2,11 +2,7 @@
 
 import { type Client, type Options as Options2, type TDataShape, urlSearchParamsBodySerializer } from './client';
 import { client } from './client.gen';
-<<<<<<< HEAD
-import type { AuditReadAuditLogData, AuditReadAuditLogErrors, AuditReadAuditLogResponses, CollectorReadStatusData, CollectorReadStatusResponses, CollectorTriggerRunData, CollectorTriggerRunResponses, CredentialsCreateCredentialsData, CredentialsCreateCredentialsErrors, CredentialsCreateCredentialsResponses, CredentialsDeleteCredentialsData, CredentialsDeleteCredentialsErrors, CredentialsDeleteCredentialsResponses, CredentialsReadAuditLogData, CredentialsReadAuditLogErrors, CredentialsReadAuditLogResponses, CredentialsReadCredentialsData, CredentialsReadCredentialsErrors, CredentialsReadCredentialsResponses, CredentialsUpdateCredentialsData, CredentialsUpdateCredentialsErrors, CredentialsUpdateCredentialsResponses, CredentialsValidateCredentialsData, CredentialsValidateCredentialsErrors, CredentialsValidateCredentialsResponses, FloorAvailableAlgorithmsData, FloorAvailableAlgorithmsResponses, FloorDeployData, FloorDeployErrors, FloorDeployResponses, FloorPauseDeploymentData, FloorPauseDeploymentErrors, FloorPauseDeploymentResponses, FloorReadDeploymentData, FloorReadDeploymentErrors, FloorReadDeploymentResponses, FloorReadDeploymentsData, FloorReadDeploymentsErrors, FloorReadDeploymentsResponses, FloorResumeDeploymentData, FloorResumeDeploymentErrors, FloorResumeDeploymentResponses, FloorStopDeploymentData, FloorStopDeploymentErrors, FloorStopDeploymentResponses, LabCancelBacktestData, LabCancelBacktestErrors, LabCancelBacktestResponses, LabCancelSweepData, LabCancelSweepErrors, LabCancelSweepResponses, LabCompareBacktestsData, LabCompareBacktestsErrors, LabCompareBacktestsResponses, LabCreateAlgorithmData, LabCreateAlgorithmErrors, LabCreateAlgorithmResponses, LabCreateBacktestData, LabCreateBacktestErrors, LabCreateBacktestResponses, LabCreateSweepData, LabCreateSweepErrors, LabCreateSweepResponses, LabDeleteAlgorithmData, LabDeleteAlgorithmErrors, LabDeleteAlgorithmResponses, LabDeleteReleaseData, LabDeleteReleaseErrors, LabDeleteReleaseResponses, LabDownloadReleaseData, LabDownloadReleaseErrors, LabDownloadReleaseResponses, LabListAlgorithmsData, LabListAlgorithmsErrors, LabListAlgorithmsResponses, LabListBacktestsData, LabListBacktestsErrors, LabListBacktestsResponses, LabListSweepsData, LabListSweepsErrors, LabListSweepsResponses, LabListTemplatesData, LabListTemplatesResponses, LabListVersionsData, LabListVersionsErrors, LabListVersionsResponses, LabPromoteData, LabPromoteErrors, LabPromoteResponses, LabPromotionCheckData, LabPromotionCheckErrors, LabPromotionCheckResponses, LabReadAlgorithmData, LabReadAlgorithmErrors, LabReadAlgorithmResponses, LabReadBacktestData, LabReadBacktestErrors, LabReadBacktestResponses, LabReadEquityData, LabReadEquityErrors, LabReadEquityResponses, LabReadPromotionPolicyData, LabReadPromotionPolicyResponses, LabReadReleaseData, LabReadReleaseErrors, LabReadReleaseResponses, LabReadReleasesData, LabReadReleasesErrors, LabReadReleasesResponses, LabReadRoundTripsData, LabReadRoundTripsErrors, LabReadRoundTripsResponses, LabReadSweepData, LabReadSweepErrors, LabReadSweepResponses, LabReadTradesData, LabReadTradesErrors, LabReadTradesResponses, LabReadVersionData, LabReadVersionErrors, LabReadVersionResponses, LabUpdateAlgorithmData, LabUpdateAlgorithmErrors, LabUpdateAlgorithmResponses, LabUpdatePromotionPolicyData, LabUpdatePromotionPolicyErrors, LabUpdatePromotionPolicyResponses, LabValidateData, LabValidateErrors, LabValidateResponses, LoginLoginAccessTokenData, LoginLoginAccessTokenErrors, LoginLoginAccessTokenResponses, LoginRecoverPasswordData, LoginRecoverPasswordErrors, LoginRecoverPasswordResponses, LoginResetPasswordData, LoginResetPasswordErrors, LoginResetPasswordResponses, LoginTestTokenData, LoginTestTokenResponses, PricesReadCoinsData, PricesReadCoinsResponses, PricesReadHistoryData, PricesReadHistoryErrors, PricesReadHistoryResponses, PricesReadLatestData, PricesReadLatestResponses, UsersCreateUserData, UsersCreateUserErrors, UsersCreateUserResponses, UsersDeleteUserData, UsersDeleteUserErrors, UsersDeleteUserMeData, UsersDeleteUserMeResponses, UsersDeleteUserResponses, UsersReadUserByIdData, UsersReadUserByIdErrors, UsersReadUserByIdResponses, UsersReadUserMeData, UsersReadUserMeResponses, UsersReadUsersData, UsersReadUsersErrors, UsersReadUsersResponses, UsersRegisterUserData, UsersRegisterUserErrors, UsersRegisterUserResponses, UsersUpdatePasswordMeData, UsersUpdatePasswordMeErrors, UsersUpdatePasswordMeResponses, UsersUpdateUserData, UsersUpdateUserErrors, UsersUpdateUserMeData, UsersUpdateUserMeErrors, UsersUpdateUserMeResponses, UsersUpdateUserResponses, UtilsHealthCheckData, UtilsHealthCheckResponses, UtilsReadSandboxStatusData, UtilsReadSandboxStatusResponses } from './types.gen';
-=======
-import type { CollectorReadStatusData, CollectorReadStatusResponses, CollectorTriggerRunData, CollectorTriggerRunResponses, CredentialsCreateCredentialsData, CredentialsCreateCredentialsErrors, CredentialsCreateCredentialsResponses, CredentialsDeleteCredentialsData, CredentialsDeleteCredentialsErrors, CredentialsDeleteCredentialsResponses, CredentialsReadAuditLogData, CredentialsReadAuditLogErrors, CredentialsReadAuditLogResponses, CredentialsReadCredentialsData, CredentialsReadCredentialsErrors, CredentialsReadCredentialsResponses, CredentialsUpdateCredentialsData, CredentialsUpdateCredentialsErrors, CredentialsUpdateCredentialsResponses, CredentialsValidateCredentialsData, CredentialsValidateCredentialsErrors, CredentialsValidateCredentialsResponses, FloorListOrdersData, FloorListOrdersErrors, FloorListOrdersResponses, FloorListPositionsData, FloorListPositionsErrors, FloorListPositionsResponses, FloorListRunsData, FloorListRunsErrors, FloorListRunsResponses, FloorListTradesData, FloorListTradesErrors, FloorListTradesResponses, FloorRunNowData, FloorRunNowErrors, FloorRunNowResponses, LabCancelBacktestData, LabCancelBacktestErrors, LabCancelBacktestResponses, LabCancelSweepData, LabCancelSweepErrors, LabCancelSweepResponses, LabCompareBacktestsData, LabCompareBacktestsErrors, LabCompareBacktestsResponses, LabCreateAlgorithmData, LabCreateAlgorithmErrors, LabCreateAlgorithmResponses, LabCreateBacktestData, LabCreateBacktestErrors, LabCreateBacktestResponses, LabCreateSweepData, LabCreateSweepErrors, LabCreateSweepResponses, LabDeleteAlgorithmData, LabDeleteAlgorithmErrors, LabDeleteAlgorithmResponses, LabListAlgorithmsData, LabListAlgorithmsErrors, LabListAlgorithmsResponses, LabListBacktestsData, LabListBacktestsErrors, LabListBacktestsResponses, LabListSweepsData, LabListSweepsErrors, LabListSweepsResponses, LabListTemplatesData, LabListTemplatesResponses, LabListVersionsData, LabListVersionsErrors, LabListVersionsResponses, LabReadAlgorithmData, LabReadAlgorithmErrors, LabReadAlgorithmResponses, LabReadBacktestData, LabReadBacktestErrors, LabReadBacktestResponses, LabReadEquityData, LabReadEquityErrors, LabReadEquityResponses, LabReadRoundTripsData, LabReadRoundTripsErrors, LabReadRoundTripsResponses, LabReadSweepData, LabReadSweepErrors, LabReadSweepResponses, LabReadTradesData, LabReadTradesErrors, LabReadTradesResponses, LabReadVersionData, LabReadVersionErrors, LabReadVersionResponses, LabUpdateAlgorithmData, LabUpdateAlgorithmErrors, LabUpdateAlgorithmResponses, LabValidateData, LabValidateErrors, LabValidateResponses, LoginLoginAccessTokenData, LoginLoginAccessTokenErrors, LoginLoginAccessTokenResponses, LoginRecoverPasswordData, LoginRecoverPasswordErrors, LoginRecoverPasswordResponses, LoginResetPasswordData, LoginResetPasswordErrors, LoginResetPasswordResponses, LoginTestTokenData, LoginTestTokenResponses, PricesReadCoinsData, PricesReadCoinsResponses, PricesReadHistoryData, PricesReadHistoryErrors, PricesReadHistoryResponses, PricesReadLatestData, PricesReadLatestResponses, UsersCreateUserData, UsersCreateUserErrors, UsersCreateUserResponses, UsersDeleteUserData, UsersDeleteUserErrors, UsersDeleteUserMeData, UsersDeleteUserMeResponses, UsersDeleteUserResponses, UsersReadUserByIdData, UsersReadUserByIdErrors, UsersReadUserByIdResponses, UsersReadUserMeData, UsersReadUserMeResponses, UsersReadUsersData, UsersReadUsersErrors, UsersReadUsersResponses, UsersRegisterUserData, UsersRegisterUserErrors, UsersRegisterUserResponses, UsersUpdatePasswordMeData, UsersUpdatePasswordMeErrors, UsersUpdatePasswordMeResponses, UsersUpdateUserData, UsersUpdateUserErrors, UsersUpdateUserMeData, UsersUpdateUserMeErrors, UsersUpdateUserMeResponses, UsersUpdateUserResponses, UtilsHealthCheckData, UtilsHealthCheckResponses, UtilsReadSandboxStatusData, UtilsReadSandboxStatusResponses } from './types.gen';
->>>>>>> issue-20
+import type { AuditReadAuditLogData, AuditReadAuditLogErrors, AuditReadAuditLogResponses, CollectorReadStatusData, CollectorReadStatusResponses, CollectorTriggerRunData, CollectorTriggerRunResponses, CredentialsCreateCredentialsData, CredentialsCreateCredentialsErrors, CredentialsCreateCredentialsResponses, CredentialsDeleteCredentialsData, CredentialsDeleteCredentialsErrors, CredentialsDeleteCredentialsResponses, CredentialsReadAuditLogData, CredentialsReadAuditLogErrors, CredentialsReadAuditLogResponses, CredentialsReadCredentialsData, CredentialsReadCredentialsErrors, CredentialsReadCredentialsResponses, CredentialsUpdateCredentialsData, CredentialsUpdateCredentialsErrors, CredentialsUpdateCredentialsResponses, CredentialsValidateCredentialsData, CredentialsValidateCredentialsErrors, CredentialsValidateCredentialsResponses, FloorAvailableAlgorithmsData, FloorAvailableAlgorithmsResponses, FloorDeployData, FloorDeployErrors, FloorDeployResponses, FloorListOrdersData, FloorListOrdersErrors, FloorListOrdersResponses, FloorListPositionsData, FloorListPositionsErrors, FloorListPositionsResponses, FloorListRunsData, FloorListRunsErrors, FloorListRunsResponses, FloorListTradesData, FloorListTradesErrors, FloorListTradesResponses, FloorPauseDeploymentData, FloorPauseDeploymentErrors, FloorPauseDeploymentResponses, FloorReadDeploymentData, FloorReadDeploymentErrors, FloorReadDeploymentResponses, FloorReadDeploymentsData, FloorReadDeploymentsErrors, FloorReadDeploymentsResponses, FloorResumeDeploymentData, FloorResumeDeploymentErrors, FloorResumeDeploymentResponses, FloorRunNowData, FloorRunNowErrors, FloorRunNowResponses, FloorStopDeploymentData, FloorStopDeploymentErrors, FloorStopDeploymentResponses, LabCancelBacktestData, LabCancelBacktestErrors, LabCancelBacktestResponses, LabCancelSweepData, LabCancelSweepErrors, LabCancelSweepResponses, LabCompareBacktestsData, LabCompareBacktestsErrors, LabCompareBacktestsResponses, LabCreateAlgorithmData, LabCreateAlgorithmErrors, LabCreateAlgorithmResponses, LabCreateBacktestData, LabCreateBacktestErrors, LabCreateBacktestResponses, LabCreateSweepData, LabCreateSweepErrors, LabCreateSweepResponses, LabDeleteAlgorithmData, LabDeleteAlgorithmErrors, LabDeleteAlgorithmResponses, LabDeleteReleaseData, LabDeleteReleaseErrors, LabDeleteReleaseResponses, LabDownloadReleaseData, LabDownloadReleaseErrors, LabDownloadReleaseResponses, LabListAlgorithmsData, LabListAlgorithmsErrors, LabListAlgorithmsResponses, LabListBacktestsData, LabListBacktestsErrors, LabListBacktestsResponses, LabListSweepsData, LabListSweepsErrors, LabListSweepsResponses, LabListTemplatesData, LabListTemplatesResponses, LabListVersionsData, LabListVersionsErrors, LabListVersionsResponses, LabPromoteData, LabPromoteErrors, LabPromoteResponses, LabPromotionCheckData, LabPromotionCheckErrors, LabPromotionCheckResponses, LabReadAlgorithmData, LabReadAlgorithmErrors, LabReadAlgorithmResponses, LabReadBacktestData, LabReadBacktestErrors, LabReadBacktestResponses, LabReadEquityData, LabReadEquityErrors, LabReadEquityResponses, LabReadPromotionPolicyData, LabReadPromotionPolicyResponses, LabReadReleaseData, LabReadReleaseErrors, LabReadReleaseResponses, LabReadReleasesData, LabReadReleasesErrors, LabReadReleasesResponses, LabReadRoundTripsData, LabReadRoundTripsErrors, LabReadRoundTripsResponses, LabReadSweepData, LabReadSweepErrors, LabReadSweepResponses, LabReadTradesData, LabReadTradesErrors, LabReadTradesResponses, LabReadVersionData, LabReadVersionErrors, LabReadVersionResponses, LabUpdateAlgorithmData, LabUpdateAlgorithmErrors, LabUpdateAlgorithmResponses, LabUpdatePromotionPolicyData, LabUpdatePromotionPolicyErrors, LabUpdatePromotionPolicyResponses, LabValidateData, LabValidateErrors, LabValidateResponses, LoginLoginAccessTokenData, LoginLoginAccessTokenErrors, LoginLoginAccessTokenResponses, LoginRecoverPasswordData, LoginRecoverPasswordErrors, LoginRecoverPasswordResponses, LoginResetPasswordData, LoginResetPasswordErrors, LoginResetPasswordResponses, LoginTestTokenData, LoginTestTokenResponses, PricesReadCoinsData, PricesReadCoinsResponses, PricesReadHistoryData, PricesReadHistoryErrors, PricesReadHistoryResponses, PricesReadLatestData, PricesReadLatestResponses, UsersCreateUserData, UsersCreateUserErrors, UsersCreateUserResponses, UsersDeleteUserData, UsersDeleteUserErrors, UsersDeleteUserMeData, UsersDeleteUserMeResponses, UsersDeleteUserResponses, UsersReadUserByIdData, UsersReadUserByIdErrors, UsersReadUserByIdResponses, UsersReadUserMeData, UsersReadUserMeResponses, UsersReadUsersData, UsersReadUsersErrors, UsersReadUsersResponses, UsersRegisterUserData, UsersRegisterUserErrors, UsersRegisterUserResponses, UsersUpdatePasswordMeData, UsersUpdatePasswordMeErrors, UsersUpdatePasswordMeResponses, UsersUpdateUserData, UsersUpdateUserErrors, UsersUpdateUserMeData, UsersUpdateUserMeErrors, UsersUpdateUserMeResponses, UsersUpdateUserResponses, UtilsHealthCheckData, UtilsHealthCheckResponses, UtilsReadSandboxStatusData, UtilsReadSandboxStatusResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -591,7 +587,6 @@ export const labListSweeps = <ThrowOnError extends boolean = false>(options: Opt
 });
 
 /**
-<<<<<<< HEAD
  * Read Promotion Policy
  *
  * The criteria your releases must meet (the platform's defaults until you change them).
@@ -599,20 +594,10 @@ export const labListSweeps = <ThrowOnError extends boolean = false>(options: Opt
 export const labReadPromotionPolicy = <ThrowOnError extends boolean = false>(options?: Options<LabReadPromotionPolicyData, ThrowOnError>) => (options?.client ?? client).get<LabReadPromotionPolicyResponses, unknown, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/lab/promotion-policy',
-=======
- * Run Now
- *
- * Run one decision cycle at once, on the latest closed 5-minute bar.
- */
-export const floorRunNow = <ThrowOnError extends boolean = false>(options: Options<FloorRunNowData, ThrowOnError>) => (options.client ?? client).post<FloorRunNowResponses, FloorRunNowErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/v1/floor/deployments/{deployment_id}/run-now',
->>>>>>> issue-20
     ...options
 });
 
 /**
-<<<<<<< HEAD
  * Update Promotion Policy
  *
  * Change any criteria (threshold, required or advisory); the rest stay as they are.
@@ -666,52 +651,28 @@ export const labPromote = <ThrowOnError extends boolean = false>(options: Option
 export const labReadReleases = <ThrowOnError extends boolean = false>(options?: Options<LabReadReleasesData, ThrowOnError>) => (options?.client ?? client).get<LabReadReleasesResponses, LabReadReleasesErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/lab/releases',
-=======
- * List Orders
- */
-export const floorListOrders = <ThrowOnError extends boolean = false>(options: Options<FloorListOrdersData, ThrowOnError>) => (options.client ?? client).get<FloorListOrdersResponses, FloorListOrdersErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/v1/floor/deployments/{deployment_id}/orders',
->>>>>>> issue-20
     ...options
 });
 
 /**
-<<<<<<< HEAD
  * Delete Release
  */
 export const labDeleteRelease = <ThrowOnError extends boolean = false>(options: Options<LabDeleteReleaseData, ThrowOnError>) => (options.client ?? client).delete<LabDeleteReleaseResponses, LabDeleteReleaseErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/lab/releases/{release_id}',
-=======
- * List Trades
- */
-export const floorListTrades = <ThrowOnError extends boolean = false>(options: Options<FloorListTradesData, ThrowOnError>) => (options.client ?? client).get<FloorListTradesResponses, FloorListTradesErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/v1/floor/deployments/{deployment_id}/trades',
->>>>>>> issue-20
     ...options
 });
 
 /**
-<<<<<<< HEAD
  * Read Release
  */
 export const labReadRelease = <ThrowOnError extends boolean = false>(options: Options<LabReadReleaseData, ThrowOnError>) => (options.client ?? client).get<LabReadReleaseResponses, LabReadReleaseErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/lab/releases/{release_id}',
-=======
- * List Positions
- */
-export const floorListPositions = <ThrowOnError extends boolean = false>(options: Options<FloorListPositionsData, ThrowOnError>) => (options.client ?? client).get<FloorListPositionsResponses, FloorListPositionsErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/v1/floor/deployments/{deployment_id}/positions',
->>>>>>> issue-20
     ...options
 });
 
 /**
-<<<<<<< HEAD
  * Download Release
  *
  * The release as a zip you can keep: manifest.json (with its content hash),
@@ -820,12 +781,52 @@ export const floorStopDeployment = <ThrowOnError extends boolean = false>(option
 export const auditReadAuditLog = <ThrowOnError extends boolean = false>(options?: Options<AuditReadAuditLogData, ThrowOnError>) => (options?.client ?? client).get<AuditReadAuditLogResponses, AuditReadAuditLogErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/audit',
-=======
+    ...options
+});
+
+/**
+ * Run Now
+ *
+ * Run one decision cycle at once, on the latest closed 5-minute bar.
+ */
+export const floorRunNow = <ThrowOnError extends boolean = false>(options: Options<FloorRunNowData, ThrowOnError>) => (options.client ?? client).post<FloorRunNowResponses, FloorRunNowErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/deployments/{deployment_id}/run-now',
+    ...options
+});
+
+/**
+ * List Orders
+ */
+export const floorListOrders = <ThrowOnError extends boolean = false>(options: Options<FloorListOrdersData, ThrowOnError>) => (options.client ?? client).get<FloorListOrdersResponses, FloorListOrdersErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/deployments/{deployment_id}/orders',
+    ...options
+});
+
+/**
+ * List Trades
+ */
+export const floorListTrades = <ThrowOnError extends boolean = false>(options: Options<FloorListTradesData, ThrowOnError>) => (options.client ?? client).get<FloorListTradesResponses, FloorListTradesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/deployments/{deployment_id}/trades',
+    ...options
+});
+
+/**
+ * List Positions
+ */
+export const floorListPositions = <ThrowOnError extends boolean = false>(options: Options<FloorListPositionsData, ThrowOnError>) => (options.client ?? client).get<FloorListPositionsResponses, FloorListPositionsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/deployments/{deployment_id}/positions',
+    ...options
+});
+
+/**
  * List Runs
  */
 export const floorListRuns = <ThrowOnError extends boolean = false>(options: Options<FloorListRunsData, ThrowOnError>) => (options.client ?? client).get<FloorListRunsResponses, FloorListRunsErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/floor/deployments/{deployment_id}/runs',
->>>>>>> issue-20
     ...options
 });

@@ -229,9 +229,147 @@ export type AuditEntry = {
 };
 
 /**
+ * AuditEntryPublic
+ */
+export type AuditEntryPublic = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Owner Id
+     */
+    owner_id: string;
+    /**
+     * Actor Id
+     */
+    actor_id: string | null;
+    /**
+     * Action
+     */
+    action: string;
+    /**
+     * Object Type
+     */
+    object_type: string;
+    /**
+     * Object Id
+     */
+    object_id: string;
+    /**
+     * Before
+     */
+    before: {
+        [key: string]: unknown;
+    } | null;
+    /**
+     * After
+     */
+    after: {
+        [key: string]: unknown;
+    } | null;
+    /**
+     * Client Address
+     */
+    client_address: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+};
+
+/**
  * AuditOutcome
  */
 export type AuditOutcome = 'success' | 'conflict' | 'not_found' | 'undecryptable' | 'encryption_not_configured' | 'throttled' | 'valid' | 'invalid_key' | 'invalid_signature' | 'rate_limited' | 'exchange_unavailable' | 'exchange_error';
+
+/**
+ * AuditPage
+ */
+export type AuditPage = {
+    /**
+     * Data
+     */
+    data: Array<AuditEntryPublic>;
+    /**
+     * Count
+     */
+    count: number;
+};
+
+/**
+ * AvailablePage
+ */
+export type AvailablePage = {
+    /**
+     * Data
+     */
+    data: Array<AvailableRelease>;
+    /**
+     * Count
+     */
+    count: number;
+};
+
+/**
+ * AvailableRelease
+ */
+export type AvailableRelease = {
+    /**
+     * Release Id
+     */
+    release_id: string;
+    /**
+     * Algorithm Id
+     */
+    algorithm_id: string;
+    /**
+     * Algorithm Name
+     */
+    algorithm_name: string;
+    /**
+     * Algorithm Version
+     */
+    algorithm_version: number;
+    /**
+     * Algorithm Type
+     */
+    algorithm_type: string;
+    /**
+     * Content Hash
+     */
+    content_hash: string;
+    /**
+     * Parameters
+     */
+    parameters: {
+        [key: string]: unknown;
+    };
+    /**
+     * Costs
+     */
+    costs: {
+        [key: string]: unknown;
+    };
+    /**
+     * Trained Coins
+     */
+    trained_coins: Array<string> | null;
+    /**
+     * Paper Hours
+     *
+     * Longest paper run of this release so far, in hours
+     */
+    paper_hours: number;
+    /**
+     * Live Allowed After Hours
+     */
+    live_allowed_after_hours: number;
+    /**
+     * Created At
+     */
+    created_at: string;
+};
 
 /**
  * BacktestCreate
@@ -324,6 +462,40 @@ export type BodyLoginLoginAccessToken = {
      * Client Secret
      */
     client_secret?: string | null;
+};
+
+/**
+ * ChecklistItem
+ */
+export type ChecklistItem = {
+    /**
+     * Key
+     */
+    key: string;
+    /**
+     * Label
+     */
+    label: string;
+    /**
+     * Required
+     */
+    required: boolean;
+    /**
+     * Threshold
+     */
+    threshold: unknown | null;
+    /**
+     * Measured
+     */
+    measured: unknown | null;
+    /**
+     * Passed
+     */
+    passed: boolean;
+    /**
+     * Detail
+     */
+    detail: string;
 };
 
 /**
@@ -626,6 +798,186 @@ export type CredentialUpdate = {
 };
 
 /**
+ * DeployRequest
+ */
+export type DeployRequest = {
+    /**
+     * Release Id
+     */
+    release_id: string;
+    mode?: DeploymentMode;
+    /**
+     * Name
+     */
+    name?: string | null;
+    /**
+     * Capital
+     *
+     * AUD given to this deployment
+     */
+    capital: number | string;
+    /**
+     * Coins
+     */
+    coins: Array<string>;
+    /**
+     * Allocation
+     *
+     * Coin -> share of capital (default: equal shares)
+     */
+    allocation?: {
+        [key: string]: number | string;
+    } | null;
+    /**
+     * Schedule Bars
+     *
+     * Decide every N five-minute bars
+     */
+    schedule_bars?: number;
+    risk_limits?: RiskLimits;
+    /**
+     * Acknowledge Real Money
+     *
+     * Live only: you confirm this deployment trades real money
+     */
+    acknowledge_real_money?: boolean;
+};
+
+/**
+ * DeploymentMode
+ */
+export type DeploymentMode = 'paper' | 'live';
+
+/**
+ * DeploymentPublic
+ */
+export type DeploymentPublic = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Release Id
+     */
+    release_id: string;
+    /**
+     * Algorithm Id
+     */
+    algorithm_id: string;
+    /**
+     * Name
+     */
+    name: string;
+    mode: DeploymentMode;
+    status: DeploymentStatus;
+    /**
+     * Capital
+     */
+    capital: string;
+    /**
+     * Coins
+     */
+    coins: Array<string>;
+    /**
+     * Allocation
+     */
+    allocation: {
+        [key: string]: string;
+    };
+    /**
+     * Schedule Bars
+     */
+    schedule_bars: number;
+    /**
+     * Execution Style
+     */
+    execution_style: string;
+    /**
+     * Risk Limits
+     */
+    risk_limits: {
+        [key: string]: unknown;
+    };
+    /**
+     * Parameters
+     */
+    parameters: {
+        [key: string]: unknown;
+    };
+    /**
+     * Acknowledged Real Money
+     */
+    acknowledged_real_money: boolean;
+    /**
+     * Status Reason
+     */
+    status_reason: string | null;
+    /**
+     * Deployed At
+     */
+    deployed_at: string;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+    /**
+     * Stopped At
+     */
+    stopped_at: string | null;
+};
+
+/**
+ * DeploymentStatus
+ */
+export type DeploymentStatus = 'active' | 'paused' | 'reducing' | 'halted' | 'stopped';
+
+/**
+ * DeploymentsPage
+ */
+export type DeploymentsPage = {
+    /**
+     * Data
+     */
+    data: Array<DeploymentPublic>;
+    /**
+     * Count
+     */
+    count: number;
+};
+
+/**
+ * DrawdownCriterion
+ */
+export type DrawdownCriterion = {
+    /**
+     * Required
+     */
+    required?: boolean;
+    /**
+     * Threshold
+     *
+     * Maximum drawdown as a fraction (0.3 = 30%)
+     */
+    threshold: number;
+};
+
+/**
+ * DrawdownCriterionUpdate
+ */
+export type DrawdownCriterionUpdate = {
+    /**
+     * Required
+     */
+    required?: boolean | null;
+    /**
+     * Threshold
+     *
+     * Maximum drawdown as a fraction (0.3 = 30%)
+     */
+    threshold?: number | null;
+};
+
+/**
  * EquitySeries
  */
 export type EquitySeries = {
@@ -671,6 +1023,24 @@ export type EquitySeries = {
     holdings_value: {
         [key: string]: Array<number>;
     };
+};
+
+/**
+ * Evidence
+ */
+export type Evidence = {
+    /**
+     * Backtest Run Ids
+     *
+     * Backtests of this version and parameters; the first is the main evidence
+     */
+    backtest_run_ids: Array<string>;
+    /**
+     * Sweep Id
+     *
+     * A sweep whose test window gives the out-of-sample result
+     */
+    sweep_id?: string | null;
 };
 
 /**
@@ -735,6 +1105,34 @@ export type ExecutionRunPublic = {
      * Finished At
      */
     finished_at: string | null;
+};
+
+/**
+ * ExecutionStyle
+ *
+ * How the Floor will trade: Coinspot's instant buy/sell (~1 % fee incl. GST) or
+ * price-bearing order-book orders (0.1 %).
+ */
+export type ExecutionStyle = 'instant' | 'orderbook';
+
+/**
+ * FlagCriterion
+ */
+export type FlagCriterion = {
+    /**
+     * Required
+     */
+    required?: boolean;
+};
+
+/**
+ * FlagCriterionUpdate
+ */
+export type FlagCriterionUpdate = {
+    /**
+     * Required
+     */
+    required?: boolean | null;
 };
 
 /**
@@ -1004,6 +1402,38 @@ export type OrderPublic = {
 };
 
 /**
+ * OutOfSampleCriterion
+ */
+export type OutOfSampleCriterion = {
+    /**
+     * Required
+     */
+    required?: boolean;
+    /**
+     * Threshold
+     *
+     * How far total return may trail buy-and-hold (fraction)
+     */
+    threshold: number;
+};
+
+/**
+ * OutOfSampleCriterionUpdate
+ */
+export type OutOfSampleCriterionUpdate = {
+    /**
+     * Required
+     */
+    required?: boolean | null;
+    /**
+     * Threshold
+     *
+     * How far total return may trail buy-and-hold (fraction)
+     */
+    threshold?: number | null;
+};
+
+/**
  * Page[ExecutionRunPublic]
  */
 export type PageExecutionRunPublic = {
@@ -1185,6 +1615,95 @@ export type PriceHistory = {
 };
 
 /**
+ * PromoteRequest
+ */
+export type PromoteRequest = {
+    /**
+     * Version
+     *
+     * Default: latest
+     */
+    version?: number | null;
+    /**
+     * Parameters
+     *
+     * Default: the main evidence run's parameters
+     */
+    parameters?: {
+        [key: string]: unknown;
+    } | null;
+    execution_style?: ExecutionStyle;
+    /**
+     * Slippage Bps
+     */
+    slippage_bps?: number;
+    /**
+     * Min Order Aud
+     */
+    min_order_aud?: number;
+    /**
+     * Warmup Bars
+     *
+     * 5-minute bars the release needs to decide
+     */
+    warmup_bars?: number;
+    evidence: Evidence;
+    training?: TrainingWindow | null;
+};
+
+/**
+ * PromotionCheck
+ *
+ * The checklist; `passed` is true when every required criterion passed.
+ */
+export type PromotionCheck = {
+    /**
+     * Passed
+     */
+    passed: boolean;
+    /**
+     * Checklist
+     */
+    checklist: Array<ChecklistItem>;
+    /**
+     * Release Id
+     */
+    release_id?: string | null;
+};
+
+/**
+ * PromotionPolicy
+ *
+ * The effective policy (every criterion present).
+ */
+export type PromotionPolicy = {
+    min_span_days: SpanCriterion;
+    min_round_trips: TripsCriterion;
+    min_sharpe: SharpeCriterion;
+    max_drawdown: DrawdownCriterion;
+    lookahead: FlagCriterion;
+    out_of_sample: OutOfSampleCriterion;
+    resources: ResourceCriterion;
+    fees_match_execution: FlagCriterion;
+};
+
+/**
+ * PromotionPolicyUpdate
+ *
+ * Any subset of the criteria, each with any subset of its fields; the rest stay.
+ */
+export type PromotionPolicyUpdate = {
+    min_span_days?: SpanCriterionUpdate | null;
+    min_round_trips?: TripsCriterionUpdate | null;
+    min_sharpe?: SharpeCriterionUpdate | null;
+    max_drawdown?: DrawdownCriterionUpdate | null;
+    lookahead?: FlagCriterionUpdate | null;
+    out_of_sample?: OutOfSampleCriterionUpdate | null;
+    resources?: ResourceCriterionUpdate | null;
+    fees_match_execution?: FlagCriterionUpdate | null;
+};
+
+/**
  * QueuedJob
  */
 export type QueuedJob = {
@@ -1196,6 +1715,250 @@ export type QueuedJob = {
      * Status
      */
     status: string;
+};
+
+/**
+ * ReleasePublic
+ */
+export type ReleasePublic = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Algorithm Id
+     */
+    algorithm_id: string;
+    /**
+     * Algorithm Version
+     */
+    algorithm_version: number;
+    /**
+     * Algorithm Name
+     */
+    algorithm_name: string;
+    /**
+     * Algorithm Type
+     */
+    algorithm_type: string;
+    /**
+     * Content Hash
+     */
+    content_hash: string;
+    /**
+     * Parameters
+     */
+    parameters: {
+        [key: string]: unknown;
+    };
+    /**
+     * Costs
+     */
+    costs: {
+        [key: string]: unknown;
+    };
+    /**
+     * Warmup Bars
+     */
+    warmup_bars: number;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * In Use
+     */
+    in_use?: boolean;
+    /**
+     * Class Name
+     */
+    class_name: string;
+    /**
+     * Code
+     */
+    code: string;
+    /**
+     * Code Hash
+     */
+    code_hash: string;
+    /**
+     * Parameter Schema
+     */
+    parameter_schema: {
+        [key: string]: unknown;
+    };
+    /**
+     * Libraries
+     */
+    libraries: {
+        [key: string]: string;
+    };
+    /**
+     * Training
+     */
+    training: {
+        [key: string]: unknown;
+    } | null;
+    /**
+     * Evidence
+     */
+    evidence: {
+        [key: string]: unknown;
+    };
+    /**
+     * Checklist
+     */
+    checklist: Array<{
+        [key: string]: unknown;
+    }>;
+};
+
+/**
+ * ReleaseSummary
+ */
+export type ReleaseSummary = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Algorithm Id
+     */
+    algorithm_id: string;
+    /**
+     * Algorithm Version
+     */
+    algorithm_version: number;
+    /**
+     * Algorithm Name
+     */
+    algorithm_name: string;
+    /**
+     * Algorithm Type
+     */
+    algorithm_type: string;
+    /**
+     * Content Hash
+     */
+    content_hash: string;
+    /**
+     * Parameters
+     */
+    parameters: {
+        [key: string]: unknown;
+    };
+    /**
+     * Costs
+     */
+    costs: {
+        [key: string]: unknown;
+    };
+    /**
+     * Warmup Bars
+     */
+    warmup_bars: number;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * In Use
+     */
+    in_use?: boolean;
+};
+
+/**
+ * ReleasesPage
+ */
+export type ReleasesPage = {
+    /**
+     * Data
+     */
+    data: Array<ReleaseSummary>;
+    /**
+     * Count
+     */
+    count: number;
+};
+
+/**
+ * ResourceCriterion
+ */
+export type ResourceCriterion = {
+    /**
+     * Required
+     */
+    required?: boolean;
+    /**
+     * Threshold
+     *
+     * Time limit of one predict, in ms
+     */
+    threshold: number;
+};
+
+/**
+ * ResourceCriterionUpdate
+ */
+export type ResourceCriterionUpdate = {
+    /**
+     * Required
+     */
+    required?: boolean | null;
+    /**
+     * Threshold
+     *
+     * Time limit of one predict, in ms
+     */
+    threshold?: number | null;
+};
+
+/**
+ * RiskLimits
+ *
+ * Per-deployment limits; the Floor's risk engine enforces them on every order.
+ */
+export type RiskLimits = {
+    /**
+     * Max Order Aud
+     */
+    max_order_aud?: number | string | null;
+    /**
+     * Max Position Aud
+     */
+    max_position_aud?: number | string | null;
+    /**
+     * Max Position Fraction
+     */
+    max_position_fraction?: number | string | null;
+    /**
+     * Daily Loss Aud
+     */
+    daily_loss_aud?: number | string | null;
+    /**
+     * Max Drawdown Fraction
+     */
+    max_drawdown_fraction?: number | string | null;
+    /**
+     * Max Orders Per Hour
+     */
+    max_orders_per_hour?: number | null;
+    /**
+     * Cooldown Minutes
+     */
+    cooldown_minutes?: number | null;
+    /**
+     * Max Price Age Seconds
+     */
+    max_price_age_seconds?: number | null;
+    /**
+     * Max Price Jump Fraction
+     */
+    max_price_jump_fraction?: number | string | null;
+    /**
+     * Max Spread Fraction
+     */
+    max_spread_fraction?: number | string | null;
 };
 
 /**
@@ -1518,6 +2281,80 @@ export type SandboxWall = {
 };
 
 /**
+ * SharpeCriterion
+ */
+export type SharpeCriterion = {
+    /**
+     * Required
+     */
+    required?: boolean;
+    /**
+     * Threshold
+     *
+     * Minimum Sharpe ratio after fees
+     */
+    threshold: number;
+};
+
+/**
+ * SharpeCriterionUpdate
+ */
+export type SharpeCriterionUpdate = {
+    /**
+     * Required
+     */
+    required?: boolean | null;
+    /**
+     * Threshold
+     *
+     * Minimum Sharpe ratio after fees
+     */
+    threshold?: number | null;
+};
+
+/**
+ * SpanCriterion
+ */
+export type SpanCriterion = {
+    /**
+     * Required
+     */
+    required?: boolean;
+    /**
+     * Threshold
+     *
+     * Minimum backtest span in days
+     */
+    threshold: number;
+};
+
+/**
+ * SpanCriterionUpdate
+ */
+export type SpanCriterionUpdate = {
+    /**
+     * Required
+     */
+    required?: boolean | null;
+    /**
+     * Threshold
+     *
+     * Minimum backtest span in days
+     */
+    threshold?: number | null;
+};
+
+/**
+ * StatusChange
+ */
+export type StatusChange = {
+    /**
+     * Reason
+     */
+    reason?: string | null;
+};
+
+/**
  * SweepCreate
  */
 export type SweepCreate = {
@@ -1792,6 +2629,60 @@ export type TradingSettings = {
      * Bars the lookahead check truncates at
      */
     lookahead_samples?: number;
+};
+
+/**
+ * TrainingWindow
+ *
+ * ML/RL algorithms: the window the release's model is fitted on, in the sandbox.
+ */
+export type TrainingWindow = {
+    /**
+     * Start
+     */
+    start: string;
+    /**
+     * End
+     */
+    end: string;
+    /**
+     * Coins
+     *
+     * Coins to fit a model for (default: the evidence's coins)
+     */
+    coins?: Array<string> | null;
+};
+
+/**
+ * TripsCriterion
+ */
+export type TripsCriterion = {
+    /**
+     * Required
+     */
+    required?: boolean;
+    /**
+     * Threshold
+     *
+     * Minimum closed round trips
+     */
+    threshold: number;
+};
+
+/**
+ * TripsCriterionUpdate
+ */
+export type TripsCriterionUpdate = {
+    /**
+     * Required
+     */
+    required?: boolean | null;
+    /**
+     * Threshold
+     *
+     * Minimum closed round trips
+     */
+    threshold?: number | null;
 };
 
 /**
@@ -3816,6 +4707,571 @@ export type LabListSweepsResponses = {
 };
 
 export type LabListSweepsResponse = LabListSweepsResponses[keyof LabListSweepsResponses];
+
+export type LabReadPromotionPolicyData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/lab/promotion-policy';
+};
+
+export type LabReadPromotionPolicyResponses = {
+    /**
+     * Successful Response
+     */
+    200: PromotionPolicy;
+};
+
+export type LabReadPromotionPolicyResponse = LabReadPromotionPolicyResponses[keyof LabReadPromotionPolicyResponses];
+
+export type LabUpdatePromotionPolicyData = {
+    body: PromotionPolicyUpdate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/lab/promotion-policy';
+};
+
+export type LabUpdatePromotionPolicyErrors = {
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type LabUpdatePromotionPolicyError = LabUpdatePromotionPolicyErrors[keyof LabUpdatePromotionPolicyErrors];
+
+export type LabUpdatePromotionPolicyResponses = {
+    /**
+     * Successful Response
+     */
+    200: PromotionPolicy;
+};
+
+export type LabUpdatePromotionPolicyResponse = LabUpdatePromotionPolicyResponses[keyof LabUpdatePromotionPolicyResponses];
+
+export type LabPromotionCheckData = {
+    body: PromoteRequest;
+    path: {
+        /**
+         * Algorithm Id
+         */
+        algorithm_id: string;
+    };
+    query?: never;
+    url: '/api/v1/lab/algorithms/{algorithm_id}/promotion-check';
+};
+
+export type LabPromotionCheckErrors = {
+    /**
+     * No such object for this user
+     */
+    404: unknown;
+    /**
+     * The algorithm is archived
+     */
+    409: unknown;
+    /**
+     * Invalid request or evidence (`detail` names the field), or, for `promote`, a required criterion failed: the body then also holds the checklist
+     */
+    422: unknown;
+};
+
+export type LabPromotionCheckResponses = {
+    /**
+     * Successful Response
+     */
+    200: PromotionCheck;
+};
+
+export type LabPromotionCheckResponse = LabPromotionCheckResponses[keyof LabPromotionCheckResponses];
+
+export type LabPromoteData = {
+    body: PromoteRequest;
+    path: {
+        /**
+         * Algorithm Id
+         */
+        algorithm_id: string;
+    };
+    query?: never;
+    url: '/api/v1/lab/algorithms/{algorithm_id}/promote';
+};
+
+export type LabPromoteErrors = {
+    /**
+     * No such object for this user
+     */
+    404: unknown;
+    /**
+     * The algorithm is archived
+     */
+    409: unknown;
+    /**
+     * Invalid request or evidence (`detail` names the field), or, for `promote`, a required criterion failed: the body then also holds the checklist
+     */
+    422: unknown;
+};
+
+export type LabPromoteResponses = {
+    /**
+     * Successful Response
+     */
+    201: PromotionCheck;
+};
+
+export type LabPromoteResponse = LabPromoteResponses[keyof LabPromoteResponses];
+
+export type LabReadReleasesData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Algorithm Id
+         */
+        algorithm_id?: string | null;
+        /**
+         * Skip
+         */
+        skip?: number;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/v1/lab/releases';
+};
+
+export type LabReadReleasesErrors = {
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type LabReadReleasesError = LabReadReleasesErrors[keyof LabReadReleasesErrors];
+
+export type LabReadReleasesResponses = {
+    /**
+     * Successful Response
+     */
+    200: ReleasesPage;
+};
+
+export type LabReadReleasesResponse = LabReadReleasesResponses[keyof LabReadReleasesResponses];
+
+export type LabDeleteReleaseData = {
+    body?: never;
+    path: {
+        /**
+         * Release Id
+         */
+        release_id: string;
+    };
+    query?: never;
+    url: '/api/v1/lab/releases/{release_id}';
+};
+
+export type LabDeleteReleaseErrors = {
+    /**
+     * No such object for this user
+     */
+    404: unknown;
+    /**
+     * A deployment uses this release
+     */
+    409: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type LabDeleteReleaseError = LabDeleteReleaseErrors[keyof LabDeleteReleaseErrors];
+
+export type LabDeleteReleaseResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type LabDeleteReleaseResponse = LabDeleteReleaseResponses[keyof LabDeleteReleaseResponses];
+
+export type LabReadReleaseData = {
+    body?: never;
+    path: {
+        /**
+         * Release Id
+         */
+        release_id: string;
+    };
+    query?: never;
+    url: '/api/v1/lab/releases/{release_id}';
+};
+
+export type LabReadReleaseErrors = {
+    /**
+     * No such object for this user
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type LabReadReleaseError = LabReadReleaseErrors[keyof LabReadReleaseErrors];
+
+export type LabReadReleaseResponses = {
+    /**
+     * Successful Response
+     */
+    200: ReleasePublic;
+};
+
+export type LabReadReleaseResponse = LabReadReleaseResponses[keyof LabReadReleaseResponses];
+
+export type LabDownloadReleaseData = {
+    body?: never;
+    path: {
+        /**
+         * Release Id
+         */
+        release_id: string;
+    };
+    query?: never;
+    url: '/api/v1/lab/releases/{release_id}/bundle';
+};
+
+export type LabDownloadReleaseErrors = {
+    /**
+     * No such object for this user
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type LabDownloadReleaseError = LabDownloadReleaseErrors[keyof LabDownloadReleaseErrors];
+
+export type LabDownloadReleaseResponses = {
+    /**
+     * The release bundle (zip)
+     */
+    200: Blob | File;
+};
+
+export type LabDownloadReleaseResponse = LabDownloadReleaseResponses[keyof LabDownloadReleaseResponses];
+
+export type FloorAvailableAlgorithmsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/floor/available-algorithms';
+};
+
+export type FloorAvailableAlgorithmsResponses = {
+    /**
+     * Successful Response
+     */
+    200: AvailablePage;
+};
+
+export type FloorAvailableAlgorithmsResponse = FloorAvailableAlgorithmsResponses[keyof FloorAvailableAlgorithmsResponses];
+
+export type FloorDeployData = {
+    body: DeployRequest;
+    path?: never;
+    query?: never;
+    url: '/api/v1/floor/deploy';
+};
+
+export type FloorDeployErrors = {
+    /**
+     * No such object for this user
+     */
+    404: unknown;
+    /**
+     * Invalid request, or live requirements not met (the reason)
+     */
+    422: unknown;
+    /**
+     * Coinspot could not be asked for the account's balance
+     */
+    503: unknown;
+};
+
+export type FloorDeployResponses = {
+    /**
+     * Successful Response
+     */
+    201: DeploymentPublic;
+};
+
+export type FloorDeployResponse = FloorDeployResponses[keyof FloorDeployResponses];
+
+export type FloorReadDeploymentsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Status
+         */
+        status?: DeploymentStatus | null;
+        /**
+         * Mode
+         */
+        mode?: DeploymentMode | null;
+        /**
+         * Algorithm Id
+         */
+        algorithm_id?: string | null;
+        /**
+         * Release Id
+         */
+        release_id?: string | null;
+        /**
+         * Skip
+         */
+        skip?: number;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/v1/floor/deployments';
+};
+
+export type FloorReadDeploymentsErrors = {
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type FloorReadDeploymentsError = FloorReadDeploymentsErrors[keyof FloorReadDeploymentsErrors];
+
+export type FloorReadDeploymentsResponses = {
+    /**
+     * Successful Response
+     */
+    200: DeploymentsPage;
+};
+
+export type FloorReadDeploymentsResponse = FloorReadDeploymentsResponses[keyof FloorReadDeploymentsResponses];
+
+export type FloorReadDeploymentData = {
+    body?: never;
+    path: {
+        /**
+         * Deployment Id
+         */
+        deployment_id: string;
+    };
+    query?: never;
+    url: '/api/v1/floor/deployments/{deployment_id}';
+};
+
+export type FloorReadDeploymentErrors = {
+    /**
+     * No such object for this user
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type FloorReadDeploymentError = FloorReadDeploymentErrors[keyof FloorReadDeploymentErrors];
+
+export type FloorReadDeploymentResponses = {
+    /**
+     * Successful Response
+     */
+    200: DeploymentPublic;
+};
+
+export type FloorReadDeploymentResponse = FloorReadDeploymentResponses[keyof FloorReadDeploymentResponses];
+
+export type FloorPauseDeploymentData = {
+    /**
+     * Body
+     */
+    body?: StatusChange | null;
+    path: {
+        /**
+         * Deployment Id
+         */
+        deployment_id: string;
+    };
+    query?: never;
+    url: '/api/v1/floor/deployments/{deployment_id}/pause';
+};
+
+export type FloorPauseDeploymentErrors = {
+    /**
+     * No such object for this user
+     */
+    404: unknown;
+    /**
+     * The deployment's status does not allow this change
+     */
+    409: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type FloorPauseDeploymentError = FloorPauseDeploymentErrors[keyof FloorPauseDeploymentErrors];
+
+export type FloorPauseDeploymentResponses = {
+    /**
+     * Successful Response
+     */
+    200: DeploymentPublic;
+};
+
+export type FloorPauseDeploymentResponse = FloorPauseDeploymentResponses[keyof FloorPauseDeploymentResponses];
+
+export type FloorResumeDeploymentData = {
+    /**
+     * Body
+     */
+    body?: StatusChange | null;
+    path: {
+        /**
+         * Deployment Id
+         */
+        deployment_id: string;
+    };
+    query?: never;
+    url: '/api/v1/floor/deployments/{deployment_id}/resume';
+};
+
+export type FloorResumeDeploymentErrors = {
+    /**
+     * No such object for this user
+     */
+    404: unknown;
+    /**
+     * The deployment's status does not allow this change
+     */
+    409: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type FloorResumeDeploymentError = FloorResumeDeploymentErrors[keyof FloorResumeDeploymentErrors];
+
+export type FloorResumeDeploymentResponses = {
+    /**
+     * Successful Response
+     */
+    200: DeploymentPublic;
+};
+
+export type FloorResumeDeploymentResponse = FloorResumeDeploymentResponses[keyof FloorResumeDeploymentResponses];
+
+export type FloorStopDeploymentData = {
+    /**
+     * Body
+     */
+    body?: StatusChange | null;
+    path: {
+        /**
+         * Deployment Id
+         */
+        deployment_id: string;
+    };
+    query?: never;
+    url: '/api/v1/floor/deployments/{deployment_id}/stop';
+};
+
+export type FloorStopDeploymentErrors = {
+    /**
+     * No such object for this user
+     */
+    404: unknown;
+    /**
+     * The deployment's status does not allow this change
+     */
+    409: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type FloorStopDeploymentError = FloorStopDeploymentErrors[keyof FloorStopDeploymentErrors];
+
+export type FloorStopDeploymentResponses = {
+    /**
+     * Successful Response
+     */
+    200: DeploymentPublic;
+};
+
+export type FloorStopDeploymentResponse = FloorStopDeploymentResponses[keyof FloorStopDeploymentResponses];
+
+export type AuditReadAuditLogData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Skip
+         */
+        skip?: number;
+        /**
+         * Limit
+         */
+        limit?: number;
+        /**
+         * Object Type
+         *
+         * e.g. release
+         */
+        object_type?: string | null;
+        /**
+         * Object Id
+         */
+        object_id?: string | null;
+        /**
+         * All
+         *
+         * Superusers: every user's entries
+         */
+        all?: boolean;
+    };
+    url: '/api/v1/audit';
+};
+
+export type AuditReadAuditLogErrors = {
+    /**
+     * Only superusers may read every user's entries
+     */
+    403: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type AuditReadAuditLogError = AuditReadAuditLogErrors[keyof AuditReadAuditLogErrors];
+
+export type AuditReadAuditLogResponses = {
+    /**
+     * Successful Response
+     */
+    200: AuditPage;
+};
+
+export type AuditReadAuditLogResponse = AuditReadAuditLogResponses[keyof AuditReadAuditLogResponses];
 
 export type FloorRunNowData = {
     body?: never;
