@@ -7,6 +7,7 @@ from app.collector.models import CollectionRun, PriceData5Min, PriceRollup1h
 from app.credentials.models import CoinspotCredential, CredentialAuditLog
 from app.floor.ledger import ExecutionRun, Order, Position, Trade
 from app.floor.models import DeployedAlgorithm
+from app.floor.pnl.models import EquitySnapshot, PnlClosedLot, PnlOpenLot
 from app.lab.algorithms.models import Algorithm, AlgorithmVersion
 from app.lab.backtests.models import BacktestRun, ParameterSweep
 from app.lab.releases.models import PromotionPolicyRow, Release, ReleaseArtefact
@@ -17,6 +18,9 @@ metadata = SQLModel.metadata
 __all__ = [
     "AuditLog",
     "DeployedAlgorithm",
+    "EquitySnapshot",
+    "PnlClosedLot",
+    "PnlOpenLot",
     "ExecutionRun",
     "Order",
     "Position",

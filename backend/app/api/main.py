@@ -18,6 +18,7 @@ from app.users import routes as users_routes
 # After the Lab's hooks: the executor starts after the sandbox pool and stops before it.
 from app.floor import execution_routes as floor_execution_routes
 from app.floor import service as floor_service  # noqa: F401 - registers start/stop hooks
+from app.floor.pnl import routes as pnl_routes
 
 api_router = APIRouter()
 api_router.include_router(login_routes.router)
@@ -32,3 +33,4 @@ api_router.include_router(release_routes.router)
 api_router.include_router(deploy_routes.router)
 api_router.include_router(audit_routes.router)
 api_router.include_router(floor_execution_routes.router)
+api_router.include_router(pnl_routes.router)

@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 
 from app.floor.ledger import Order, Position, Trade, TradeSource
 from app.floor.ledger import OrderStatus as S
+from app.floor.pnl.book import record_trades
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ def book_fills(
         trades.append(trade)
     session.add(position)
     session.add(order)
+    record_trades(session, trades)  # the P&L lots move in the same transaction
     return trades
 
 

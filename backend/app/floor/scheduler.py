@@ -27,6 +27,7 @@ from app.core.config import settings
 from app.core.db import engine as default_engine
 from app.floor.executor import NODE, BrokerFactory, CycleRefused, run_cycle
 from app.floor.models import RUNNING_STATUSES
+from app.floor.pnl.service import snapshot_all
 from app.floor.signals import BAR, bar_of
 from app.lab.sandbox.pool import SandboxPool
 
@@ -168,6 +169,7 @@ class FloorService:
             bar = bar_of(now - timedelta(seconds=settings.FLOOR_SCHEDULE_DELAY_SECONDS))
             if self._scheduled != bar:
                 marked = await asyncio.to_thread(mark_due, self._engine, bar)
+                await asyncio.to_thread(snapshot_all, self._engine, bar)
                 self._scheduled = bar
                 logger.info("floor scheduled", extra={"bar": bar.isoformat(), "due": marked})
         await work_once(self._engine, self._pool, self._broker_factory, self._concurrency)

@@ -2,7 +2,7 @@
 
 import { type Client, type Options as Options2, type TDataShape, urlSearchParamsBodySerializer } from './client';
 import { client } from './client.gen';
-import type { AuditReadAuditLogData, AuditReadAuditLogErrors, AuditReadAuditLogResponses, CollectorReadStatusData, CollectorReadStatusResponses, CollectorTriggerRunData, CollectorTriggerRunResponses, CredentialsCreateCredentialsData, CredentialsCreateCredentialsErrors, CredentialsCreateCredentialsResponses, CredentialsDeleteCredentialsData, CredentialsDeleteCredentialsErrors, CredentialsDeleteCredentialsResponses, CredentialsReadAuditLogData, CredentialsReadAuditLogErrors, CredentialsReadAuditLogResponses, CredentialsReadCredentialsData, CredentialsReadCredentialsErrors, CredentialsReadCredentialsResponses, CredentialsUpdateCredentialsData, CredentialsUpdateCredentialsErrors, CredentialsUpdateCredentialsResponses, CredentialsValidateCredentialsData, CredentialsValidateCredentialsErrors, CredentialsValidateCredentialsResponses, FloorAvailableAlgorithmsData, FloorAvailableAlgorithmsResponses, FloorDeployData, FloorDeployErrors, FloorDeployResponses, FloorListOrdersData, FloorListOrdersErrors, FloorListOrdersResponses, FloorListPositionsData, FloorListPositionsErrors, FloorListPositionsResponses, FloorListRunsData, FloorListRunsErrors, FloorListRunsResponses, FloorListTradesData, FloorListTradesErrors, FloorListTradesResponses, FloorPauseDeploymentData, FloorPauseDeploymentErrors, FloorPauseDeploymentResponses, FloorReadDeploymentData, FloorReadDeploymentErrors, FloorReadDeploymentResponses, FloorReadDeploymentsData, FloorReadDeploymentsErrors, FloorReadDeploymentsResponses, FloorResumeDeploymentData, FloorResumeDeploymentErrors, FloorResumeDeploymentResponses, FloorRunNowData, FloorRunNowErrors, FloorRunNowResponses, FloorStopDeploymentData, FloorStopDeploymentErrors, FloorStopDeploymentResponses, LabCancelBacktestData, LabCancelBacktestErrors, LabCancelBacktestResponses, LabCancelSweepData, LabCancelSweepErrors, LabCancelSweepResponses, LabCompareBacktestsData, LabCompareBacktestsErrors, LabCompareBacktestsResponses, LabCreateAlgorithmData, LabCreateAlgorithmErrors, LabCreateAlgorithmResponses, LabCreateBacktestData, LabCreateBacktestErrors, LabCreateBacktestResponses, LabCreateSweepData, LabCreateSweepErrors, LabCreateSweepResponses, LabDeleteAlgorithmData, LabDeleteAlgorithmErrors, LabDeleteAlgorithmResponses, LabDeleteReleaseData, LabDeleteReleaseErrors, LabDeleteReleaseResponses, LabDownloadReleaseData, LabDownloadReleaseErrors, LabDownloadReleaseResponses, LabListAlgorithmsData, LabListAlgorithmsErrors, LabListAlgorithmsResponses, LabListBacktestsData, LabListBacktestsErrors, LabListBacktestsResponses, LabListSweepsData, LabListSweepsErrors, LabListSweepsResponses, LabListTemplatesData, LabListTemplatesResponses, LabListVersionsData, LabListVersionsErrors, LabListVersionsResponses, LabPromoteData, LabPromoteErrors, LabPromoteResponses, LabPromotionCheckData, LabPromotionCheckErrors, LabPromotionCheckResponses, LabReadAlgorithmData, LabReadAlgorithmErrors, LabReadAlgorithmResponses, LabReadBacktestData, LabReadBacktestErrors, LabReadBacktestResponses, LabReadEquityData, LabReadEquityErrors, LabReadEquityResponses, LabReadPromotionPolicyData, LabReadPromotionPolicyResponses, LabReadReleaseData, LabReadReleaseErrors, LabReadReleaseResponses, LabReadReleasesData, LabReadReleasesErrors, LabReadReleasesResponses, LabReadRoundTripsData, LabReadRoundTripsErrors, LabReadRoundTripsResponses, LabReadSweepData, LabReadSweepErrors, LabReadSweepResponses, LabReadTradesData, LabReadTradesErrors, LabReadTradesResponses, LabReadVersionData, LabReadVersionErrors, LabReadVersionResponses, LabUpdateAlgorithmData, LabUpdateAlgorithmErrors, LabUpdateAlgorithmResponses, LabUpdatePromotionPolicyData, LabUpdatePromotionPolicyErrors, LabUpdatePromotionPolicyResponses, LabValidateData, LabValidateErrors, LabValidateResponses, LoginLoginAccessTokenData, LoginLoginAccessTokenErrors, LoginLoginAccessTokenResponses, LoginRecoverPasswordData, LoginRecoverPasswordErrors, LoginRecoverPasswordResponses, LoginResetPasswordData, LoginResetPasswordErrors, LoginResetPasswordResponses, LoginTestTokenData, LoginTestTokenResponses, PricesReadCoinsData, PricesReadCoinsResponses, PricesReadHistoryData, PricesReadHistoryErrors, PricesReadHistoryResponses, PricesReadLatestData, PricesReadLatestResponses, UsersCreateUserData, UsersCreateUserErrors, UsersCreateUserResponses, UsersDeleteUserData, UsersDeleteUserErrors, UsersDeleteUserMeData, UsersDeleteUserMeResponses, UsersDeleteUserResponses, UsersReadUserByIdData, UsersReadUserByIdErrors, UsersReadUserByIdResponses, UsersReadUserMeData, UsersReadUserMeResponses, UsersReadUsersData, UsersReadUsersErrors, UsersReadUsersResponses, UsersRegisterUserData, UsersRegisterUserErrors, UsersRegisterUserResponses, UsersUpdatePasswordMeData, UsersUpdatePasswordMeErrors, UsersUpdatePasswordMeResponses, UsersUpdateUserData, UsersUpdateUserErrors, UsersUpdateUserMeData, UsersUpdateUserMeErrors, UsersUpdateUserMeResponses, UsersUpdateUserResponses, UtilsHealthCheckData, UtilsHealthCheckResponses, UtilsReadSandboxStatusData, UtilsReadSandboxStatusResponses } from './types.gen';
+import type { AuditReadAuditLogData, AuditReadAuditLogErrors, AuditReadAuditLogResponses, CollectorReadStatusData, CollectorReadStatusResponses, CollectorTriggerRunData, CollectorTriggerRunResponses, CredentialsCreateCredentialsData, CredentialsCreateCredentialsErrors, CredentialsCreateCredentialsResponses, CredentialsDeleteCredentialsData, CredentialsDeleteCredentialsErrors, CredentialsDeleteCredentialsResponses, CredentialsReadAuditLogData, CredentialsReadAuditLogErrors, CredentialsReadAuditLogResponses, CredentialsReadCredentialsData, CredentialsReadCredentialsErrors, CredentialsReadCredentialsResponses, CredentialsUpdateCredentialsData, CredentialsUpdateCredentialsErrors, CredentialsUpdateCredentialsResponses, CredentialsValidateCredentialsData, CredentialsValidateCredentialsErrors, CredentialsValidateCredentialsResponses, FloorAvailableAlgorithmsData, FloorAvailableAlgorithmsResponses, FloorDeployData, FloorDeployErrors, FloorDeployResponses, FloorListOrdersData, FloorListOrdersErrors, FloorListOrdersResponses, FloorListPositionsData, FloorListPositionsErrors, FloorListPositionsResponses, FloorListRunsData, FloorListRunsErrors, FloorListRunsResponses, FloorListTradesData, FloorListTradesErrors, FloorListTradesResponses, FloorPauseDeploymentData, FloorPauseDeploymentErrors, FloorPauseDeploymentResponses, FloorPnlByAlgorithmData, FloorPnlByAlgorithmErrors, FloorPnlByAlgorithmResponses, FloorPnlByCoinData, FloorPnlByCoinErrors, FloorPnlByCoinResponses, FloorPnlByDeploymentData, FloorPnlByDeploymentErrors, FloorPnlByDeploymentResponses, FloorPnlExportData, FloorPnlExportErrors, FloorPnlExportResponses, FloorPnlHistoryData, FloorPnlHistoryErrors, FloorPnlHistoryResponses, FloorPnlSummaryData, FloorPnlSummaryErrors, FloorPnlSummaryResponses, FloorReadDeploymentData, FloorReadDeploymentErrors, FloorReadDeploymentResponses, FloorReadDeploymentsData, FloorReadDeploymentsErrors, FloorReadDeploymentsResponses, FloorResumeDeploymentData, FloorResumeDeploymentErrors, FloorResumeDeploymentResponses, FloorRunNowData, FloorRunNowErrors, FloorRunNowResponses, FloorStopDeploymentData, FloorStopDeploymentErrors, FloorStopDeploymentResponses, LabCancelBacktestData, LabCancelBacktestErrors, LabCancelBacktestResponses, LabCancelSweepData, LabCancelSweepErrors, LabCancelSweepResponses, LabCompareBacktestsData, LabCompareBacktestsErrors, LabCompareBacktestsResponses, LabCreateAlgorithmData, LabCreateAlgorithmErrors, LabCreateAlgorithmResponses, LabCreateBacktestData, LabCreateBacktestErrors, LabCreateBacktestResponses, LabCreateSweepData, LabCreateSweepErrors, LabCreateSweepResponses, LabDeleteAlgorithmData, LabDeleteAlgorithmErrors, LabDeleteAlgorithmResponses, LabDeleteReleaseData, LabDeleteReleaseErrors, LabDeleteReleaseResponses, LabDownloadReleaseData, LabDownloadReleaseErrors, LabDownloadReleaseResponses, LabListAlgorithmsData, LabListAlgorithmsErrors, LabListAlgorithmsResponses, LabListBacktestsData, LabListBacktestsErrors, LabListBacktestsResponses, LabListSweepsData, LabListSweepsErrors, LabListSweepsResponses, LabListTemplatesData, LabListTemplatesResponses, LabListVersionsData, LabListVersionsErrors, LabListVersionsResponses, LabPromoteData, LabPromoteErrors, LabPromoteResponses, LabPromotionCheckData, LabPromotionCheckErrors, LabPromotionCheckResponses, LabReadAlgorithmData, LabReadAlgorithmErrors, LabReadAlgorithmResponses, LabReadBacktestData, LabReadBacktestErrors, LabReadBacktestResponses, LabReadEquityData, LabReadEquityErrors, LabReadEquityResponses, LabReadPromotionPolicyData, LabReadPromotionPolicyResponses, LabReadReleaseData, LabReadReleaseErrors, LabReadReleaseResponses, LabReadReleasesData, LabReadReleasesErrors, LabReadReleasesResponses, LabReadRoundTripsData, LabReadRoundTripsErrors, LabReadRoundTripsResponses, LabReadSweepData, LabReadSweepErrors, LabReadSweepResponses, LabReadTradesData, LabReadTradesErrors, LabReadTradesResponses, LabReadVersionData, LabReadVersionErrors, LabReadVersionResponses, LabUpdateAlgorithmData, LabUpdateAlgorithmErrors, LabUpdateAlgorithmResponses, LabUpdatePromotionPolicyData, LabUpdatePromotionPolicyErrors, LabUpdatePromotionPolicyResponses, LabValidateData, LabValidateErrors, LabValidateResponses, LoginLoginAccessTokenData, LoginLoginAccessTokenErrors, LoginLoginAccessTokenResponses, LoginRecoverPasswordData, LoginRecoverPasswordErrors, LoginRecoverPasswordResponses, LoginResetPasswordData, LoginResetPasswordErrors, LoginResetPasswordResponses, LoginTestTokenData, LoginTestTokenResponses, PricesReadCoinsData, PricesReadCoinsResponses, PricesReadHistoryData, PricesReadHistoryErrors, PricesReadHistoryResponses, PricesReadLatestData, PricesReadLatestResponses, UsersCreateUserData, UsersCreateUserErrors, UsersCreateUserResponses, UsersDeleteUserData, UsersDeleteUserErrors, UsersDeleteUserMeData, UsersDeleteUserMeResponses, UsersDeleteUserResponses, UsersReadUserByIdData, UsersReadUserByIdErrors, UsersReadUserByIdResponses, UsersReadUserMeData, UsersReadUserMeResponses, UsersReadUsersData, UsersReadUsersErrors, UsersReadUsersResponses, UsersRegisterUserData, UsersRegisterUserErrors, UsersRegisterUserResponses, UsersUpdatePasswordMeData, UsersUpdatePasswordMeErrors, UsersUpdatePasswordMeResponses, UsersUpdateUserData, UsersUpdateUserErrors, UsersUpdateUserMeData, UsersUpdateUserMeErrors, UsersUpdateUserMeResponses, UsersUpdateUserResponses, UtilsHealthCheckData, UtilsHealthCheckResponses, UtilsReadSandboxStatusData, UtilsReadSandboxStatusResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -828,5 +828,67 @@ export const floorListPositions = <ThrowOnError extends boolean = false>(options
 export const floorListRuns = <ThrowOnError extends boolean = false>(options: Options<FloorListRunsData, ThrowOnError>) => (options.client ?? client).get<FloorListRunsResponses, FloorListRunsErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/floor/deployments/{deployment_id}/runs',
+    ...options
+});
+
+/**
+ * Pnl Summary
+ *
+ * The account's realised P&L in the period, unrealised P&L now (at the bid), fees and
+ * GST apart, exposure, cash and equity.
+ */
+export const floorPnlSummary = <ThrowOnError extends boolean = false>(options?: Options<FloorPnlSummaryData, ThrowOnError>) => (options?.client ?? client).get<FloorPnlSummaryResponses, FloorPnlSummaryErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/pnl/summary',
+    ...options
+});
+
+/**
+ * Pnl By Algorithm
+ */
+export const floorPnlByAlgorithm = <ThrowOnError extends boolean = false>(options?: Options<FloorPnlByAlgorithmData, ThrowOnError>) => (options?.client ?? client).get<FloorPnlByAlgorithmResponses, FloorPnlByAlgorithmErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/pnl/by-algorithm',
+    ...options
+});
+
+/**
+ * Pnl By Coin
+ */
+export const floorPnlByCoin = <ThrowOnError extends boolean = false>(options?: Options<FloorPnlByCoinData, ThrowOnError>) => (options?.client ?? client).get<FloorPnlByCoinResponses, FloorPnlByCoinErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/pnl/by-coin',
+    ...options
+});
+
+/**
+ * Pnl By Deployment
+ */
+export const floorPnlByDeployment = <ThrowOnError extends boolean = false>(options?: Options<FloorPnlByDeploymentData, ThrowOnError>) => (options?.client ?? client).get<FloorPnlByDeploymentResponses, FloorPnlByDeploymentErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/pnl/by-deployment',
+    ...options
+});
+
+/**
+ * Pnl History
+ *
+ * Equity (cash + holdings at the bid), cumulative return and drawdown per bucket, for
+ * one deployment or the whole account.
+ */
+export const floorPnlHistory = <ThrowOnError extends boolean = false>(options?: Options<FloorPnlHistoryData, ThrowOnError>) => (options?.client ?? client).get<FloorPnlHistoryResponses, FloorPnlHistoryErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/pnl/history',
+    ...options
+});
+
+/**
+ * Pnl Export
+ *
+ * Fills or realised FIFO lots (cost base, proceeds, fees and GST apart) as CSV.
+ */
+export const floorPnlExport = <ThrowOnError extends boolean = false>(options: Options<FloorPnlExportData, ThrowOnError>) => (options.client ?? client).get<FloorPnlExportResponses, FloorPnlExportErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/pnl/export',
     ...options
 });

@@ -978,6 +978,54 @@ export type DrawdownCriterionUpdate = {
 };
 
 /**
+ * EquityHistory
+ */
+export type EquityHistory = {
+    /**
+     * Deployment Id
+     */
+    deployment_id: string | null;
+    /**
+     * Interval
+     */
+    interval: string;
+    /**
+     * Data
+     */
+    data: Array<EquityPoint>;
+};
+
+/**
+ * EquityPoint
+ */
+export type EquityPoint = {
+    /**
+     * Bar
+     */
+    bar: string;
+    /**
+     * Equity
+     */
+    equity: string;
+    /**
+     * Cash
+     */
+    cash: string;
+    /**
+     * Holdings
+     */
+    holdings: string;
+    /**
+     * Cumulative Return
+     */
+    cumulative_return: number | null;
+    /**
+     * Drawdown
+     */
+    drawdown: number;
+};
+
+/**
  * EquitySeries
  */
 export type EquitySeries = {
@@ -1514,9 +1562,189 @@ export type ParameterRange = {
 };
 
 /**
+ * Period
+ */
+export type Period = 'today' | '7d' | '30d' | 'all' | 'custom';
+
+/**
  * PermissionLevel
  */
 export type PermissionLevel = 'unknown' | 'read_only' | 'full_access';
+
+/**
+ * PnlFigures
+ */
+export type PnlFigures = {
+    /**
+     * Realised Pnl
+     */
+    realised_pnl: string;
+    /**
+     * Realised Gross
+     */
+    realised_gross: string;
+    /**
+     * Realised Fees
+     */
+    realised_fees: string;
+    /**
+     * Gst
+     */
+    gst: string;
+    /**
+     * Closed Lots
+     */
+    closed_lots: number;
+    /**
+     * Unrealised Pnl
+     */
+    unrealised_pnl: string;
+    /**
+     * Unrealised Gross
+     */
+    unrealised_gross: string;
+    /**
+     * Fees Open
+     */
+    fees_open: string;
+    /**
+     * Total Pnl
+     */
+    total_pnl: string;
+    /**
+     * Exposure
+     */
+    exposure: string;
+    /**
+     * Cash
+     */
+    cash: string;
+    /**
+     * Equity
+     */
+    equity: string;
+    /**
+     * Capital
+     */
+    capital: string;
+    /**
+     * Average Cost
+     */
+    average_cost: string | null;
+};
+
+/**
+ * PnlGroup
+ */
+export type PnlGroup = {
+    /**
+     * Realised Pnl
+     */
+    realised_pnl: string;
+    /**
+     * Realised Gross
+     */
+    realised_gross: string;
+    /**
+     * Realised Fees
+     */
+    realised_fees: string;
+    /**
+     * Gst
+     */
+    gst: string;
+    /**
+     * Closed Lots
+     */
+    closed_lots: number;
+    /**
+     * Unrealised Pnl
+     */
+    unrealised_pnl: string;
+    /**
+     * Unrealised Gross
+     */
+    unrealised_gross: string;
+    /**
+     * Fees Open
+     */
+    fees_open: string;
+    /**
+     * Total Pnl
+     */
+    total_pnl: string;
+    /**
+     * Exposure
+     */
+    exposure: string;
+    /**
+     * Cash
+     */
+    cash: string;
+    /**
+     * Equity
+     */
+    equity: string;
+    /**
+     * Capital
+     */
+    capital: string;
+    /**
+     * Average Cost
+     */
+    average_cost: string | null;
+    /**
+     * Key
+     */
+    key: string;
+    /**
+     * Name
+     */
+    name?: string | null;
+};
+
+/**
+ * PnlGroups
+ */
+export type PnlGroups = {
+    period: Period;
+    /**
+     * Start
+     */
+    start: string | null;
+    /**
+     * End
+     */
+    end: string | null;
+    /**
+     * Data
+     */
+    data: Array<PnlGroup>;
+};
+
+/**
+ * PnlSummary
+ */
+export type PnlSummary = {
+    period: Period;
+    /**
+     * Start
+     */
+    start: string | null;
+    /**
+     * End
+     */
+    end: string | null;
+    account: PnlFigures;
+    /**
+     * Marks
+     */
+    marks: {
+        [key: string]: {
+            [key: string]: unknown;
+        };
+    };
+};
 
 /**
  * PositionPublic
@@ -5492,3 +5720,261 @@ export type FloorListRunsResponses = {
 };
 
 export type FloorListRunsResponse = FloorListRunsResponses[keyof FloorListRunsResponses];
+
+export type FloorPnlSummaryData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * today (your time zone), 7d, 30d, all, custom
+         */
+        period?: Period;
+        /**
+         * Start
+         *
+         * custom period: from (inclusive)
+         */
+        start?: string | null;
+        /**
+         * End
+         *
+         * custom period: to (exclusive)
+         */
+        end?: string | null;
+    };
+    url: '/api/v1/floor/pnl/summary';
+};
+
+export type FloorPnlSummaryErrors = {
+    /**
+     * Invalid period or dates (the field is named)
+     */
+    422: unknown;
+};
+
+export type FloorPnlSummaryResponses = {
+    /**
+     * Successful Response
+     */
+    200: PnlSummary;
+};
+
+export type FloorPnlSummaryResponse = FloorPnlSummaryResponses[keyof FloorPnlSummaryResponses];
+
+export type FloorPnlByAlgorithmData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * today (your time zone), 7d, 30d, all, custom
+         */
+        period?: Period;
+        /**
+         * Start
+         *
+         * custom period: from (inclusive)
+         */
+        start?: string | null;
+        /**
+         * End
+         *
+         * custom period: to (exclusive)
+         */
+        end?: string | null;
+    };
+    url: '/api/v1/floor/pnl/by-algorithm';
+};
+
+export type FloorPnlByAlgorithmErrors = {
+    /**
+     * Invalid period or dates (the field is named)
+     */
+    422: unknown;
+};
+
+export type FloorPnlByAlgorithmResponses = {
+    /**
+     * Successful Response
+     */
+    200: PnlGroups;
+};
+
+export type FloorPnlByAlgorithmResponse = FloorPnlByAlgorithmResponses[keyof FloorPnlByAlgorithmResponses];
+
+export type FloorPnlByCoinData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * today (your time zone), 7d, 30d, all, custom
+         */
+        period?: Period;
+        /**
+         * Start
+         *
+         * custom period: from (inclusive)
+         */
+        start?: string | null;
+        /**
+         * End
+         *
+         * custom period: to (exclusive)
+         */
+        end?: string | null;
+    };
+    url: '/api/v1/floor/pnl/by-coin';
+};
+
+export type FloorPnlByCoinErrors = {
+    /**
+     * Invalid period or dates (the field is named)
+     */
+    422: unknown;
+};
+
+export type FloorPnlByCoinResponses = {
+    /**
+     * Successful Response
+     */
+    200: PnlGroups;
+};
+
+export type FloorPnlByCoinResponse = FloorPnlByCoinResponses[keyof FloorPnlByCoinResponses];
+
+export type FloorPnlByDeploymentData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * today (your time zone), 7d, 30d, all, custom
+         */
+        period?: Period;
+        /**
+         * Start
+         *
+         * custom period: from (inclusive)
+         */
+        start?: string | null;
+        /**
+         * End
+         *
+         * custom period: to (exclusive)
+         */
+        end?: string | null;
+    };
+    url: '/api/v1/floor/pnl/by-deployment';
+};
+
+export type FloorPnlByDeploymentErrors = {
+    /**
+     * Invalid period or dates (the field is named)
+     */
+    422: unknown;
+};
+
+export type FloorPnlByDeploymentResponses = {
+    /**
+     * Successful Response
+     */
+    200: PnlGroups;
+};
+
+export type FloorPnlByDeploymentResponse = FloorPnlByDeploymentResponses[keyof FloorPnlByDeploymentResponses];
+
+export type FloorPnlHistoryData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Deployment Id
+         */
+        deployment_id?: string | null;
+        /**
+         * today (your time zone), 7d, 30d, all, custom
+         */
+        period?: Period;
+        /**
+         * Start
+         *
+         * custom period: from (inclusive)
+         */
+        start?: string | null;
+        /**
+         * End
+         *
+         * custom period: to (exclusive)
+         */
+        end?: string | null;
+        /**
+         * Interval
+         *
+         * bucket size
+         */
+        interval?: '5m' | '1h' | '1d';
+    };
+    url: '/api/v1/floor/pnl/history';
+};
+
+export type FloorPnlHistoryErrors = {
+    /**
+     * No such deployment for this user
+     */
+    404: unknown;
+    /**
+     * Invalid period or dates (the field is named)
+     */
+    422: unknown;
+};
+
+export type FloorPnlHistoryResponses = {
+    /**
+     * Successful Response
+     */
+    200: EquityHistory;
+};
+
+export type FloorPnlHistoryResponse = FloorPnlHistoryResponses[keyof FloorPnlHistoryResponses];
+
+export type FloorPnlExportData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Kind
+         *
+         * fills or realised lots
+         */
+        kind: 'fills' | 'lots';
+        /**
+         * today (your time zone), 7d, 30d, all, custom
+         */
+        period?: Period;
+        /**
+         * Start
+         *
+         * custom period: from (inclusive)
+         */
+        start?: string | null;
+        /**
+         * End
+         *
+         * custom period: to (exclusive)
+         */
+        end?: string | null;
+    };
+    url: '/api/v1/floor/pnl/export';
+};
+
+export type FloorPnlExportErrors = {
+    /**
+     * Invalid period or dates (the field is named)
+     */
+    422: unknown;
+};
+
+export type FloorPnlExportResponses = {
+    /**
+     * CSV file
+     */
+    200: unknown;
+};
