@@ -6,6 +6,7 @@ import io
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -66,7 +67,7 @@ def book(
 
 
 @pytest.fixture(scope="module")
-def account(client: TestClient, db: Session) -> dict[str, object]:
+def account(client: TestClient, db: Session) -> dict[str, Any]:
     from app.users.models import User
 
     email, password = create_random_user(db)
@@ -96,10 +97,10 @@ def account(client: TestClient, db: Session) -> dict[str, object]:
 
 
 def test_summary_matches_the_hand_computed_fifo_figures(
-    client: TestClient, account: dict[str, object]
+    client: TestClient, account: dict[str, Any]
 ) -> None:
     headers = account["headers"]
-    r = client.get(f"{PNL}/summary", headers=headers)  # type: ignore[arg-type]
+    r = client.get(f"{PNL}/summary", headers=headers)
     assert r.status_code == 200, r.text
     figures = r.json()["account"]
     # Realised (a, PNLX): lot 1: 1*(120-100) = 20; half of lot 2: 0.5*(120-110) = 5.
@@ -121,28 +122,27 @@ def test_summary_matches_the_hand_computed_fifo_figures(
 
 
 def test_coins_deployments_algorithms_and_account_agree_to_the_cent(
-    client: TestClient, account: dict[str, object]
+    client: TestClient, account: dict[str, Any]
 ) -> None:
     headers = account["headers"]
-    total = client.get(f"{PNL}/summary", headers=headers).json()["account"]  # type: ignore[arg-type]
+    total = client.get(f"{PNL}/summary", headers=headers).json()["account"]
     for view in ("by-coin", "by-deployment", "by-algorithm"):
-        groups = client.get(f"{PNL}/{view}", headers=headers).json()["data"]  # type: ignore[arg-type]
+        groups = client.get(f"{PNL}/{view}", headers=headers).json()["data"]
         for field in ("realised_pnl", "unrealised_gross", "realised_fees", "exposure"):
             assert sum(D(g[field]) for g in groups) == D(total[field]), (view, field)
-    by_coin = {g["key"]: g for g in client.get(f"{PNL}/by-coin", headers=headers).json()["data"]}  # type: ignore[arg-type]
+    by_coin = {g["key"]: g for g in client.get(f"{PNL}/by-coin", headers=headers).json()["data"]}
     assert set(by_coin) == {"PNLX", "PNLY"}
     assert D(by_coin["PNLY"]["realised_pnl"]) == 0
     by_dep = {
-        g["key"]: g
-        for g in client.get(f"{PNL}/by-deployment", headers=headers).json()["data"]  # type: ignore[arg-type]
+        g["key"]: g for g in client.get(f"{PNL}/by-deployment", headers=headers).json()["data"]
     }
     assert D(by_dep[account["b"]]["unrealised_gross"]) == D("-20.00")
-    algo = client.get(f"{PNL}/by-algorithm", headers=headers).json()["data"]  # type: ignore[arg-type]
+    algo = client.get(f"{PNL}/by-algorithm", headers=headers).json()["data"]
     assert [g["key"] for g in algo] == [account["algorithm"]]
 
 
 def test_periods_history_and_exports(
-    client: TestClient, db: Session, account: dict[str, object]
+    client: TestClient, db: Session, account: dict[str, Any]
 ) -> None:
     headers = account["headers"]
     before = {
@@ -150,9 +150,9 @@ def test_periods_history_and_exports(
         "start": (T0 - timedelta(days=2)).isoformat(),
         "end": (T0 - timedelta(days=1)).isoformat(),
     }
-    empty = client.get(f"{PNL}/summary", headers=headers, params=before).json()  # type: ignore[arg-type]
+    empty = client.get(f"{PNL}/summary", headers=headers, params=before).json()
     assert D(empty["account"]["realised_pnl"]) == 0
-    week = client.get(f"{PNL}/summary", headers=headers, params={"period": "7d"}).json()  # type: ignore[arg-type]
+    week = client.get(f"{PNL}/summary", headers=headers, params={"period": "7d"}).json()
     assert D(week["account"]["realised_pnl"]) == D("21.70")
 
     now = datetime.now(UTC)
@@ -164,29 +164,29 @@ def test_periods_history_and_exports(
     hist = client.get(
         f"{PNL}/history",
         headers=headers,
-        params={"deployment_id": account["b"], "interval": "5m"},  # type: ignore[arg-type]
+        params={"deployment_id": account["b"], "interval": "5m"},
     ).json()
     assert len(hist["data"]) == 1
     point = hist["data"][0]
     # b: cash 5000 - (230 + 2.20) = 4767.80; 2 PNLX at the bid 105 = 210.
     assert D(point["cash"]) == D("4767.80") and D(point["holdings"]) == D("210.00")
     assert D(point["equity"]) == D("4977.80") and point["drawdown"] == 0.0
-    whole = client.get(f"{PNL}/history", headers=headers, params={"interval": "1d"}).json()  # type: ignore[arg-type]
+    whole = client.get(f"{PNL}/history", headers=headers, params={"interval": "1d"}).json()
     assert len(whole["data"]) == 1
 
-    lots = client.get(f"{PNL}/export", headers=headers, params={"kind": "lots"})  # type: ignore[arg-type]
+    lots = client.get(f"{PNL}/export", headers=headers, params={"kind": "lots"})
     assert lots.status_code == 200 and lots.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(lots.text)))
     assert len(rows) == 2
     assert sum(D(r["net_pnl_aud"]) for r in rows) == D("21.70")
     assert {D(r["quantity"]) for r in rows} == {D("1"), D("0.5")}
-    fills = client.get(f"{PNL}/export", headers=headers, params={"kind": "fills"})  # type: ignore[arg-type]
+    fills = client.get(f"{PNL}/export", headers=headers, params={"kind": "fills"})
     fill_rows = list(csv.DictReader(io.StringIO(fills.text)))
     assert len(fill_rows) == 5 and {r["side"] for r in fill_rows} == {"buy", "sell"}
 
 
 def test_bad_input_and_other_users(
-    client: TestClient, db: Session, account: dict[str, object]
+    client: TestClient, db: Session, account: dict[str, Any]
 ) -> None:
     headers = account["headers"]
     for params, field in (
@@ -198,12 +198,12 @@ def test_bad_input_and_other_users(
         ),
         ({"start": "yesterday"}, "start"),
     ):
-        r = client.get(f"{PNL}/summary", headers=headers, params=params)  # type: ignore[arg-type]
+        r = client.get(f"{PNL}/summary", headers=headers, params=params)
         assert r.status_code == 422 and field in str(r.json()["detail"]), params
     assert (
         client.get(f"{PNL}/history", headers=headers, params={"interval": "2m"}).status_code == 422
-    )  # type: ignore[arg-type]
-    assert client.get(f"{PNL}/export", headers=headers, params={"kind": "taxes"}).status_code == 422  # type: ignore[arg-type]
+    )
+    assert client.get(f"{PNL}/export", headers=headers, params={"kind": "taxes"}).status_code == 422
     email, password = create_random_user(db)
     stranger = user_token_headers(client, email, password)
     mine = client.get(f"{PNL}/summary", headers=stranger).json()["account"]

@@ -177,9 +177,8 @@ def pnl_history(
 ) -> EquityHistory:
     """Equity (cash + holdings at the bid), cumulative return and drawdown per bucket, for
     one deployment or the whole account."""
-    if deployment_id is not None:
-        if service.owner_of(session, deployment_id) != user.id:
-            raise HTTPException(404, f"no deployment {deployment_id}")
+    if deployment_id is not None and service.owner_of(session, deployment_id) != user.id:
+        raise HTTPException(404, f"no deployment {deployment_id}")
     lo, hi = _bounds(user, period, start, end)
     points = service.history(session, user.id, deployment_id, lo, hi, interval)
     return EquityHistory(
