@@ -7,7 +7,7 @@ from app.collector.models import CollectionRun, PriceData5Min, PriceRollup1h
 from app.credentials.models import CoinspotCredential, CredentialAuditLog
 from app.floor.ledger import ExecutionRun, Order, Position, Trade
 from app.floor.models import DeployedAlgorithm
-from app.floor.pnl.models import EquitySnapshot, PnlClosedLot, PnlOpenLot
+from app.floor.pnl.models import EquitySnapshot, PnlClosedLot, PnlOpenLot, PnlTotal
 from app.lab.algorithms.models import Algorithm, AlgorithmVersion
 from app.lab.backtests.models import BacktestRun, ParameterSweep
 from app.lab.releases.models import PromotionPolicyRow, Release, ReleaseArtefact
@@ -21,6 +21,7 @@ __all__ = [
     "EquitySnapshot",
     "PnlClosedLot",
     "PnlOpenLot",
+    "PnlTotal",
     "ExecutionRun",
     "Order",
     "Position",

@@ -222,3 +222,30 @@ def test_bad_input_and_other_users(
     )
     export = client.get(f"{PNL}/export", headers=stranger, params={"kind": "fills"})
     assert len(export.text.strip().splitlines()) == 1  # the header only
+
+
+def test_running_totals_equal_the_closed_lots_and_periods_agree(
+    client: TestClient, db: Session, account: dict[str, Any]
+) -> None:
+    import sqlalchemy as sa
+
+    rows = db.execute(
+        sa.text(
+            "SELECT t.gross, t.fees, t.net, t.lots, s.gross, s.fees, s.net, s.lots"
+            " FROM pnl_totals t JOIN (SELECT deployment_id, coin, sum(gross) AS gross,"
+            " sum(fees) AS fees, sum(net) AS net, count(*) AS lots FROM pnl_closed_lots"
+            " GROUP BY deployment_id, coin) s USING (deployment_id, coin)"
+            " WHERE t.deployment_id = :a"
+        ),
+        {"a": account["a"]},
+    ).all()
+    assert len(rows) == 1
+    assert tuple(rows[0][:4]) == tuple(rows[0][4:])
+    everything = {
+        "period": "custom",
+        "start": (T0 - timedelta(days=1)).isoformat(),
+        "end": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+    }
+    lots_view = client.get(f"{PNL}/summary", headers=account["headers"], params=everything)
+    totals_view = client.get(f"{PNL}/summary", headers=account["headers"])
+    assert lots_view.json()["account"] == totals_view.json()["account"]

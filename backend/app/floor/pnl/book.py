@@ -105,6 +105,7 @@ def _record(session: Session, deployment_id: uuid.UUID, coin: str, trades: list[
                 gst=lot.gst,
             )
         )
+    _add_totals(session, user_id, deployment_id, coin, ledger)
     for closed in ledger.closed:
         session.add(
             PnlClosedLot(
@@ -125,3 +126,35 @@ def _record(session: Session, deployment_id: uuid.UUID, coin: str, trades: list[
                 net=closed.net,
             )
         )
+
+
+_ADD_TOTALS = sa.text(
+    """
+    INSERT INTO pnl_totals (deployment_id, coin, user_id, gross, fees, net, gst, lots)
+    VALUES (:deployment_id, :coin, :user_id, :gross, :fees, :net, :gst, :lots)
+    ON CONFLICT (deployment_id, coin) DO UPDATE SET
+        gross = pnl_totals.gross + EXCLUDED.gross, fees = pnl_totals.fees + EXCLUDED.fees,
+        net = pnl_totals.net + EXCLUDED.net, gst = pnl_totals.gst + EXCLUDED.gst,
+        lots = pnl_totals.lots + EXCLUDED.lots
+    """
+)
+
+
+def _add_totals(
+    session: Session, user_id: uuid.UUID, deployment_id: uuid.UUID, coin: str, ledger: CoinLedger
+) -> None:
+    if not ledger.closed:
+        return
+    session.execute(
+        _ADD_TOTALS,
+        {
+            "deployment_id": deployment_id,
+            "coin": coin,
+            "user_id": user_id,
+            "gross": ledger.realised_gross,
+            "fees": ledger.realised_fees,
+            "net": ledger.realised_net,
+            "gst": sum((c.buy_gst + c.sell_gst for c in ledger.closed), Decimal(0)),
+            "lots": len(ledger.closed),
+        },
+    )

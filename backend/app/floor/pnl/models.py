@@ -1,7 +1,8 @@
 """Tables of the P&L ledger: open FIFO lots, closed (realised) lots, equity snapshots.
 
 Rules: lots are written in the transaction that books the trade (`book.record_trades`), so
-the ledger never disagrees with the trades table. Amounts are NUMERIC at full precision;
+the ledger never disagrees with the trades table; `pnl_totals` adds each newly closed lot in
+the same transaction, so it is always the exact sum of `pnl_closed_lots`. Amounts are NUMERIC at full precision;
 rounding to cents happens only when shown. One equity snapshot per deployment and
 5-minute bar (primary key), upserted, so a bar snapshotted twice is still one row; the
 account's series is the sum over deployments per bar.
@@ -62,6 +63,24 @@ class PnlClosedLot(SQLModel, table=True):
     gross: Decimal = _num()
     fees: Decimal = _num()
     net: Decimal = _num()
+
+
+class PnlTotal(SQLModel, table=True):
+    """All-time realised sums per deployment and coin, kept with the closed lots (so an
+    all-time summary reads a few rows instead of every lot)."""
+
+    __tablename__ = "pnl_totals"
+
+    deployment_id: uuid.UUID = Field(
+        foreign_key="deployed_algorithms.id", ondelete="CASCADE", primary_key=True
+    )
+    coin: str = Field(max_length=20, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="user.id", ondelete="CASCADE", index=True)
+    gross: Decimal = _num()
+    fees: Decimal = _num()
+    net: Decimal = _num()
+    gst: Decimal = _num()
+    lots: int = 0
 
 
 class EquitySnapshot(SQLModel, table=True):

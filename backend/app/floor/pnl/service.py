@@ -2,7 +2,8 @@
 equity history, snapshots, and CSV exports for tax records.
 
 Rules:
-- Realised P&L comes from `pnl_closed_lots` (closed within the period); unrealised from
+- Realised P&L comes from `pnl_closed_lots` (closed within the period; all time reads
+  `pnl_totals`, their exact running sums); unrealised from
   `pnl_open_lots` marked at the newest collected bid of each coin; fees are shown apart
   (realised lots' fees; the buy fees of open lots as `fees_open`). Every figure is an exact
   NUMERIC sum computed in PostgreSQL; a coarser view is the exact sum of the finer one (the
@@ -84,6 +85,15 @@ _REALISED = sa.text(
       AND (CAST(:end AS timestamptz) IS NULL OR l.closed_at < :end)
       AND (CAST(:deployment_id AS uuid) IS NULL OR l.deployment_id = :deployment_id)
     GROUP BY l.deployment_id, d.algorithm_id, l.coin
+    """
+)
+
+_TOTALS = sa.text(
+    """
+    SELECT t.deployment_id, d.algorithm_id, t.coin, t.gross, t.fees, t.net, t.gst, t.lots
+    FROM pnl_totals t JOIN deployed_algorithms d ON d.id = t.deployment_id
+    WHERE t.user_id = :user_id
+      AND (CAST(:deployment_id AS uuid) IS NULL OR t.deployment_id = :deployment_id)
     """
 )
 
@@ -209,7 +219,9 @@ def breakdown(
     conn = session.connection()
     params = {"user_id": user_id, "start": start, "end": end, "deployment_id": deployment_id}
     cells: dict[tuple[uuid.UUID, str], Row] = {}
-    for r in conn.execute(_REALISED, params):
+    # All time: the running totals; a period: the lots closed in it (an indexed range).
+    realised = _TOTALS if start is None and end is None else _REALISED
+    for r in conn.execute(realised, params):
         cell = cells.setdefault((r.deployment_id, r.coin), Row())
         cell.realised_gross, cell.realised_fees, cell.realised_net = r.gross, r.fees, r.net
         cell.gst, cell.closed_lots = r.gst, int(r.lots)
