@@ -17,6 +17,7 @@ from app.users import routes as users_routes
 # isort: split
 # After the Lab's hooks: the executor starts after the sandbox pool and stops before it.
 from app.floor import execution_routes as floor_execution_routes
+from app.floor import management_routes
 from app.floor import service as floor_service  # noqa: F401 - registers start/stop hooks
 from app.floor.pnl import routes as pnl_routes
 
@@ -34,3 +35,4 @@ api_router.include_router(deploy_routes.router)
 api_router.include_router(audit_routes.router)
 api_router.include_router(floor_execution_routes.router)
 api_router.include_router(pnl_routes.router)
+api_router.include_router(management_routes.router)

@@ -63,6 +63,8 @@ def book(
         gst=D(fee) / 11,
     )
     book_fills(db, order, [fill], None)
+    order.status = "filled"
+    db.add(order)
     db.commit()
 
 

@@ -2,7 +2,7 @@
 
 import { type Client, type Options as Options2, type TDataShape, urlSearchParamsBodySerializer } from './client';
 import { client } from './client.gen';
-import type { AuditReadAuditLogData, AuditReadAuditLogErrors, AuditReadAuditLogResponses, CollectorReadStatusData, CollectorReadStatusResponses, CollectorTriggerRunData, CollectorTriggerRunResponses, CredentialsCreateCredentialsData, CredentialsCreateCredentialsErrors, CredentialsCreateCredentialsResponses, CredentialsDeleteCredentialsData, CredentialsDeleteCredentialsErrors, CredentialsDeleteCredentialsResponses, CredentialsReadAuditLogData, CredentialsReadAuditLogErrors, CredentialsReadAuditLogResponses, CredentialsReadCredentialsData, CredentialsReadCredentialsErrors, CredentialsReadCredentialsResponses, CredentialsUpdateCredentialsData, CredentialsUpdateCredentialsErrors, CredentialsUpdateCredentialsResponses, CredentialsValidateCredentialsData, CredentialsValidateCredentialsErrors, CredentialsValidateCredentialsResponses, FloorAvailableAlgorithmsData, FloorAvailableAlgorithmsResponses, FloorDeployData, FloorDeployErrors, FloorDeployResponses, FloorListOrdersData, FloorListOrdersErrors, FloorListOrdersResponses, FloorListPositionsData, FloorListPositionsErrors, FloorListPositionsResponses, FloorListRunsData, FloorListRunsErrors, FloorListRunsResponses, FloorListTradesData, FloorListTradesErrors, FloorListTradesResponses, FloorPauseDeploymentData, FloorPauseDeploymentErrors, FloorPauseDeploymentResponses, FloorPnlByAlgorithmData, FloorPnlByAlgorithmErrors, FloorPnlByAlgorithmResponses, FloorPnlByCoinData, FloorPnlByCoinErrors, FloorPnlByCoinResponses, FloorPnlByDeploymentData, FloorPnlByDeploymentErrors, FloorPnlByDeploymentResponses, FloorPnlExportData, FloorPnlExportErrors, FloorPnlExportResponses, FloorPnlHistoryData, FloorPnlHistoryErrors, FloorPnlHistoryResponses, FloorPnlSummaryData, FloorPnlSummaryErrors, FloorPnlSummaryResponses, FloorReadDeploymentData, FloorReadDeploymentErrors, FloorReadDeploymentResponses, FloorReadDeploymentsData, FloorReadDeploymentsErrors, FloorReadDeploymentsResponses, FloorResumeDeploymentData, FloorResumeDeploymentErrors, FloorResumeDeploymentResponses, FloorRunNowData, FloorRunNowErrors, FloorRunNowResponses, FloorStopDeploymentData, FloorStopDeploymentErrors, FloorStopDeploymentResponses, LabCancelBacktestData, LabCancelBacktestErrors, LabCancelBacktestResponses, LabCancelSweepData, LabCancelSweepErrors, LabCancelSweepResponses, LabCompareBacktestsData, LabCompareBacktestsErrors, LabCompareBacktestsResponses, LabCreateAlgorithmData, LabCreateAlgorithmErrors, LabCreateAlgorithmResponses, LabCreateBacktestData, LabCreateBacktestErrors, LabCreateBacktestResponses, LabCreateSweepData, LabCreateSweepErrors, LabCreateSweepResponses, LabDeleteAlgorithmData, LabDeleteAlgorithmErrors, LabDeleteAlgorithmResponses, LabDeleteReleaseData, LabDeleteReleaseErrors, LabDeleteReleaseResponses, LabDownloadReleaseData, LabDownloadReleaseErrors, LabDownloadReleaseResponses, LabListAlgorithmsData, LabListAlgorithmsErrors, LabListAlgorithmsResponses, LabListBacktestsData, LabListBacktestsErrors, LabListBacktestsResponses, LabListSweepsData, LabListSweepsErrors, LabListSweepsResponses, LabListTemplatesData, LabListTemplatesResponses, LabListVersionsData, LabListVersionsErrors, LabListVersionsResponses, LabPromoteData, LabPromoteErrors, LabPromoteResponses, LabPromotionCheckData, LabPromotionCheckErrors, LabPromotionCheckResponses, LabReadAlgorithmData, LabReadAlgorithmErrors, LabReadAlgorithmResponses, LabReadBacktestData, LabReadBacktestErrors, LabReadBacktestResponses, LabReadEquityData, LabReadEquityErrors, LabReadEquityResponses, LabReadPromotionPolicyData, LabReadPromotionPolicyResponses, LabReadReleaseData, LabReadReleaseErrors, LabReadReleaseResponses, LabReadReleasesData, LabReadReleasesErrors, LabReadReleasesResponses, LabReadRoundTripsData, LabReadRoundTripsErrors, LabReadRoundTripsResponses, LabReadSweepData, LabReadSweepErrors, LabReadSweepResponses, LabReadTradesData, LabReadTradesErrors, LabReadTradesResponses, LabReadVersionData, LabReadVersionErrors, LabReadVersionResponses, LabUpdateAlgorithmData, LabUpdateAlgorithmErrors, LabUpdateAlgorithmResponses, LabUpdatePromotionPolicyData, LabUpdatePromotionPolicyErrors, LabUpdatePromotionPolicyResponses, LabValidateData, LabValidateErrors, LabValidateResponses, LoginLoginAccessTokenData, LoginLoginAccessTokenErrors, LoginLoginAccessTokenResponses, LoginRecoverPasswordData, LoginRecoverPasswordErrors, LoginRecoverPasswordResponses, LoginResetPasswordData, LoginResetPasswordErrors, LoginResetPasswordResponses, LoginTestTokenData, LoginTestTokenResponses, PricesReadCoinsData, PricesReadCoinsResponses, PricesReadHistoryData, PricesReadHistoryErrors, PricesReadHistoryResponses, PricesReadLatestData, PricesReadLatestResponses, UsersCreateUserData, UsersCreateUserErrors, UsersCreateUserResponses, UsersDeleteUserData, UsersDeleteUserErrors, UsersDeleteUserMeData, UsersDeleteUserMeResponses, UsersDeleteUserResponses, UsersReadUserByIdData, UsersReadUserByIdErrors, UsersReadUserByIdResponses, UsersReadUserMeData, UsersReadUserMeResponses, UsersReadUsersData, UsersReadUsersErrors, UsersReadUsersResponses, UsersRegisterUserData, UsersRegisterUserErrors, UsersRegisterUserResponses, UsersUpdatePasswordMeData, UsersUpdatePasswordMeErrors, UsersUpdatePasswordMeResponses, UsersUpdateUserData, UsersUpdateUserErrors, UsersUpdateUserMeData, UsersUpdateUserMeErrors, UsersUpdateUserMeResponses, UsersUpdateUserResponses, UtilsHealthCheckData, UtilsHealthCheckResponses, UtilsReadSandboxStatusData, UtilsReadSandboxStatusResponses } from './types.gen';
+import type { AuditReadAuditLogData, AuditReadAuditLogErrors, AuditReadAuditLogResponses, CollectorReadStatusData, CollectorReadStatusResponses, CollectorTriggerRunData, CollectorTriggerRunResponses, CredentialsCreateCredentialsData, CredentialsCreateCredentialsErrors, CredentialsCreateCredentialsResponses, CredentialsDeleteCredentialsData, CredentialsDeleteCredentialsErrors, CredentialsDeleteCredentialsResponses, CredentialsReadAuditLogData, CredentialsReadAuditLogErrors, CredentialsReadAuditLogResponses, CredentialsReadCredentialsData, CredentialsReadCredentialsErrors, CredentialsReadCredentialsResponses, CredentialsUpdateCredentialsData, CredentialsUpdateCredentialsErrors, CredentialsUpdateCredentialsResponses, CredentialsValidateCredentialsData, CredentialsValidateCredentialsErrors, CredentialsValidateCredentialsResponses, FloorActivateData, FloorActivateErrors, FloorActivateResponses, FloorAvailableAlgorithmsData, FloorAvailableAlgorithmsResponses, FloorDeactivateData, FloorDeactivateErrors, FloorDeactivateResponses, FloorDeployData, FloorDeployErrors, FloorDeployResponses, FloorFloorStatusData, FloorFloorStatusResponses, FloorListOrdersData, FloorListOrdersErrors, FloorListOrdersResponses, FloorListPositionsData, FloorListPositionsErrors, FloorListPositionsResponses, FloorListRunsData, FloorListRunsErrors, FloorListRunsResponses, FloorListTradesData, FloorListTradesErrors, FloorListTradesResponses, FloorOverrideParametersData, FloorOverrideParametersErrors, FloorOverrideParametersResponses, FloorPauseData, FloorPauseDeploymentData, FloorPauseDeploymentErrors, FloorPauseDeploymentResponses, FloorPauseErrors, FloorPauseResponses, FloorPerformanceData, FloorPerformanceErrors, FloorPerformanceResponses, FloorPnlByAlgorithmData, FloorPnlByAlgorithmErrors, FloorPnlByAlgorithmResponses, FloorPnlByCoinData, FloorPnlByCoinErrors, FloorPnlByCoinResponses, FloorPnlByDeploymentData, FloorPnlByDeploymentErrors, FloorPnlByDeploymentResponses, FloorPnlExportData, FloorPnlExportErrors, FloorPnlExportResponses, FloorPnlHistoryData, FloorPnlHistoryErrors, FloorPnlHistoryResponses, FloorPnlSummaryData, FloorPnlSummaryErrors, FloorPnlSummaryResponses, FloorReadDeploymentData, FloorReadDeploymentErrors, FloorReadDeploymentResponses, FloorReadDeploymentsData, FloorReadDeploymentsErrors, FloorReadDeploymentsResponses, FloorRecentTradesData, FloorRecentTradesErrors, FloorRecentTradesResponses, FloorResumeDeploymentData, FloorResumeDeploymentErrors, FloorResumeDeploymentResponses, FloorRunningAlgorithmsData, FloorRunningAlgorithmsResponses, FloorRunNowData, FloorRunNowErrors, FloorRunNowResponses, FloorStopDeploymentData, FloorStopDeploymentErrors, FloorStopDeploymentResponses, LabCancelBacktestData, LabCancelBacktestErrors, LabCancelBacktestResponses, LabCancelSweepData, LabCancelSweepErrors, LabCancelSweepResponses, LabCompareBacktestsData, LabCompareBacktestsErrors, LabCompareBacktestsResponses, LabCreateAlgorithmData, LabCreateAlgorithmErrors, LabCreateAlgorithmResponses, LabCreateBacktestData, LabCreateBacktestErrors, LabCreateBacktestResponses, LabCreateSweepData, LabCreateSweepErrors, LabCreateSweepResponses, LabDeleteAlgorithmData, LabDeleteAlgorithmErrors, LabDeleteAlgorithmResponses, LabDeleteReleaseData, LabDeleteReleaseErrors, LabDeleteReleaseResponses, LabDownloadReleaseData, LabDownloadReleaseErrors, LabDownloadReleaseResponses, LabListAlgorithmsData, LabListAlgorithmsErrors, LabListAlgorithmsResponses, LabListBacktestsData, LabListBacktestsErrors, LabListBacktestsResponses, LabListSweepsData, LabListSweepsErrors, LabListSweepsResponses, LabListTemplatesData, LabListTemplatesResponses, LabListVersionsData, LabListVersionsErrors, LabListVersionsResponses, LabPromoteData, LabPromoteErrors, LabPromoteResponses, LabPromotionCheckData, LabPromotionCheckErrors, LabPromotionCheckResponses, LabReadAlgorithmData, LabReadAlgorithmErrors, LabReadAlgorithmResponses, LabReadBacktestData, LabReadBacktestErrors, LabReadBacktestResponses, LabReadEquityData, LabReadEquityErrors, LabReadEquityResponses, LabReadPromotionPolicyData, LabReadPromotionPolicyResponses, LabReadReleaseData, LabReadReleaseErrors, LabReadReleaseResponses, LabReadReleasesData, LabReadReleasesErrors, LabReadReleasesResponses, LabReadRoundTripsData, LabReadRoundTripsErrors, LabReadRoundTripsResponses, LabReadSweepData, LabReadSweepErrors, LabReadSweepResponses, LabReadTradesData, LabReadTradesErrors, LabReadTradesResponses, LabReadVersionData, LabReadVersionErrors, LabReadVersionResponses, LabUpdateAlgorithmData, LabUpdateAlgorithmErrors, LabUpdateAlgorithmResponses, LabUpdatePromotionPolicyData, LabUpdatePromotionPolicyErrors, LabUpdatePromotionPolicyResponses, LabValidateData, LabValidateErrors, LabValidateResponses, LoginLoginAccessTokenData, LoginLoginAccessTokenErrors, LoginLoginAccessTokenResponses, LoginRecoverPasswordData, LoginRecoverPasswordErrors, LoginRecoverPasswordResponses, LoginResetPasswordData, LoginResetPasswordErrors, LoginResetPasswordResponses, LoginTestTokenData, LoginTestTokenResponses, PricesReadCoinsData, PricesReadCoinsResponses, PricesReadHistoryData, PricesReadHistoryErrors, PricesReadHistoryResponses, PricesReadLatestData, PricesReadLatestResponses, UsersCreateUserData, UsersCreateUserErrors, UsersCreateUserResponses, UsersDeleteUserData, UsersDeleteUserErrors, UsersDeleteUserMeData, UsersDeleteUserMeResponses, UsersDeleteUserResponses, UsersReadUserByIdData, UsersReadUserByIdErrors, UsersReadUserByIdResponses, UsersReadUserMeData, UsersReadUserMeResponses, UsersReadUsersData, UsersReadUsersErrors, UsersReadUsersResponses, UsersRegisterUserData, UsersRegisterUserErrors, UsersRegisterUserResponses, UsersUpdatePasswordMeData, UsersUpdatePasswordMeErrors, UsersUpdatePasswordMeResponses, UsersUpdateUserData, UsersUpdateUserErrors, UsersUpdateUserMeData, UsersUpdateUserMeErrors, UsersUpdateUserMeResponses, UsersUpdateUserResponses, UtilsHealthCheckData, UtilsHealthCheckResponses, UtilsReadSandboxStatusData, UtilsReadSandboxStatusResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -890,5 +890,113 @@ export const floorPnlHistory = <ThrowOnError extends boolean = false>(options?: 
 export const floorPnlExport = <ThrowOnError extends boolean = false>(options: Options<FloorPnlExportData, ThrowOnError>) => (options.client ?? client).get<FloorPnlExportResponses, FloorPnlExportErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/floor/pnl/export',
+    ...options
+});
+
+/**
+ * Running Algorithms
+ *
+ * Every deployment that is not stopped, with its P&L, exposure and last cycle.
+ */
+export const floorRunningAlgorithms = <ThrowOnError extends boolean = false>(options?: Options<FloorRunningAlgorithmsData, ThrowOnError>) => (options?.client ?? client).get<FloorRunningAlgorithmsResponses, unknown, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/algorithms',
+    ...options
+});
+
+/**
+ * Activate
+ *
+ * Resume deciding on a paused deployment.
+ */
+export const floorActivate = <ThrowOnError extends boolean = false>(options: Options<FloorActivateData, ThrowOnError>) => (options.client ?? client).post<FloorActivateResponses, FloorActivateErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/algorithms/{deployment_id}/activate',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Pause
+ *
+ * No new orders; positions are kept.
+ */
+export const floorPause = <ThrowOnError extends boolean = false>(options: Options<FloorPauseData, ThrowOnError>) => (options.client ?? client).post<FloorPauseResponses, FloorPauseErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/algorithms/{deployment_id}/pause',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Deactivate
+ *
+ * Stop the deployment for good; its positions stay as they are (sell them with the
+ * emergency stop's flatten, or by hand).
+ */
+export const floorDeactivate = <ThrowOnError extends boolean = false>(options: Options<FloorDeactivateData, ThrowOnError>) => (options.client ?? client).post<FloorDeactivateResponses, FloorDeactivateErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/algorithms/{deployment_id}/deactivate',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Override Parameters
+ *
+ * A recorded override of a paper deployment's parameters, within the release's declared
+ * bounds (see the module rules for why live changes need a new release).
+ */
+export const floorOverrideParameters = <ThrowOnError extends boolean = false>(options: Options<FloorOverrideParametersData, ThrowOnError>) => (options.client ?? client).put<FloorOverrideParametersResponses, FloorOverrideParametersErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/algorithms/{deployment_id}/parameters',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Performance
+ *
+ * Live metrics from the deployment's equity snapshots (the Lab's definitions: return,
+ * volatility, Sharpe, Sortino, max drawdown) beside the release's backtest evidence.
+ */
+export const floorPerformance = <ThrowOnError extends boolean = false>(options: Options<FloorPerformanceData, ThrowOnError>) => (options.client ?? client).get<FloorPerformanceResponses, FloorPerformanceErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/algorithms/{deployment_id}/performance',
+    ...options
+});
+
+/**
+ * Recent Trades
+ *
+ * The deployment's newest fills first.
+ */
+export const floorRecentTrades = <ThrowOnError extends boolean = false>(options: Options<FloorRecentTradesData, ThrowOnError>) => (options.client ?? client).get<FloorRecentTradesResponses, FloorRecentTradesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/algorithms/{deployment_id}/recent-trades',
+    ...options
+});
+
+/**
+ * Floor Status
+ *
+ * Executor and collector health (leader, node), your deployments by status, open and
+ * `unknown` orders, and each deployment's last cycle.
+ */
+export const floorFloorStatus = <ThrowOnError extends boolean = false>(options?: Options<FloorFloorStatusData, ThrowOnError>) => (options?.client ?? client).get<FloorFloorStatusResponses, unknown, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/status',
     ...options
 });

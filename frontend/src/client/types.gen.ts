@@ -1184,6 +1184,48 @@ export type FlagCriterionUpdate = {
 };
 
 /**
+ * FloorStatus
+ */
+export type FloorStatus = {
+    /**
+     * Executor
+     */
+    executor: {
+        [key: string]: unknown;
+    } | null;
+    /**
+     * Collector
+     */
+    collector: {
+        [key: string]: unknown;
+    } | null;
+    /**
+     * Deployments
+     */
+    deployments: {
+        [key: string]: number;
+    };
+    /**
+     * Open Orders
+     */
+    open_orders: number;
+    /**
+     * Unknown Orders
+     */
+    unknown_orders: number;
+    /**
+     * Last Cycles
+     */
+    last_cycles: Array<{
+        [key: string]: unknown;
+    }>;
+    /**
+     * Checked At
+     */
+    checked_at: string;
+};
+
+/**
  * GapPublic
  */
 export type GapPublic = {
@@ -1538,6 +1580,18 @@ export type PageTradePublic = {
 };
 
 /**
+ * ParameterOverride
+ */
+export type ParameterOverride = {
+    /**
+     * Parameters
+     */
+    parameters: {
+        [key: string]: unknown;
+    };
+};
+
+/**
  * ParameterRange
  *
  * Values of one parameter to try: either `values`, or `min`/`max` with `steps` points.
@@ -1559,6 +1613,36 @@ export type ParameterRange = {
      * Steps
      */
     steps?: number | null;
+};
+
+/**
+ * Performance
+ */
+export type Performance = {
+    /**
+     * Deployment Id
+     */
+    deployment_id: string;
+    /**
+     * Live
+     */
+    live: {
+        [key: string]: unknown;
+    };
+    /**
+     * Backtest
+     */
+    backtest: {
+        [key: string]: unknown;
+    };
+    /**
+     * Snapshots
+     */
+    snapshots: number;
+    /**
+     * Since
+     */
+    since: string | null;
 };
 
 /**
@@ -2450,6 +2534,59 @@ export type RunSummary = {
     key_metrics?: {
         [key: string]: unknown;
     } | null;
+};
+
+/**
+ * RunningAlgorithm
+ */
+export type RunningAlgorithm = {
+    deployment: DeploymentPublic;
+    /**
+     * Algorithm Name
+     */
+    algorithm_name: string;
+    /**
+     * Total Pnl
+     */
+    total_pnl: string;
+    /**
+     * Realised Pnl
+     */
+    realised_pnl: string;
+    /**
+     * Unrealised Pnl
+     */
+    unrealised_pnl: string;
+    /**
+     * Exposure
+     */
+    exposure: string;
+    /**
+     * Equity
+     */
+    equity: string;
+    /**
+     * Last Cycle Bar
+     */
+    last_cycle_bar: string | null;
+    /**
+     * Last Cycle Status
+     */
+    last_cycle_status: string | null;
+};
+
+/**
+ * RunningAlgorithms
+ */
+export type RunningAlgorithms = {
+    /**
+     * Data
+     */
+    data: Array<RunningAlgorithm>;
+    /**
+     * Count
+     */
+    count: number;
 };
 
 /**
@@ -5978,3 +6115,271 @@ export type FloorPnlExportResponses = {
      */
     200: unknown;
 };
+
+export type FloorRunningAlgorithmsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/floor/algorithms';
+};
+
+export type FloorRunningAlgorithmsResponses = {
+    /**
+     * Successful Response
+     */
+    200: RunningAlgorithms;
+};
+
+export type FloorRunningAlgorithmsResponse = FloorRunningAlgorithmsResponses[keyof FloorRunningAlgorithmsResponses];
+
+export type FloorActivateData = {
+    /**
+     * Body
+     */
+    body?: StatusChange | null;
+    path: {
+        /**
+         * Deployment Id
+         */
+        deployment_id: string;
+    };
+    query?: never;
+    url: '/api/v1/floor/algorithms/{deployment_id}/activate';
+};
+
+export type FloorActivateErrors = {
+    /**
+     * No such deployment
+     */
+    404: unknown;
+    /**
+     * The deployment's status (or kind) does not allow this change
+     */
+    409: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type FloorActivateError = FloorActivateErrors[keyof FloorActivateErrors];
+
+export type FloorActivateResponses = {
+    /**
+     * Successful Response
+     */
+    200: DeploymentPublic;
+};
+
+export type FloorActivateResponse = FloorActivateResponses[keyof FloorActivateResponses];
+
+export type FloorPauseData = {
+    /**
+     * Body
+     */
+    body?: StatusChange | null;
+    path: {
+        /**
+         * Deployment Id
+         */
+        deployment_id: string;
+    };
+    query?: never;
+    url: '/api/v1/floor/algorithms/{deployment_id}/pause';
+};
+
+export type FloorPauseErrors = {
+    /**
+     * No such deployment
+     */
+    404: unknown;
+    /**
+     * The deployment's status (or kind) does not allow this change
+     */
+    409: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type FloorPauseError = FloorPauseErrors[keyof FloorPauseErrors];
+
+export type FloorPauseResponses = {
+    /**
+     * Successful Response
+     */
+    200: DeploymentPublic;
+};
+
+export type FloorPauseResponse = FloorPauseResponses[keyof FloorPauseResponses];
+
+export type FloorDeactivateData = {
+    /**
+     * Body
+     */
+    body?: StatusChange | null;
+    path: {
+        /**
+         * Deployment Id
+         */
+        deployment_id: string;
+    };
+    query?: never;
+    url: '/api/v1/floor/algorithms/{deployment_id}/deactivate';
+};
+
+export type FloorDeactivateErrors = {
+    /**
+     * No such deployment
+     */
+    404: unknown;
+    /**
+     * The deployment's status (or kind) does not allow this change
+     */
+    409: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type FloorDeactivateError = FloorDeactivateErrors[keyof FloorDeactivateErrors];
+
+export type FloorDeactivateResponses = {
+    /**
+     * Successful Response
+     */
+    200: DeploymentPublic;
+};
+
+export type FloorDeactivateResponse = FloorDeactivateResponses[keyof FloorDeactivateResponses];
+
+export type FloorOverrideParametersData = {
+    body: ParameterOverride;
+    path: {
+        /**
+         * Deployment Id
+         */
+        deployment_id: string;
+    };
+    query?: never;
+    url: '/api/v1/floor/algorithms/{deployment_id}/parameters';
+};
+
+export type FloorOverrideParametersErrors = {
+    /**
+     * No such deployment
+     */
+    404: unknown;
+    /**
+     * The deployment's status (or kind) does not allow this change
+     */
+    409: unknown;
+    /**
+     * A value outside the declared parameters
+     */
+    422: unknown;
+};
+
+export type FloorOverrideParametersResponses = {
+    /**
+     * Successful Response
+     */
+    200: DeploymentPublic;
+};
+
+export type FloorOverrideParametersResponse = FloorOverrideParametersResponses[keyof FloorOverrideParametersResponses];
+
+export type FloorPerformanceData = {
+    body?: never;
+    path: {
+        /**
+         * Deployment Id
+         */
+        deployment_id: string;
+    };
+    query?: never;
+    url: '/api/v1/floor/algorithms/{deployment_id}/performance';
+};
+
+export type FloorPerformanceErrors = {
+    /**
+     * No such deployment
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type FloorPerformanceError = FloorPerformanceErrors[keyof FloorPerformanceErrors];
+
+export type FloorPerformanceResponses = {
+    /**
+     * Successful Response
+     */
+    200: Performance;
+};
+
+export type FloorPerformanceResponse = FloorPerformanceResponses[keyof FloorPerformanceResponses];
+
+export type FloorRecentTradesData = {
+    body?: never;
+    path: {
+        /**
+         * Deployment Id
+         */
+        deployment_id: string;
+    };
+    query?: {
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/v1/floor/algorithms/{deployment_id}/recent-trades';
+};
+
+export type FloorRecentTradesErrors = {
+    /**
+     * No such deployment
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type FloorRecentTradesError = FloorRecentTradesErrors[keyof FloorRecentTradesErrors];
+
+export type FloorRecentTradesResponses = {
+    /**
+     * Response Floor-Recent Trades
+     *
+     * Successful Response
+     */
+    200: Array<{
+        [key: string]: unknown;
+    }>;
+};
+
+export type FloorRecentTradesResponse = FloorRecentTradesResponses[keyof FloorRecentTradesResponses];
+
+export type FloorFloorStatusData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/floor/status';
+};
+
+export type FloorFloorStatusResponses = {
+    /**
+     * Successful Response
+     */
+    200: FloorStatus;
+};
+
+export type FloorFloorStatusResponse = FloorFloorStatusResponses[keyof FloorFloorStatusResponses];

@@ -212,3 +212,23 @@ def drawdown(equity: FloatArray, times: npt.NDArray[np.int64] | None = None) -> 
     clock = np.arange(len(equity)) if times is None else times
     longest = int(np.argmax(clock[finish] - clock[begin]))
     return Drawdown(max_dd, peak, trough, recovery, int(begin[longest]), int(finish[longest]))
+
+
+def curve_metrics(equity: FloatArray, periods_per_year: int = PERIODS_PER_YEAR) -> JSONDict:
+    """Return, volatility, Sharpe, Sortino and max drawdown of an equity curve alone, with the
+    definitions above (the Floor measures live equity with these, beside the backtest's)."""
+    if len(equity) == 0:
+        return {"total_return": None, "sharpe": None, "sortino": None, "max_drawdown": None}
+    returns = equity[1:] / equity[:-1] - 1.0
+    volatility, sharpe, sortino = _risk_ratios(returns, returns, periods_per_year)
+    result: JSONDict = to_json(
+        {
+            "total_return": float(equity[-1] / equity[0] - 1.0),
+            "annualised_volatility": volatility,
+            "sharpe": sharpe,
+            "sortino": sortino,
+            "max_drawdown": drawdown(equity).max_drawdown,
+            "bars": len(equity),
+        }
+    )
+    return result
