@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+import app.models  # noqa: F401 - every table, so foreign keys resolve
 from app.core.db import engine
 from app.core.logging import setup_logging
 from app.exchange.factory import shared_client
