@@ -140,6 +140,8 @@ class Settings(BaseSettings):
     FLOOR_RESOLVE_GRACE_SECONDS: float = Field(default=120.0, ge=0, le=86400)
     FLOOR_RESOLVE_WINDOW_SECONDS: float = Field(default=900.0, gt=0, le=86400)
     # Placement retries after the exchange answered "rate limited" (nothing was executed).
+    # Drift report: |live equity - backtest equity| / capital above this raises an alert.
+    FLOOR_DRIFT_ALERT_FRACTION: float = Field(default=0.02, gt=0, le=1)
     FLOOR_RATE_LIMIT_RETRIES: int = Field(default=2, ge=0, le=10)
     FLOOR_RATE_LIMIT_BACKOFF_SECONDS: float = Field(default=5.0, ge=0, le=120)
 

@@ -28,6 +28,7 @@ from app.api.deps import CurrentUser, SessionDep
 from app.audit import service as audit
 from app.collector.scheduler import get_service as collector_service
 from app.floor import deployments
+from app.floor.drift import drift_report
 from app.floor.ledger import Order, Trade
 from app.floor.models import RUNNING_STATUSES, DeployedAlgorithm
 from app.floor.pnl import service as pnl
@@ -35,6 +36,7 @@ from app.floor.schemas import DeploymentPublic, StatusChange
 from app.floor.service import get_service as floor_service
 from app.lab.engine.metrics import curve_metrics
 from app.lab.releases.models import Release
+from app.lab.sandbox.service import get_pool
 from app.lab.validation import check_parameters
 
 router = APIRouter(prefix="/floor", tags=["floor"])
@@ -291,6 +293,16 @@ def recent_trades(
         .limit(limit)
     ).all()
     return [r.model_dump(mode="json") for r in rows]
+
+
+@router.get(
+    "/algorithms/{deployment_id}/drift", response_model=dict[str, Any], responses=_NOT_FOUND
+)
+async def drift(session: SessionDep, user: CurrentUser, deployment_id: uuid.UUID) -> dict[str, Any]:
+    """The deployment's fills against a backtest of its release over the same bars: fills
+    that differ, slippage paid, fee drift and the equity gap (see `floor/drift.py`)."""
+    dep = _owned(session, user, deployment_id)
+    return await drift_report(session, get_pool(), dep)
 
 
 @router.get("/status", response_model=FloorStatus)

@@ -6368,6 +6368,44 @@ export type FloorRecentTradesResponses = {
 
 export type FloorRecentTradesResponse = FloorRecentTradesResponses[keyof FloorRecentTradesResponses];
 
+export type FloorDriftData = {
+    body?: never;
+    path: {
+        /**
+         * Deployment Id
+         */
+        deployment_id: string;
+    };
+    query?: never;
+    url: '/api/v1/floor/algorithms/{deployment_id}/drift';
+};
+
+export type FloorDriftErrors = {
+    /**
+     * No such deployment
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type FloorDriftError = FloorDriftErrors[keyof FloorDriftErrors];
+
+export type FloorDriftResponses = {
+    /**
+     * Response Floor-Drift
+     *
+     * Successful Response
+     */
+    200: {
+        [key: string]: unknown;
+    };
+};
+
+export type FloorDriftResponse = FloorDriftResponses[keyof FloorDriftResponses];
+
 export type FloorFloorStatusData = {
     body?: never;
     path?: never;
