@@ -177,7 +177,14 @@ async def _execute(run_id: uuid.UUID, pool: SandboxPool, progress: Progress) -> 
     await progress(0.7, "checking for lookahead")
     began = time.monotonic()
     lookahead = await lookahead_check(
-        pool, algo, frame, signals, spec.parameters, int(spec.settings.get("lookahead_samples", 12))
+        pool,
+        algo,
+        frame,
+        signals,
+        spec.parameters,
+        int(spec.settings.get("lookahead_samples", 12)),
+        trade_start,
+        seed=spec.id.int % 2**32,
     )
     timings["lookahead_ms"] = round((time.monotonic() - began) * 1000, 1)
 

@@ -16,6 +16,7 @@ import mmap
 import os
 import pickle
 import sys
+import time
 import traceback
 import types
 from collections.abc import Iterable, Mapping
@@ -331,23 +332,67 @@ def _sweep(
 def _causality(
     header: JobHeader, algorithm: Algorithm, X: pd.DataFrame
 ) -> tuple[ReplyHeader, list[FloatArray], bytes | None]:
-    """Predict on the whole frame and on frames truncated after each of `header.bars`; the
-    first bar whose position differs is where the algorithm looked ahead."""
+    """Predict on the whole frame and on truncated frames (see `CausalityJob`); the first bar
+    whose position differs is where the algorithm looked ahead."""
     full = _positions(copy.deepcopy(algorithm), X)
+    n = len(X)
     first: int | None = None
     where: int | None = None
+
+    def compare(part: FloatArray, reference: FloatArray, offset: int, bar: int) -> None:
+        nonlocal first, where
+        differ = np.flatnonzero(np.abs(part - reference) > CAUSALITY_TOLERANCE)
+        if differ.size and (first is None or offset + int(differ[0]) < first):
+            first, where = offset + int(differ[0]), bar
+
     checked: list[int] = []
     for bar in sorted(set(header.bars)):
-        if not 0 <= bar < len(X):
+        if not 0 <= bar < n:
             continue
-        part_frame = X.iloc[: bar + 1]
-        part = _positions(copy.deepcopy(algorithm), part_frame)
+        compare(_positions(copy.deepcopy(algorithm), X.iloc[: bar + 1]), full[: bar + 1], 0, bar)
         checked.append(bar)
-        differ = np.flatnonzero(np.abs(part - full[: bar + 1]) > CAUSALITY_TOLERANCE)
-        if differ.size and (first is None or int(differ[0]) < first):
-            first, where = int(differ[0]), bar
-    info = CausalityInfo(first_difference=first, truncated_at=where, checked=checked)
-    return ReplyHeader(ok=True, bars=len(X), arrays=1, causality=info), [full], None
+
+    # Groups in a random order, so that a job stopped by its time budget has checked a
+    # random subset rather than the earliest decisions.
+    groups = _decision_groups(header.decision_bars, n, header.horizon)
+    order = np.random.default_rng(header.seed).permutation(len(groups)).tolist()
+    deadline = time.monotonic() + header.budget_seconds
+    decisions = 0
+    for g in order:
+        group = groups[g]
+        start = max(0, group[0] - header.window)
+        if first is not None and start >= first:
+            continue  # nothing here can come before the difference already found
+        if time.monotonic() > deadline:
+            break
+        end = min(n, group[-1] + 1 + header.horizon)
+        reference = (
+            full
+            if start == 0 and end == n
+            else _positions(copy.deepcopy(algorithm), X.iloc[start:end])
+        )
+        for bar in group:
+            if time.monotonic() > deadline:
+                break
+            decisions += 1
+            if bar + 1 < end:  # at the end of the frame there is no future to remove
+                part = _positions(copy.deepcopy(algorithm), X.iloc[start : bar + 1])
+                compare(part, reference[: bar + 1 - start], start, bar)
+    info = CausalityInfo(
+        first_difference=first, truncated_at=where, checked=checked, decisions_checked=decisions
+    )
+    return ReplyHeader(ok=True, bars=n, arrays=1, causality=info), [full], None
+
+
+def _decision_groups(bars: Iterable[int], n: int, span: int) -> list[list[int]]:
+    """Decision bars in order, grouped so that each group spans at most `span` bars."""
+    groups: list[list[int]] = []
+    for bar in sorted({b for b in bars if 0 <= b < n}):
+        if groups and bar - groups[-1][0] <= span:
+            groups[-1].append(bar)
+        else:
+            groups.append([bar])
+    return groups
 
 
 def child_main(job_fd: int, out_fd: int, walls: Mapping[str, str]) -> None:
