@@ -108,9 +108,7 @@ def decision_changes(positions: "pd.Series[float]", trade_start: pd.Timestamp) -
     return changed[changed >= first_traded].tolist()
 
 
-def choose_decisions(
-    changes: dict[str, list[int]], cap: int, seed: int
-) -> dict[str, list[int]]:
+def choose_decisions(changes: dict[str, list[int]], cap: int, seed: int) -> dict[str, list[int]]:
     """All decision changes, or a random subset of `cap` of them over all coins."""
     pairs = [(coin, bar) for coin, bars in changes.items() for bar in bars]
     if len(pairs) <= cap:

@@ -40,10 +40,11 @@ from app.lab.sandbox.protocol import (
     encode_reply,
     frame_from_buffer,
 )
+from app.lab.code_policy import DENIED_MODULES, attribute_refusal, import_refusal
+from app.lab.sandbox.modules import PolicyError, module_view, safe_value
 from app.lab.sdk.base import Algorithm
 from app.lab.sdk.params import ParameterError
 from app.lab.sdk.positions import PositionsError, check_positions
-from app.lab.validation import DENIED_MODULES, import_refusal
 
 FILENAME = "algorithm.py"
 USER_MODULE = "omc_user_algorithm"
@@ -64,9 +65,6 @@ REMOVED_BUILTINS = (
     "memoryview",
     "exit",
     "quit",
-)
-_FORBIDDEN_ATTRIBUTES = frozenset(
-    {"f_globals", "f_locals", "f_builtins", "f_back", "gi_frame", "cr_frame", "tb_frame"}
 )
 
 
@@ -106,43 +104,62 @@ def _guarded_import(
     fromlist: tuple[str, ...] | list[str] | None = (),
     level: int = 0,
 ) -> types.ModuleType:
+    """The import hook: the policy's allowlist, and a view of the module (see `modules`)."""
     if level:
         raise ImportError("relative imports are not allowed")
     refusal = import_refusal(name, binds_top_level=not fromlist)
-    if refusal is None:
-        for item in fromlist or ():
-            full = f"{name}.{item}"
-            if full in DENIED_MODULES or any(full.startswith(d + ".") for d in DENIED_MODULES):
-                refusal = f"import of {full!r} is not allowed"
+    for item in fromlist or () if refusal is None else ():
+        full = f"{name}.{item}"
+        refusal = attribute_refusal(item) or (
+            f"import of {full!r} is not allowed"
+            if full in DENIED_MODULES or any(full.startswith(d + ".") for d in DENIED_MODULES)
+            else None
+        )
+        if refusal:
+            break
     if refusal:
         raise ImportError(refusal)
-    return builtins.__import__(name, globals, locals, fromlist or (), 0)
+    module = builtins.__import__(name, globals, locals, fromlist or (), 0)
+    try:
+        for item in fromlist or ():
+            value = getattr(module, item, None)
+            if isinstance(value, types.ModuleType):
+                module_view(value)
+        return module_view(module)
+    except PolicyError as exc:
+        raise ImportError(str(exc)) from None
 
 
-def _refuse_attribute(name: object) -> None:
-    if isinstance(name, str) and (
-        (name.startswith("__") and name.endswith("__")) or name in _FORBIDDEN_ATTRIBUTES
-    ):
-        raise AttributeError(f"access to the attribute {name!r} is not allowed")
+def _own(obj: object) -> bool:
+    """The user's algorithm (or its class): private attributes are its own business."""
+    return isinstance(obj, Algorithm) or (isinstance(obj, type) and issubclass(obj, Algorithm))
+
+
+def _refuse_attribute(obj: object, name: object) -> None:
+    if not isinstance(name, str):
+        raise TypeError("attribute name must be a string")
+    refusal = attribute_refusal(name, private_ok=_own(obj))
+    if refusal:
+        raise PolicyError(refusal)
 
 
 def _guarded_getattr(obj: object, name: str, *default: Any) -> Any:
-    _refuse_attribute(name)
-    return getattr(obj, name, *default)
+    _refuse_attribute(obj, name)
+    return safe_value(getattr(obj, name, *default))
 
 
 def _guarded_setattr(obj: object, name: str, value: Any) -> None:
-    _refuse_attribute(name)
+    _refuse_attribute(obj, name)
     setattr(obj, name, value)
 
 
 def _guarded_delattr(obj: object, name: str) -> None:
-    _refuse_attribute(name)
+    _refuse_attribute(obj, name)
     delattr(obj, name)
 
 
 def _guarded_hasattr(obj: object, name: str) -> bool:
-    _refuse_attribute(name)
+    _refuse_attribute(obj, name)
     return hasattr(obj, name)
 
 
@@ -219,6 +236,25 @@ def _text(value: object, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+# numpy's C file functions (fromfile, tofile, ...) report a refused open() this way.
+_NULL_WITHOUT_EXCEPTION = "returned NULL without setting an exception"
+FILE_ACCESS_REFUSED = "file access is not allowed in the Lab sandbox"
+
+
+def sandbox_refusal(exc: BaseException) -> str | None:
+    """What the sandbox refused, in words, when `exc` is a wall saying no; else None."""
+    if isinstance(exc, SystemError) and _NULL_WITHOUT_EXCEPTION in str(exc):
+        return FILE_ACCESS_REFUSED
+    if isinstance(exc, PermissionError):
+        if exc.filename is not None:
+            return FILE_ACCESS_REFUSED
+        return (
+            "blocked by the sandbox: no network, no files outside the job's directory, "
+            "no new processes"
+        )
+    return None
+
+
 def error_info(exc: BaseException, kind: str | None = None) -> ErrorInfo:
     """The user's exception, with the traceback trimmed to frames of the user's code."""
     if isinstance(exc, RuntimeError) and exc.__cause__ is not None and "__set_name__" in str(exc):
@@ -246,11 +282,12 @@ def error_info(exc: BaseException, kind: str | None = None) -> ErrorInfo:
         ["Traceback (most recent call last):\n", *traceback.format_list(frames)] if frames else []
     )
     message = _text(exc, MAX_MESSAGE_CHARS - 200) or type(exc).__name__
-    if isinstance(exc, PermissionError):
-        message += (
-            " (blocked by the sandbox: no network, no files outside the job's directory, "
-            "no new processes)"
-        )
+    refusal = sandbox_refusal(exc)
+    if refusal and isinstance(exc, SystemError):
+        what = str(exc).split(_NULL_WITHOUT_EXCEPTION)[0].strip() or "a numpy function"
+        message = f"{refusal}: {_text(what, 200)} tried to open a file"
+    elif refusal:
+        message = f"{refusal} ({message})"
     elif isinstance(exc, BlockingIOError) and exc.errno == errno.EAGAIN:
         message += " (the sandbox's process limit was reached)"
     return ErrorInfo(
