@@ -1200,6 +1200,32 @@ export type RunsPage = {
 };
 
 /**
+ * SandboxLimits
+ */
+export type SandboxLimits = {
+    /**
+     * Cpu Seconds
+     */
+    cpu_seconds: number;
+    /**
+     * Wall Seconds
+     */
+    wall_seconds: number;
+    /**
+     * Memory Mb
+     */
+    memory_mb: number;
+    /**
+     * Max Processes
+     */
+    max_processes: number;
+    /**
+     * Max Output Bytes
+     */
+    max_output_bytes: number;
+};
+
+/**
  * SandboxStatus
  */
 export type SandboxStatus = {
@@ -1225,6 +1251,13 @@ export type SandboxStatus = {
     walls: {
         [key: string]: SandboxWall;
     };
+    /**
+     * Policy
+     */
+    policy: {
+        [key: string]: SandboxWall;
+    };
+    limits: SandboxLimits;
 };
 
 /**

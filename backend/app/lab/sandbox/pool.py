@@ -65,8 +65,9 @@ from app.lab.sandbox.jobs import (
     sample_bars,
 )
 from app.lab.sandbox.limits import Limits
-from app.lab.sandbox.status import user_code_allowed
-from app.lab.sandbox.walls import OPTIONAL_WALLS
+from app.lab.sandbox.probe import policy_layers
+from app.lab.sandbox.status import applied_limits, limits_detail, user_code_allowed
+from app.lab.sandbox.walls import OPTIONAL_WALLS, RESOURCE_LIMITS
 
 logger = logging.getLogger(__name__)
 
@@ -302,13 +303,19 @@ class SandboxPool:
 
     def status(self) -> dict[str, Any]:
         """The walls as verified by the forkserver's self-test (see `sandbox_status`)."""
-        walls = self._walls or {}
+        walls = {name: dict(verdict) for name, verdict in (self._walls or {}).items()}
+        limits = walls.get(RESOURCE_LIMITS)
+        if limits is not None and limits.get("active"):
+            # The self-test child ran under its own limits: show the ones jobs get.
+            limits["detail"] = limits_detail(self.limits)
         return {
             "user_code_allowed": bool(walls) and user_code_allowed(walls),
             "verified": bool(walls),
             "running": self.started,
             "workers": self.workers,
             "walls": walls,
+            "policy": policy_layers(),
+            "limits": applied_limits(self.limits),
         }
 
     def _ensure_server(self) -> _Server:
