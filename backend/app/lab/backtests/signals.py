@@ -22,8 +22,11 @@ from app.lab.sandbox.pool import SandboxPool
 logger = logging.getLogger(__name__)
 
 TRAINED_TYPES = frozenset({"ml", "rl"})
-# Decision changes the lookahead check covers per run; above this, a stated random subset.
+# Decision changes the lookahead check covers per run, and the time it may spend on them
+# (shared by the run's coins); beyond either, a stated random subset.
 MAX_DECISION_CHECKS = 500
+DECISION_BUDGET_SECONDS = 2.0
+MIN_COIN_BUDGET_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -136,8 +139,8 @@ async def lookahead_check(
     """Decisions must not change when the algorithm sees only data up to them.
 
     Checked at every bar (from `trade_start` on) where a coin's decision changes — or at a
-    random subset when there are more than `max_decisions`, or more than fit in each job's
-    time budget, which the verdict states — and at `samples` bars spread over each coin's
+    random subset when there are more than `max_decisions`, or more than fit in the time
+    budget (`DECISION_BUDGET_SECONDS`, shared by the coins), which the verdict states — and at `samples` bars spread over each coin's
     history (see `CausalityJob`). One sandbox job per coin; the first coin with a
     difference ends the check."""
     changes = {coin: decision_changes(s.positions, trade_start) for coin, s in signals.items()}
@@ -154,6 +157,7 @@ async def lookahead_check(
             samples=samples,
             decision_bars=chosen[coin],
             seed=seed,
+            budget_seconds=max(MIN_COIN_BUDGET_SECONDS, DECISION_BUDGET_SECONDS / len(signals)),
         )
         result = await pool.check_causality(job)
         sampled += len(result.checked_bars)

@@ -19,7 +19,7 @@ FloatArray = npt.NDArray[np.float64]
 # left to the sampled full-history truncations).
 DECISION_WINDOW = 2016
 DECISION_HORIZON = 288
-DECISION_BUDGET_SECONDS = 10.0
+DECISION_BUDGET_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,9 @@ class CausalityJob:
       on a window that starts `window` bars before the bar and ends with it, and compare every
       position in it with a prediction on the same window extended by `horizon` later bars.
       Both predictions start at the same bar, so warm-ups and running state agree; only the
-      future differs. Nearby decision bars share one extended window, so the cost grows with
-      the number of decisions, not with the length of the history. They are checked in a
+      future differs. Decision bars within `window` bars of each other share one extended
+      window, so the cost grows with the number of decisions, not with the length of the
+      history. They are checked in a
       random order (`seed`) for at most `budget_seconds` (and a quarter of the job's
       wall-clock and CPU limits); `CausalityResult.decision_bars_checked` says how many were.
 

@@ -391,7 +391,7 @@ def _causality(
 
     # Groups in a random order, so that a job stopped by its time budget has checked a
     # random subset rather than the earliest decisions.
-    groups = _decision_groups(header.decision_bars, n, header.horizon)
+    groups = _decision_groups(header.decision_bars, n, max(header.window, 1))
     order = np.random.default_rng(header.seed).permutation(len(groups)).tolist()
     deadline = time.monotonic() + header.budget_seconds
     decisions = 0
