@@ -85,7 +85,9 @@ def test_the_static_check_refuses_each_bypass_on_its_line(name: str) -> None:
         for i, line in enumerate(lines, start=1)
         if line.strip() in {*imports.splitlines(), *body.splitlines()} and line.strip()
     }
-    assert any(e.line in bypass_lines for e in result.errors), [e.model_dump() for e in result.errors]
+    assert any(e.line in bypass_lines for e in result.errors), [
+        e.model_dump() for e in result.errors
+    ]
     assert all("not allowed" in e.message or "literal" in e.message for e in result.errors), [
         e.message for e in result.errors
     ]
@@ -167,7 +169,9 @@ async def test_file_access_with_numpy_says_file_access_is_not_allowed(
     assert "NULL without setting an exception" not in message
 
 
-async def test_a_rejected_bypass_names_the_rule(pool: SandboxPool, coin_frame: pd.DataFrame) -> None:
+async def test_a_rejected_bypass_names_the_rule(
+    pool: SandboxPool, coin_frame: pd.DataFrame
+) -> None:
     imports, body = BYPASSES["random_private_os"]
     with pytest.raises(CodeRejectedError) as refused:
         await pool.predict(PredictJob(code=algorithm(body, imports), frame=coin_frame))

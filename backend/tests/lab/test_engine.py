@@ -138,7 +138,9 @@ def test_no_fill_on_a_forward_filled_bar_it_moves_to_the_next_real_bar() -> None
     assert market.tradable[:, 0].tolist() == [True, False, False, True, False, True]
     # Filled bars are still marked (at the last real bid): equity moves with bar 4's mark.
     qty = 1210 / 121
-    assert result.equity.tolist() == pytest.approx([1210, 1210, 1210, qty * 120, qty * 120, qty * 120])
+    assert result.equity.tolist() == pytest.approx(
+        [1210, 1210, 1210, qty * 120, qty * 120, qty * 120]
+    )
 
 
 def test_the_data_service_flags_filled_bars_and_the_engine_waits_past_them() -> None:

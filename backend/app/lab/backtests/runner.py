@@ -158,7 +158,7 @@ async def _execute(run_id: uuid.UUID, pool: SandboxPool, progress: Progress) -> 
     history = await asyncio.to_thread(_load_history, spec)
     frame = history.frame
     timings: dict[str, float] = {"load_prices_ms": round((time.monotonic() - began) * 1000, 1)}
-    if frame.dropna(how="all").empty:
+    if frame.xs("last", axis=1, level=1).dropna(how="all").empty:
         raise ValueError("no price data in the chosen range")
     trade_start = trade_start_of(
         pd.DatetimeIndex(frame.index), algo, float(spec.settings.get("train_fraction", 0.3))

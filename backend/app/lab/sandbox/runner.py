@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from app.lab.code_policy import DENIED_MODULES, attribute_refusal, import_refusal
+from app.lab.sandbox.modules import PolicyError, module_view, safe_value
 from app.lab.sandbox.protocol import (
     MAX_MESSAGE_CHARS,
     MAX_OUTPUT_CHARS,
@@ -40,8 +42,6 @@ from app.lab.sandbox.protocol import (
     encode_reply,
     frame_from_buffer,
 )
-from app.lab.code_policy import DENIED_MODULES, attribute_refusal, import_refusal
-from app.lab.sandbox.modules import PolicyError, module_view, safe_value
 from app.lab.sdk.base import Algorithm
 from app.lab.sdk.params import ParameterError
 from app.lab.sdk.positions import PositionsError, check_positions
