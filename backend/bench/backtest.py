@@ -290,7 +290,7 @@ def lookahead_section(args: argparse.Namespace) -> None:
 
     frame = synthetic_price_frame(["B00"], bars=args.bars, seed=args.seed)
     limits = Limits(cpu_seconds=60, wall_seconds=120, memory_mb=2048, max_processes=4)
-    cases = (
+    cases: tuple[tuple[str, dict[str, Any]], ...] = (
         ("ma_crossover", {"fast": args.fast, "slow": args.slow}),
         ("ml_classification", {}),
     )

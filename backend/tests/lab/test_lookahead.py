@@ -45,6 +45,12 @@ def sparse_positions(last: "pd.Series[float]") -> np.ndarray:
     return np.asarray((~(ahead < last * 0.97)).astype(float))
 
 
+def coin_of(frame: pd.DataFrame) -> pd.DataFrame:
+    single = frame["BTC"]
+    assert isinstance(single, pd.DataFrame)
+    return single
+
+
 @pytest.fixture(scope="module")
 def crash_frame() -> pd.DataFrame:
     """Two weeks of one coin with three sudden 6 % drops: a price frame (coin, field)."""
@@ -57,7 +63,7 @@ def crash_frame() -> pd.DataFrame:
 async def test_a_sparse_peek_is_caught_at_default_settings_at_its_first_cheat(
     pool: SandboxPool, crash_frame: pd.DataFrame
 ) -> None:
-    x = crash_frame["BTC"]
+    x = coin_of(crash_frame)
     expected = sparse_positions(x["last"])
     first_cheat = int(np.flatnonzero(expected == 0)[0])
     assert first_cheat == DROPS[0] - 8  # flat from 8 bars before the first drop
@@ -116,7 +122,7 @@ async def test_above_the_cap_a_stated_random_subset_is_checked(
     )
     algo = Algo(code=flipper, type="rule")
     start = crash_frame.index[0]
-    predicted = await pool.predict(PredictJob(code=flipper, frame=crash_frame["BTC"]))
+    predicted = await pool.predict(PredictJob(code=flipper, frame=coin_of(crash_frame)))
     positions = pd.Series(predicted.positions, index=crash_frame.index)
     signals = {"BTC": CoinSignals(positions)}
     changes = decision_changes(positions, start)
