@@ -188,27 +188,21 @@ FORBIDDEN_ATTRIBUTES = frozenset(
         "shutil",
         "pathlib",
         "posix",
-        "signal",
         "mmap",
         "multiprocessing",
         "threading",
         "pickle",
         "marshal",
         "tempfile",
-        "resource",
         "gc",
         "inspect",
-        "platform",
-        "io",
-        "types",
         "weakref",
         "atexit",
         "faulthandler",
         "joblib",
         "threadpoolctl",
-        # String evaluators of pandas (pd.eval, DataFrame.eval / .query).
+        # pandas' string evaluator (pd.eval, DataFrame.eval).
         "eval",
-        "query",
     }
 )
 _DUNDER = re.compile(r"^__\w+__$")

@@ -69,7 +69,6 @@ BYPASSES: dict[str, tuple[str, str]] = {
     "methodcaller_dunder": ("import operator", "operator.methodcaller('__reduce_ex__', 2)(self)"),
     "attrgetter_computed": ("import operator", "operator.attrgetter('o' + 's')(pd.io.common)"),
     "pandas_eval": ("", "pd.eval('1 + 1')"),
-    "dataframe_query": ("", "X.query('bid > 0')"),
 }
 
 
@@ -96,6 +95,7 @@ def test_the_static_check_refuses_each_bypass_on_its_line(name: str) -> None:
 def test_legitimate_uses_stay_allowed() -> None:
     code = algorithm(
         "self._cache = 1\n"
+        "self.signal = X.query('bid > 0').index\n"
         "value = getattr(self, '_cache')\n"
         "key = attrgetter('index')\n"
         "rows = sorted([X], key=key)\n"
@@ -123,12 +123,7 @@ def unchecked_pool() -> Iterator[SandboxPool]:
     sandbox.close()
 
 
-# Bypasses the module views stop at run time (the last three are refused statically only:
-# their reach is the file system, which the walls stop, see test_sandbox_hostile).
-RUNTIME = sorted(set(BYPASSES) - {"methodcaller_dunder", "pandas_eval", "dataframe_query"})
-
-
-@pytest.mark.parametrize("name", RUNTIME)
+@pytest.mark.parametrize("name", sorted(BYPASSES))
 async def test_without_the_static_check_the_sandbox_stops_each_bypass_clearly(
     unchecked_pool: SandboxPool, coin_frame: pd.DataFrame, name: str
 ) -> None:
