@@ -11,6 +11,9 @@ case where the target changes every bar, and gridding a year of raw observations
 `market_data.frame_from_columns` (the database read itself is not included). Each figure is the median of `--repeat` runs
 (best in brackets). The target for the engine is <= 20 ms for 1 coin x 105,120 bars.
 
+`--only lookahead` prints the lookahead check's extra time for one coin (a rule template and
+an ML template), the time a backtest run spends after its predict.
+
 To add figures for the API, the sandbox or end-to-end sweeps, write a function
 ``def section(args: argparse.Namespace) -> None`` that prints its lines, and add it to
 `SECTIONS` at the bottom; `--only NAME` runs one section.
@@ -274,11 +277,57 @@ def api_section(args: argparse.Namespace) -> None:
         )
 
 
+def lookahead_section(args: argparse.Namespace) -> None:
+    """The lookahead check's extra time on one coin: the sandbox job that truncates at every
+    decision change (up to the cap) and at the sampled bars, after the predict it checks."""
+    import asyncio
+
+    import pandas as pd
+
+    from app.lab.backtests.signals import Algo, coin_signals, lookahead_check
+    from app.lab.sandbox import Limits, SandboxPool
+    from app.lab.templates import get_template
+
+    frame = synthetic_price_frame(["B00"], bars=args.bars, seed=args.seed)
+    limits = Limits(cpu_seconds=60, wall_seconds=120, memory_mb=2048, max_processes=4)
+    cases: tuple[tuple[str, dict[str, Any]], ...] = (
+        ("ma_crossover", {"fast": args.fast, "slow": args.slow}),
+        ("ml_classification", {}),
+    )
+
+    async def measure(pool: SandboxPool, key: str, params: dict[str, Any]) -> None:
+        template = get_template(key)
+        algo = Algo(code=template.source, type=template.type)
+        index = pd.DatetimeIndex(frame.index)
+        start = index[int(len(index) * 0.3)] if algo.needs_fit else index[0]
+        began = time.perf_counter()
+        signals = {"B00": await coin_signals(pool, algo, frame, "B00", params, start)}
+        predict_ms = (time.perf_counter() - began) * 1000
+        began = time.perf_counter()
+        verdict = await lookahead_check(pool, algo, frame, signals, params, 12, start)
+        check_ms = (time.perf_counter() - began) * 1000
+        print(
+            f"[lookahead] {key:<17} 1 coin x {args.bars:,} bars: check {check_ms:7.0f} ms "
+            f"(predict itself {predict_ms:.0f} ms; {verdict.decision_changes_checked} of "
+            f"{verdict.decision_changes} decision changes + {verdict.sampled_bars} sampled bars; "
+            f"bias detected: {verdict.bias_detected})"
+        )
+
+    async def main() -> None:
+        with SandboxPool(workers=1, limits=limits, uid_base=63000) as pool:
+            for key, params in cases:
+                await measure(pool, key, params)
+
+    print()
+    asyncio.run(main())
+
+
 SECTIONS: dict[str, Callable[[argparse.Namespace], None]] = {
     "engine": engine_section,
     "market-data": market_data_section,
     "sweep": sweep_section,
     "worst-case": worst_case_section,
+    "lookahead": lookahead_section,
     "api": api_section,
 }
 

@@ -4,19 +4,17 @@
 syntax, the interface (exactly one class subclassing `app.lab.sdk.Algorithm`, with a
 ``predict(self, X)`` method), the import allowlist, the parameter declarations (their
 literal bounds and defaults become the JSON schema of the algorithm's parameters), and a
-set of linter-level refusals of constructs that are only useful to escape a sandbox:
-double-underscore attributes and names (``().__class__.__bases__``), ``eval``/``exec``/
-``compile``/``open``/``globals``/... and ``getattr`` with a computed or dunder name.
-
-The import allowlist defined here is enforced again at run time, inside the sandbox, by
-an import hook.
+set of linter-level refusals of constructs that are only useful to escape a sandbox. The
+rules themselves (allowed modules, forbidden names and attributes, private attributes,
+attribute lookups by computed names, modules reached through other modules) live in
+`app.lab.code_policy`, which the sandbox enforces again at run time.
 
 This is a first wall that gives users early, readable errors. It is NOT the security
 boundary: user code only ever runs inside the sandbox (`app.lab.sandbox`), whose
 operating-system walls hold even against code that passes these checks.
 
-`check_parameters(schema, values)` validates a parameter set against the schema returned
-here, in the trusted process, before a job is sent to the sandbox.
+`check_parameters` (from `app.lab.parameter_values`, re-exported here) validates a parameter
+set against the schema returned here, before a job is sent to the sandbox.
 """
 
 import ast
@@ -28,173 +26,30 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from app.lab.code_policy import (
+    ALLOWED_DUNDER_METHODS,
+    ALLOWED_DUNDER_NAMES,
+    ALLOWED_MODULES,
+    ATTRIBUTE_BUILTINS,
+    DENIED_MODULES,
+    DYNAMIC_GETTERS,
+    FORBIDDEN_NAMES,
+    PRIVATE_OWNERS,
+    SDK_MODULE,
+    allowed_list,
+    attribute_refusal,
+    dotted_refusal,
+    import_refusal,
+    is_dunder,
+    module_refusal,
+)
+from app.lab.parameter_values import check_parameters
 from app.lab.sdk.base import ALGORITHM_TYPES
-from app.lab.sdk.params import PARAMETER_KINDS, Param, ParameterError, object_schema
-
-# --- the import allowlist (also enforced at run time by the sandbox's import hook) ---
-# A module is allowed when it is one of these or inside one of these packages.
-ALLOWED_MODULES: frozenset[str] = frozenset(
-    {
-        "app.lab.sdk",
-        "numpy",
-        "pandas",
-        "sklearn",
-        "scipy",
-        "math",
-        "cmath",
-        "statistics",
-        "random",
-        "collections",
-        "itertools",
-        "functools",
-        "operator",
-        "dataclasses",
-        "typing",
-        "enum",
-        "abc",
-        "copy",
-        "datetime",
-        "decimal",
-        "fractions",
-        "numbers",
-        "heapq",
-        "bisect",
-        "re",
-        "json",
-        "warnings",
-        "__future__",
-    }
-)
-
-# Parts of allowed packages that exist to reach files, processes or native code.
-DENIED_MODULES: frozenset[str] = frozenset(
-    {
-        "numpy.ctypeslib",
-        "numpy.f2py",
-        "numpy.distutils",
-        "numpy.testing",
-        "pandas.io",
-        "pandas.util",
-        "scipy.io",
-        "scipy.datasets",
-        "sklearn.datasets",
-        "sklearn.externals",
-        "sklearn.utils._testing",
-    }
-)
-
-SDK_MODULE = "app.lab.sdk"
-
-
-def _within(name: str, package: str) -> bool:
-    return name == package or name.startswith(package + ".")
-
-
-def import_refusal(name: str, *, binds_top_level: bool) -> str | None:
-    """Why importing module `name` is refused, or None when it is allowed.
-
-    `binds_top_level` is true for ``import a.b.c`` (which binds ``a`` in the namespace)
-    and false for ``from a.b.c import x``.
-    """
-    if not name or name.startswith("."):
-        return "relative imports are not allowed"
-    if any(_within(name, denied) for denied in DENIED_MODULES):
-        return f"import of {name!r} is not allowed (it reaches files, processes or native code)"
-    if not any(_within(name, allowed) for allowed in ALLOWED_MODULES):
-        return f"import of {name!r} is not allowed; allowed modules: {allowed_list()}"
-    if binds_top_level and _within(name, SDK_MODULE):
-        return f"write `from {SDK_MODULE} import ...` instead of `import {name}`"
-    return None
-
-
-def allowed_list() -> str:
-    return ", ".join(sorted(m for m in ALLOWED_MODULES if m != "__future__"))
-
+from app.lab.sdk.params import PARAMETER_KINDS, Param, object_schema
 
 FILENAME = "algorithm.py"
 MAX_CODE_CHARS = 200_000
 BASE_CLASS = "Algorithm"
-
-# Builtins that evaluate code, reach the file system or the interpreter's internals.
-FORBIDDEN_NAMES = frozenset(
-    {
-        "eval",
-        "exec",
-        "compile",
-        "open",
-        "globals",
-        "locals",
-        "vars",
-        "breakpoint",
-        "input",
-        "help",
-        "memoryview",
-        "__import__",
-        "__builtins__",
-        "__loader__",
-        "__spec__",
-    }
-)
-ATTRIBUTE_BUILTINS = frozenset({"getattr", "setattr", "delattr", "hasattr"})
-# Double-underscore names that are harmless and common.
-ALLOWED_DUNDER_ATTRIBUTES = frozenset({"__init__", "__name__", "__doc__"})
-ALLOWED_DUNDER_NAMES = frozenset({"__name__", "__doc__"})
-ALLOWED_DUNDER_METHODS = frozenset(
-    {
-        "__init__",
-        "__repr__",
-        "__str__",
-        "__len__",
-        "__iter__",
-        "__next__",
-        "__eq__",
-        "__ne__",
-        "__lt__",
-        "__le__",
-        "__gt__",
-        "__ge__",
-        "__hash__",
-        "__call__",
-        "__getitem__",
-        "__contains__",
-        "__bool__",
-    }
-)
-# Attributes of frames, generators, coroutines and code objects: the classic ways back to
-# an unrestricted namespace.
-FORBIDDEN_ATTRIBUTES = frozenset(
-    {
-        "f_globals",
-        "f_locals",
-        "f_builtins",
-        "f_back",
-        "f_code",
-        "gi_frame",
-        "gi_code",
-        "cr_frame",
-        "cr_code",
-        "ag_frame",
-        "ag_code",
-        "tb_frame",
-        "tb_next",
-        "co_code",
-        "func_globals",
-        # Modules that allowed libraries re-export (np.ctypeslib, pd.io.common.os, ...): the
-        # walls stop what they could do, and the static check refuses reaching for them.
-        "ctypeslib",
-        "ctypes",
-        "_ctypes",
-        "os",
-        "sys",
-        "subprocess",
-        "builtins",
-        "importlib",
-        "load_library",
-    }
-)
-_DUNDER = re.compile(r"^__\w+__$")
-# "{0.__class__}".format(x) reaches attributes through a format string.
-_FORMAT_DUNDER = re.compile(r"\{[^{}]*__\w*__")
 
 
 class ValidationIssue(BaseModel):
@@ -225,8 +80,20 @@ def _validate_cached(code: str) -> ValidationResult:
     return _Validator(code).run()
 
 
-def _is_dunder(name: str) -> bool:
-    return bool(_DUNDER.match(name))
+# "{0.__class__}".format(x) reaches attributes through a format string.
+_FORMAT_DUNDER = re.compile(r"\{[^{}]*__\w*__")
+_is_dunder = is_dunder
+# Re-exported: the policy's home is `code_policy`; older imports name this module.
+__all__ = [
+    "ALLOWED_MODULES",
+    "DENIED_MODULES",
+    "ValidationIssue",
+    "ValidationResult",
+    "allowed_list",
+    "check_parameters",
+    "import_refusal",
+    "validate_code",
+]
 
 
 class _Validator(ast.NodeVisitor):
@@ -235,6 +102,12 @@ class _Validator(ast.NodeVisitor):
         self.errors: list[ValidationIssue] = []
         # Local names bound to SDK objects: alias -> SDK name (e.g. "Algo" -> "Algorithm").
         self.sdk_names: dict[str, str] = {}
+        # Local names bound by imports: alias -> dotted module path ("pd" -> "pandas").
+        self.module_names: dict[str, str] = {}
+        # Local names bound to operator.attrgetter / methodcaller.
+        self.getter_names: dict[str, str] = {}
+        # Nodes that are the function of a call (getattr may only appear there).
+        self.called: set[int] = set()
 
     def error(self, node: ast.AST | None, message: str) -> None:
         line = getattr(node, "lineno", 1) or 1
@@ -302,6 +175,11 @@ class _Validator(ast.NodeVisitor):
                 refusal = f"write `from {SDK_MODULE} import ...` instead of `import {alias.name}`"
             if refusal:
                 self.error(node, refusal)
+            elif alias.asname is not None:
+                self.module_names[alias.asname] = alias.name
+            else:
+                top = alias.name.split(".")[0]
+                self.module_names[top] = top
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         if node.level:
@@ -319,8 +197,17 @@ class _Validator(ast.NodeVisitor):
                 )
             elif _is_dunder(alias.name):
                 self.error(node, f"importing {alias.name!r} is not allowed")
-            elif module == SDK_MODULE or module.startswith(SDK_MODULE + "."):
-                self.sdk_names[alias.asname or alias.name] = alias.name
+            elif refusal := attribute_refusal(alias.name) or module_refusal(
+                f"{module}.{alias.name}"
+            ):
+                self.error(node, f"importing {alias.name!r} from {module}: {refusal}")
+            else:
+                bound = alias.asname or alias.name
+                self.module_names[bound] = f"{module}.{alias.name}"
+                if module == "operator" and alias.name in DYNAMIC_GETTERS:
+                    self.getter_names[bound] = alias.name
+                if module == SDK_MODULE or module.startswith(SDK_MODULE + "."):
+                    self.sdk_names[bound] = alias.name
         self.generic_visit(node)
 
     # --- names and attributes --------------------------------------------------------------
@@ -333,26 +220,74 @@ class _Validator(ast.NodeVisitor):
             self.error(
                 node, f"the name `{node.id}` is not allowed (double-underscore names are reserved)"
             )
+        elif (node.id in ATTRIBUTE_BUILTINS or node.id in self.getter_names) and id(
+            node
+        ) not in self.called:
+            self.error(
+                node,
+                f"`{node.id}` may only be called directly with a literal name "
+                "(not passed around as a value)",
+            )
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        if (
-            _is_dunder(node.attr)
-            and node.attr not in ALLOWED_DUNDER_ATTRIBUTES
-            or node.attr in FORBIDDEN_ATTRIBUTES
-        ):
-            self.error(node, f"access to the attribute `{node.attr}` is not allowed")
+        owner = isinstance(node.value, ast.Name) and node.value.id in PRIVATE_OWNERS
+        refusal = attribute_refusal(node.attr, private_ok=owner)
+        if refusal is None and node.attr in DYNAMIC_GETTERS and id(node) not in self.called:
+            refusal = f"`{node.attr}` may only be called directly with literal names"
+        if refusal is None:
+            refusal = self._module_path_refusal(node)
+        if refusal:
+            self.error(node, refusal)
         self.generic_visit(node)
 
+    def _module_path(self, node: ast.expr) -> str | None:
+        """``pd.io.common`` -> "pandas.io.common" when the chain starts at an imported name."""
+        parts: list[str] = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if not isinstance(node, ast.Name) or node.id not in self.module_names:
+            return None
+        return ".".join([self.module_names[node.id], *reversed(parts)])
+
+    def _module_path_refusal(self, node: ast.Attribute) -> str | None:
+        """Reaching a refused module through an allowed one (``pd.io``), reported once, at
+        the first refused step of the chain."""
+        path = self._module_path(node)
+        if path is None or module_refusal(path) is None:
+            return None
+        parent = self._module_path(node.value)
+        if parent is not None and module_refusal(parent) is not None:
+            return None
+        return f"reaching {path!r} is not allowed (it reaches files, processes or native code)"
+
     def visit_Call(self, node: ast.Call) -> None:
-        if isinstance(node.func, ast.Name) and node.func.id in ATTRIBUTE_BUILTINS:
+        self.called.add(id(node.func))
+        func = node.func
+        if isinstance(func, ast.Name) and func.id in ATTRIBUTE_BUILTINS:
             name = node.args[1] if len(node.args) >= 2 else None
+            owner = node.args[0] if node.args else None
+            own = isinstance(owner, ast.Name) and owner.id in PRIVATE_OWNERS
             if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
                 self.error(
                     node,
-                    f"`{node.func.id}` needs a literal attribute name here (write obj.name instead)",
+                    f"`{func.id}` needs a literal attribute name here (write obj.name instead)",
                 )
-            elif _is_dunder(name.value) or name.value in FORBIDDEN_ATTRIBUTES:
-                self.error(node, f"`{node.func.id}` of {name.value!r} is not allowed")
+            elif attribute_refusal(name.value, private_ok=own):
+                self.error(node, f"`{func.id}` of {name.value!r} is not allowed")
+        getter = (isinstance(func, ast.Name) and func.id in self.getter_names) or (
+            isinstance(func, ast.Attribute) and func.attr in DYNAMIC_GETTERS
+        )
+        if getter:
+            kind = _getter_name(func, self.getter_names)
+            names = node.args if kind == "attrgetter" else node.args[:1]
+            literal = [
+                a.value for a in names if isinstance(a, ast.Constant) and isinstance(a.value, str)
+            ]
+            if not names or len(literal) != len(names) or node.keywords and not literal:
+                self.error(node, f"`{kind}` needs literal attribute names")
+            elif refusal := dotted_refusal(literal):
+                self.error(node, f"`{kind}`: {refusal}")
         self.generic_visit(node)
 
     def visit_Constant(self, node: ast.Constant) -> None:
@@ -508,6 +443,13 @@ class _Validator(ast.NodeVisitor):
         return param
 
 
+def _getter_name(func: ast.expr, aliases: Mapping[str, str]) -> str:
+    """ "attrgetter" or "methodcaller" for a call of one of them (under any alias)."""
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return aliases.get(getattr(func, "id", ""), "attrgetter")
+
+
 def _assignment(statement: ast.stmt) -> tuple[str | None, ast.expr | None]:
     if (
         isinstance(statement, ast.Assign)
@@ -561,61 +503,3 @@ def _literal(node: ast.expr) -> Any:
             if isinstance(result, int | float) and math.isfinite(result):
                 return result
     raise _NotLiteral(type(node).__name__)
-
-
-def check_parameters(schema: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate a parameter set against a schema from `validate_code` and fill in defaults.
-
-    Integral floats (``10.0`` from JSON) become ints for integer parameters. Raises
-    `ParameterError` listing every problem.
-    """
-    properties: Mapping[str, Any] = schema.get("properties", {})
-    problems: list[str] = []
-    result: dict[str, Any] = {}
-    for name in values:
-        if name not in properties:
-            known = ", ".join(properties) or "none"
-            problems.append(f"unknown parameter {name!r} (parameters: {known})")
-    for name, spec in properties.items():
-        value = values.get(name, spec.get("default"))
-        problem, value = _check_value(name, spec, value)
-        if problem:
-            problems.append(problem)
-        result[name] = value
-    if problems:
-        raise ParameterError("; ".join(problems))
-    return result
-
-
-def _check_value(name: str, spec: Mapping[str, Any], value: Any) -> tuple[str | None, Any]:
-    kind = spec.get("type")
-    if "enum" in spec:
-        if isinstance(value, bool) or value not in spec["enum"]:
-            return f"{name} must be one of {', '.join(map(repr, spec['enum']))}", value
-        return None, value
-    if kind == "boolean":
-        return (None if isinstance(value, bool) else f"{name} must be true or false"), value
-    if kind == "integer":
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            return f"{name} must be an integer", value
-    elif kind == "number":
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
-            return f"{name} must be a finite number", value
-    else:
-        return None, value
-    checks: tuple[tuple[str, Callable[[Any, Any], bool], str], ...] = (
-        ("minimum", lambda v, b: v >= b, ">="),
-        ("exclusiveMinimum", lambda v, b: v > b, ">"),
-        ("maximum", lambda v, b: v <= b, "<="),
-        ("exclusiveMaximum", lambda v, b: v < b, "<"),
-    )
-    for key, ok, symbol in checks:
-        if key in spec and not ok(value, spec[key]):
-            return f"{name} must be {symbol} {spec[key]}, got {value}", value
-    return None, value

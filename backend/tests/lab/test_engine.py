@@ -123,6 +123,45 @@ def test_fill_waits_for_the_next_bar_with_a_price() -> None:
     assert result.equity.tolist() == pytest.approx([1000, 1000, 1000, 1000, qty * 90])
 
 
+def test_no_fill_on_a_forward_filled_bar_it_moves_to_the_next_real_bar() -> None:
+    # Bars 1-2 repeat bar 0's prices (forward-filled): a decision at bar 0 must not buy at
+    # bar 0's stale ask on bar 1; it fills at bar 3, the next bar with a real price.
+    prices = frame([100, 100, 100, 120, 120, 120], [101, 101, 101, 121, 121, 121])
+    prices[("BTC", "filled")] = [0.0, 1.0, 1.0, 0.0, 1.0, 0.0]
+    result = run_backtest(prices, [1, 1, 1, 0, 0, 0], BacktestConfig(1210.0, 0.0))
+    assert [(t.bar, t.side, t.price) for t in result.trades] == [
+        (3, "buy", 121.0),
+        (5, "sell", 120.0),  # the decision at bar 3 skips the filled bar 4
+    ]
+    market = prepare_market(prices)
+    assert market.filled[:, 0].tolist() == [False, True, True, False, True, False]
+    assert market.tradable[:, 0].tolist() == [True, False, False, True, False, True]
+    # Filled bars are still marked (at the last real bid): equity moves with bar 4's mark.
+    qty = 1210 / 121
+    assert result.equity.tolist() == pytest.approx(
+        [1210, 1210, 1210, qty * 120, qty * 120, qty * 120]
+    )
+
+
+def test_the_data_service_flags_filled_bars_and_the_engine_waits_past_them() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from app.lab.engine.market_data import frame_from_rows
+
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    rows = [
+        (start + timedelta(minutes=5 * i), "BTC", bid, bid + 1, bid)
+        for i, bid in ((0, 100.0), (1, 100.0), (4, 130.0), (5, 130.0))
+    ]
+    history = frame_from_rows(rows, ["BTC"], start, start + timedelta(minutes=25), ffill_limit=3)
+    assert history.frame[("BTC", "filled")].tolist() == [0, 0, 1, 1, 0, 0]
+    # Decision at bar 1 (the last real bar before the gap): the fill is at bar 4's ask, not at
+    # the repeated 101 of bars 2-3.
+    result = run_backtest(history.frame, [0, 1, 1, 1, 1, 1], BacktestConfig(1000.0, 0.0))
+    ((bar, side, price),) = [(t.bar, t.side, t.price) for t in result.trades]
+    assert (bar, side, price) == (4, "buy", 131.0)
+
+
 def test_only_the_latest_decision_before_a_gap_ends_counts() -> None:
     prices = frame([100, NAN, NAN, 100], [100, NAN, NAN, 100])
     # 1 then back to 0 during the gap: nothing to do when trading resumes.

@@ -41,8 +41,8 @@ def test_complete_rows_make_the_documented_layout() -> None:
     history = frame_from_rows(rows, ["btc", "eth"], at(0), at(5))
     frame = history.frame
     assert list[object](frame.columns) == [
-        ("BTC", "bid"), ("BTC", "ask"), ("BTC", "last"),
-        ("ETH", "bid"), ("ETH", "ask"), ("ETH", "last"),
+        ("BTC", "bid"), ("BTC", "ask"), ("BTC", "last"), ("BTC", "filled"),
+        ("ETH", "bid"), ("ETH", "ask"), ("ETH", "last"), ("ETH", "filled"),
     ]  # fmt: skip
     assert frame.columns.names == ["coin", "field"]
     assert frame.index.name == "timestamp"
@@ -103,6 +103,7 @@ def test_short_gaps_are_forward_filled_up_to_the_limit() -> None:
     history = frame_from_rows(rows, ["BTC"], at(0), at(5), ffill_limit=2)
     assert history.frame[("BTC", "last")].tolist() == [100, 101, 101, 101, 104, 105]
     assert history.frame[("BTC", "ask")].tolist() == [101, 102, 102, 102, 105, 106]
+    assert history.frame[("BTC", "filled")].tolist() == [0, 0, 1, 1, 0, 0]
     assert history.filled_bars == {"BTC": 2}
     assert history.complete
 

@@ -98,9 +98,11 @@ def test_the_walls_are_verified_by_the_pools_self_test(pool: SandboxPool) -> Non
         "resource_limits",
         "landlock_filesystem",
         "seccomp",
-        "import_allowlist",
     ):
         assert walls[wall]["active"], (wall, walls[wall])
+    # The code policy is listed apart: it does not hold on its own.
+    assert "import_allowlist" not in walls and "static_check" not in walls
+    assert set(status["policy"]) == {"static_check", "import_policy"}
 
 
 async def test_an_infinite_loop_is_stopped_by_the_time_limit_and_the_pool_recovers(

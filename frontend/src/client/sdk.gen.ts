@@ -206,7 +206,9 @@ export const utilsHealthCheck = <ThrowOnError extends boolean = false>(options?:
  *
  * Which walls confine Lab user code on this host. `verified` means the running pool's
  * self-test child tried each forbidden thing and was stopped; user code is refused unless
- * the file-system and network walls are active.
+ * the file-system and network walls are active. `walls` lists only walls that hold on
+ * their own; `policy` the code policy's layers (readable errors, not walls); `limits` the
+ * limits every job runs under.
  */
 export const utilsReadSandboxStatus = <ThrowOnError extends boolean = false>(options?: Options<UtilsReadSandboxStatusData, ThrowOnError>) => (options?.client ?? client).get<UtilsReadSandboxStatusResponses, unknown, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],

@@ -2604,6 +2604,32 @@ export type RunsPage = {
 };
 
 /**
+ * SandboxLimits
+ */
+export type SandboxLimits = {
+    /**
+     * Cpu Seconds
+     */
+    cpu_seconds: number;
+    /**
+     * Wall Seconds
+     */
+    wall_seconds: number;
+    /**
+     * Memory Mb
+     */
+    memory_mb: number;
+    /**
+     * Max Processes
+     */
+    max_processes: number;
+    /**
+     * Max Output Bytes
+     */
+    max_output_bytes: number;
+};
+
+/**
  * SandboxStatus
  */
 export type SandboxStatus = {
@@ -2629,6 +2655,13 @@ export type SandboxStatus = {
     walls: {
         [key: string]: SandboxWall;
     };
+    /**
+     * Policy
+     */
+    policy: {
+        [key: string]: SandboxWall;
+    };
+    limits: SandboxLimits;
 };
 
 /**

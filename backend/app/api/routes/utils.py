@@ -31,17 +31,29 @@ class SandboxWall(BaseModel):
     detail: str
 
 
+class SandboxLimits(BaseModel):
+    cpu_seconds: float
+    wall_seconds: float
+    memory_mb: int
+    max_processes: int
+    max_output_bytes: int
+
+
 class SandboxStatus(BaseModel):
     user_code_allowed: bool
     verified: bool
     running: bool
     workers: int | None
     walls: dict[str, SandboxWall]
+    policy: dict[str, SandboxWall]
+    limits: SandboxLimits
 
 
 @router.get("/sandbox-status/", response_model=SandboxStatus)
 def read_sandbox_status(_: CurrentUser) -> Any:
     """Which walls confine Lab user code on this host. `verified` means the running pool's
     self-test child tried each forbidden thing and was stopped; user code is refused unless
-    the file-system and network walls are active."""
+    the file-system and network walls are active. `walls` lists only walls that hold on
+    their own; `policy` the code policy's layers (readable errors, not walls); `limits` the
+    limits every job runs under."""
     return sandbox_status()

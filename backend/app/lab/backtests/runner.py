@@ -158,7 +158,7 @@ async def _execute(run_id: uuid.UUID, pool: SandboxPool, progress: Progress) -> 
     history = await asyncio.to_thread(_load_history, spec)
     frame = history.frame
     timings: dict[str, float] = {"load_prices_ms": round((time.monotonic() - began) * 1000, 1)}
-    if frame.dropna(how="all").empty:
+    if frame.xs("last", axis=1, level=1).dropna(how="all").empty:
         raise ValueError("no price data in the chosen range")
     trade_start = trade_start_of(
         pd.DatetimeIndex(frame.index), algo, float(spec.settings.get("train_fraction", 0.3))
@@ -177,7 +177,14 @@ async def _execute(run_id: uuid.UUID, pool: SandboxPool, progress: Progress) -> 
     await progress(0.7, "checking for lookahead")
     began = time.monotonic()
     lookahead = await lookahead_check(
-        pool, algo, frame, signals, spec.parameters, int(spec.settings.get("lookahead_samples", 12))
+        pool,
+        algo,
+        frame,
+        signals,
+        spec.parameters,
+        int(spec.settings.get("lookahead_samples", 12)),
+        trade_start,
+        seed=spec.id.int % 2**32,
     )
     timings["lookahead_ms"] = round((time.monotonic() - began) * 1000, 1)
 

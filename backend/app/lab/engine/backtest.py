@@ -3,13 +3,18 @@
 Rules (on top of the fill rules in `fills.py`, which this module calls for every order):
 
 - A decision made at bar t executes at bar t+1, at that bar's ask (buys) or bid (sells);
-  when a coin has no price at t+1 (a gap in the data) it executes at the coin's next bar
-  that has one, with the latest decision by then.
+  when a coin has no real price at t+1 (a gap in the data, or a bar the data service
+  forward-filled, see `market.py`) it executes at the coin's next bar that has one, with
+  the latest decision by then. No order ever fills at a stale price.
 - The engine acts when the target changes: an order is considered when the latest decision
   differs from the last one acted on. Between changes, holdings are left alone (no
   rebalancing for price drift), so a constant 0.5 does not trade every bar.
-- A NaN target means "no new decision" and keeps the previous one (before the first decision
-  the target is 0, i.e. flat); other targets must be finite and in [0, 1].
+- An order below the minimum order size (or of zero quantity) is skipped, and the decision
+  still counts as acted on: it is not retried on later bars, only a new target trades again.
+- Targets must be in [0, 1]. In targets handed to this function, NaN means "no new decision"
+  and keeps the previous one (before the first decision the target is 0, i.e. flat). The
+  Lab's `predict` may not return NaN: the sandbox refuses it (see `sdk.positions`), so
+  positions from user code are always finite.
 - With several coins, each coin trades in its own sleeve, funded with its allocation of the
   starting cash; a sleeve's targets are fractions of that sleeve's equity.
 

@@ -6,7 +6,10 @@ A price frame is a `pandas.DataFrame`:
   regular 5-minute grid produced by `market_data.frame_from_rows`;
 - columns: a two-level `MultiIndex` named ``("coin", "field")``: coin symbols in upper case,
   and for each coin the fields ``bid``, ``ask`` and ``last`` (float64, AUD per coin);
-- a missing bar (a gap the data service would not bridge) is NaN in all three fields.
+- a missing bar (a gap the data service would not bridge) is NaN in all three fields;
+- optionally a fourth field per coin, ``filled``: 1.0 on bars the data service forward-filled
+  (their prices are the last real bar's, repeated), 0.0 elsewhere. The engine marks holdings
+  on such bars but never trades on them (see `market.py`); algorithms never see this field.
 
 ``frame["BTC"]`` is then a single-coin frame with columns bid/ask/last, the shape an
 algorithm's ``predict`` sees for one coin.
@@ -19,6 +22,7 @@ import numpy.typing as npt
 import pandas as pd
 
 FIELDS: tuple[str, str, str] = ("bid", "ask", "last")
+FILLED = "filled"
 COLUMN_NAMES = ("coin", "field")
 INDEX_NAME = "timestamp"
 BAR = pd.Timedelta(minutes=5)

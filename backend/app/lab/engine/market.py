@@ -2,6 +2,11 @@
 
 Sweeps run the engine many times over the same prices: `prepare_market` does the checking
 and array work once, and `run_backtest` accepts the prepared `Market` directly.
+
+Rules: a coin is tradable on a bar only when the bar has a real bid and ask. A missing bar
+(NaN) and a forward-filled bar (the frame's ``filled`` field, see `frame.py`) are not: no one
+can trade at a stale price, so an order waits for the coin's next real bar. Both are marked
+at the last real bid; `Market.filled` flags the forward-filled ones.
 """
 
 from dataclasses import dataclass
@@ -10,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from app.lab.engine.frame import check_index, frame_coins
+from app.lab.engine.frame import FILLED, check_index, frame_coins
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -32,6 +37,8 @@ class Market:
     next_tradable: IntArray
     # The bid to mark holdings at: the last known bid (NaN before a coin's first bid).
     mark: FloatArray
+    # Bars whose prices were forward-filled (marked, never traded).
+    filled: BoolArray
 
     @property
     def bars(self) -> int:
@@ -49,7 +56,17 @@ def prepare_market(frame: pd.DataFrame) -> Market:
     # One positional take per field: label lookups per coin are slow with many coins.
     bid = values[:, [_position(frame.columns, c, "bid") for c in coins]]
     ask = values[:, [_position(frame.columns, c, "ask") for c in coins]]
-    return market_from_arrays(frame.index, coins, bid, ask)
+    filled = None
+    if any((c, FILLED) in frame.columns for c in coins):
+        filled = np.column_stack(
+            [
+                values[:, _position(frame.columns, c, FILLED)] > 0
+                if (c, FILLED) in frame.columns
+                else np.zeros(len(frame), dtype=bool)
+                for c in coins
+            ]
+        )
+    return market_from_arrays(frame.index, coins, bid, ask, filled)
 
 
 def _position(columns: pd.Index, coin: str, field: str) -> int:
@@ -60,8 +77,13 @@ def _position(columns: pd.Index, coin: str, field: str) -> int:
 
 
 def market_from_arrays(
-    index: pd.Index, coins: tuple[str, ...], bid: FloatArray, ask: FloatArray
+    index: pd.Index,
+    coins: tuple[str, ...],
+    bid: FloatArray,
+    ask: FloatArray,
+    filled: BoolArray | None = None,
 ) -> Market:
+    """A `Market` from (bars, coins) arrays; `filled` flags forward-filled bars."""
     index = check_index(index)
     n, k = len(index), len(coins)
     # Copies: the arrays are frozen below and must not be the caller's.
@@ -72,16 +94,21 @@ def market_from_arrays(
     for name, prices in (("bid", bid), ("ask", ask)):
         if not (np.isnan(prices) | ((prices > 0) & (prices < np.inf))).all():
             raise ValueError(f"every {name} must be a positive number (NaN marks a missing bar)")
-    tradable = ~(np.isnan(bid) | np.isnan(ask))
+    if filled is None:
+        filled = np.zeros((n, k), dtype=bool)
+    filled = np.array(filled, dtype=bool)
+    if filled.shape != (n, k):
+        raise ValueError(f"filled must have shape ({n}, {k})")
+    tradable = ~(np.isnan(bid) | np.isnan(ask) | filled)
 
     if tradable.all():  # the usual case, and a cheap one
         next_tradable = np.broadcast_to(np.arange(n + 1, dtype=np.intp)[:, None], (n + 1, k))
         mark = bid
     else:
         next_tradable, mark = _gap_aware(bid, tradable)
-    for array in (bid, ask, tradable, next_tradable, mark):
+    for array in (bid, ask, tradable, next_tradable, mark, filled):
         array.flags.writeable = False
-    return Market(index, coins, bid, ask, tradable, next_tradable, mark)
+    return Market(index, coins, bid, ask, tradable, next_tradable, mark, filled)
 
 
 def _gap_aware(bid: FloatArray, tradable: BoolArray) -> tuple[IntArray, FloatArray]:

@@ -10,7 +10,9 @@ column names only, so the Lab does not import the collector) and hands the obser
   of a coin land on the same boundary, the latest one wins. Coin symbols match in any case.
 - A bar is present for a coin when its row has a positive bid, ask and last.
 - A run of missing bars no longer than `ffill_limit` bars that follows a present bar is
-  forward-filled from that bar (bid, ask and last together) and counted in `filled_bars`.
+  forward-filled from that bar (bid, ask and last together), counted in `filled_bars` and
+  flagged in the frame's ``filled`` field: algorithms see the repeated prices, the engine
+  marks holdings at them but never trades on them (an order waits for the next real bar).
 - A longer run, or one with no earlier price to fill from, stays NaN in all three fields and
   is reported in `gaps`: long gaps are flagged, never bridged. The engine does not trade a
   coin on its NaN bars and marks its holdings at the last known bid meanwhile.
@@ -32,7 +34,7 @@ import numpy.typing as npt
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from app.lab.engine.frame import BAR, COLUMN_NAMES, FIELDS, INDEX_NAME, normalise_coins
+from app.lab.engine.frame import BAR, COLUMN_NAMES, FIELDS, FILLED, INDEX_NAME, normalise_coins
 from app.lab.engine.jsonsafe import JSONDict
 from app.lab.engine.market import FloatArray
 
@@ -119,6 +121,12 @@ class PriceHistory:
             "coins": list(self.coins),
             "ffill_limit": self.ffill_limit,
             "filled_bars": dict(self.filled_bars),
+            "notes": [
+                "forward-filled bars repeat the last real price: holdings are marked at it, "
+                "but no order fills on them (an order waits for the next bar with a real price)",
+                "bars in gaps are removed before predict: the algorithm sees each coin's priced "
+                "bars only, so rolling windows span gaps",
+            ],
             "missing_bars": {c: sum(g.bars for g in self.gaps if g.coin == c) for c in self.coins},
             "gaps": [g.to_dict() for g in self.gaps],
         }
@@ -215,13 +223,15 @@ def frame_from_columns(
     block = np.full((k, n, f), np.nan)
     block.reshape(k * n, f)[key[latest]] = kept_prices[latest]
 
-    values = np.empty((len(bars), k * f))
+    width = f + 1  # the price fields and the filled flag
+    values = np.empty((len(bars), k * width))
     gaps: list[Gap] = []
     filled: dict[str, int] = {}
     for i, symbol in enumerate(symbols):
         present = ~np.isnan(block[i]).any(axis=1)
         coin_block, fill_mask, gap_runs = _fill_short_runs(block[i], present, ffill_limit)
-        values[:, i * f : (i + 1) * f] = coin_block[lead:]
+        values[:, i * width : i * width + f] = coin_block[lead:]
+        values[:, i * width + f] = fill_mask[lead:]
         filled[symbol] = int(fill_mask[lead:].sum())
         for run_start, run_end in gap_runs:
             first = max(run_start, lead)
@@ -231,7 +241,7 @@ def frame_from_columns(
             last_bar = bars[run_end - lead].to_pydatetime()
             gaps.append(Gap(symbol, first_bar, last_bar, run_end - first + 1))
 
-    frame_columns = pd.MultiIndex.from_product([symbols, FIELDS], names=COLUMN_NAMES)
+    frame_columns = pd.MultiIndex.from_product([symbols, (*FIELDS, FILLED)], names=COLUMN_NAMES)
     frame = pd.DataFrame(values, index=bars, columns=frame_columns)
     gaps.sort(key=lambda g: (g.start, symbols.index(g.coin)))
     return PriceHistory(frame, tuple(gaps), filled, ffill_limit)

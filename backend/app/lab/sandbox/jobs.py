@@ -14,6 +14,13 @@ from app.lab.sandbox.limits import Limits
 
 FloatArray = npt.NDArray[np.float64]
 
+# Decision-bar checks of `CausalityJob`: a week of bars before the decision (warm-ups of
+# indicators fit in it) and a day of future bars after it (peeks further ahead than a day are
+# left to the sampled full-history truncations).
+DECISION_WINDOW = 2016
+DECISION_HORIZON = 288
+DECISION_BUDGET_SECONDS = 2.0
+
 
 @dataclass(frozen=True)
 class PredictJob:
@@ -53,10 +60,23 @@ class SweepJob:
 
 @dataclass(frozen=True)
 class CausalityJob:
-    """Predict on `frame` and on copies truncated after sample bars; report the first bar
-    whose position differs (lookahead). `bars` picks the truncation points, otherwise
-    `samples` bars are spread over the frame. Uses `model`, or `params` (fitted on
-    `fit_frame` when given)."""
+    """Look for lookahead: the first bar whose position changes when later bars are removed.
+
+    Two kinds of truncation, all in one child:
+
+    - sampled bars (`bars`, otherwise `samples` bars spread over the frame): predict on the
+      frame cut after the bar and compare every position up to it with the full frame's;
+    - decision bars (`decision_bars`, normally every bar where the position changes): predict
+      on a window that starts `window` bars before the bar and ends with it, and compare every
+      position in it with a prediction on the same window extended by `horizon` later bars.
+      Both predictions start at the same bar, so warm-ups and running state agree; only the
+      future differs. Decision bars within `window` bars of each other share one extended
+      window, so the cost grows with the number of decisions, not with the length of the
+      history. They are checked in a
+      random order (`seed`) for at most `budget_seconds` (and a quarter of the job's
+      wall-clock and CPU limits); `CausalityResult.decision_bars_checked` says how many were.
+
+    Uses `model`, or `params` (fitted on `fit_frame` when given)."""
 
     code: str
     frame: pd.DataFrame
@@ -65,6 +85,11 @@ class CausalityJob:
     fit_frame: pd.DataFrame | None = None
     bars: Sequence[int] | None = None
     samples: int = 20
+    decision_bars: Sequence[int] = ()
+    window: int = DECISION_WINDOW
+    horizon: int = DECISION_HORIZON
+    budget_seconds: float = DECISION_BUDGET_SECONDS
+    seed: int = 0
     limits: Limits | None = None
 
 
@@ -112,7 +137,8 @@ class SweepResult:
 class CausalityResult:
     """`first_difference` is the first bar whose position changed when later bars were
     removed (None: causal at every checked truncation); `truncated_at` the truncation that
-    showed it; `positions` the positions on the full frame."""
+    showed it; `checked_bars` the sampled truncations; `decision_bars_checked` how many
+    decision bars were checked; `positions` the positions on the full frame."""
 
     first_difference: int | None
     first_difference_at: datetime | None
@@ -120,6 +146,7 @@ class CausalityResult:
     checked_bars: list[int]
     positions: FloatArray
     stats: RunStats
+    decision_bars_checked: int = 0
 
     @property
     def causal(self) -> bool:

@@ -65,8 +65,9 @@ from app.lab.sandbox.jobs import (
     sample_bars,
 )
 from app.lab.sandbox.limits import Limits
-from app.lab.sandbox.status import user_code_allowed
-from app.lab.sandbox.walls import OPTIONAL_WALLS
+from app.lab.sandbox.probe import policy_layers
+from app.lab.sandbox.status import applied_limits, limits_detail, user_code_allowed
+from app.lab.sandbox.walls import OPTIONAL_WALLS, RESOURCE_LIMITS
 
 logger = logging.getLogger(__name__)
 
@@ -302,13 +303,19 @@ class SandboxPool:
 
     def status(self) -> dict[str, Any]:
         """The walls as verified by the forkserver's self-test (see `sandbox_status`)."""
-        walls = self._walls or {}
+        walls = {name: dict(verdict) for name, verdict in (self._walls or {}).items()}
+        limits = walls.get(RESOURCE_LIMITS)
+        if limits is not None and limits.get("active"):
+            # The self-test child ran under its own limits: show the ones jobs get.
+            limits["detail"] = limits_detail(self.limits)
         return {
             "user_code_allowed": bool(walls) and user_code_allowed(walls),
             "verified": bool(walls),
             "running": self.started,
             "workers": self.workers,
             "walls": walls,
+            "policy": policy_layers(),
+            "limits": applied_limits(self.limits),
         }
 
     def _ensure_server(self) -> _Server:
@@ -567,13 +574,29 @@ class SandboxPool:
         elif isinstance(job, CausalityJob):
             n = len(job.frame)
             bars = list(job.bars) if job.bars is not None else sample_bars(n, job.samples)
-            if len(bars) > MAX_CAUSALITY_BARS or any(not 0 <= int(b) < n for b in bars):
+            decisions = [int(b) for b in job.decision_bars]
+            if len(bars) + len(decisions) > MAX_CAUSALITY_BARS or any(
+                not 0 <= int(b) < n for b in [*bars, *decisions]
+            ):
                 raise ValueError(
                     f"causality bars must be up to {MAX_CAUSALITY_BARS} bars within the frame"
                 )
+            if job.window < 0 or job.horizon < 1 or job.budget_seconds < 0 or job.seed < 0:
+                raise ValueError(
+                    "causality window, budget and seed must be >= 0 and horizon >= 1 bars"
+                )
+            budget = min(job.budget_seconds, limits.wall_seconds / 4, limits.cpu_seconds / 4)
             params = {} if model else self._params(schema, job.params)
             header = protocol.JobHeader(
-                kind="causality", params=params, bars=[int(b) for b in bars], **common
+                kind="causality",
+                params=params,
+                bars=[int(b) for b in bars],
+                decision_bars=decisions,
+                window=job.window,
+                horizon=job.horizon,
+                budget_seconds=budget,
+                seed=job.seed,
+                **common,
             )
             if job.fit_frame is not None:
                 frames.append(("fit_frame", job.fit_frame))
@@ -722,6 +745,7 @@ def _result(
         checked_bars=list(info.checked),
         positions=arrays[0],
         stats=stats,
+        decision_bars_checked=info.decisions_checked,
     )
 
 

@@ -36,9 +36,10 @@ WALLS = (
     walls.LANDLOCK_SCOPES,
     walls.SECCOMP,
     "process_cleanup",
-    "import_allowlist",
-    "static_check",
 )
+# Policy layers: they give readable errors early, but are not listed as walls because they
+# do not hold on their own (allowed libraries still reach files; the walls stop that).
+POLICY = ("static_check", "import_policy")
 
 
 def _denied(action: Callable[[], object]) -> bool:
@@ -183,6 +184,16 @@ def verdicts(
         raised.get(walls.SECCOMP, "") if sc_ok else failed(*sc_checks),
     )
     verdict("process_cleanup", subreaper, "leftover processes are killed after each job")
-    verdict("import_allowlist", True, "import hook in every child")
-    verdict("static_check", True, "code is checked before it runs")
     return {w: result[w] for w in WALLS}
+
+
+def policy_layers() -> dict[str, dict[str, Any]]:
+    """The code policy's two layers (see `app.lab.code_policy`), for the status page."""
+    note = "a policy layer for early, readable errors, not a wall: the walls hold without it"
+    return {
+        "static_check": {"active": True, "detail": f"code is checked before it runs; {note}"},
+        "import_policy": {
+            "active": True,
+            "detail": f"import hook and module views in every child; {note}",
+        },
+    }

@@ -119,7 +119,12 @@ class JobHeader(BaseModel):
     fit_frame: FrameSpec | None = None  # fit on this first
     model_len: int = 0  # a fitted model to start from
     return_model: bool = False
-    bars: list[int] = Field(default_factory=list)  # causality: truncation points
+    bars: list[int] = Field(default_factory=list)  # causality: sampled truncation points
+    decision_bars: list[int] = Field(default_factory=list)  # causality: windowed truncations
+    window: int = Field(default=0, ge=0)
+    horizon: int = Field(default=0, ge=0)
+    budget_seconds: float = Field(default=0.0, ge=0)  # causality: time for decision bars
+    seed: int = Field(default=0, ge=0)
     max_model_bytes: int = 0
 
 
@@ -180,6 +185,7 @@ class CausalityInfo(BaseModel):
     first_difference: int | None = Field(default=None, ge=0)
     truncated_at: int | None = Field(default=None, ge=0)
     checked: list[int] = Field(default_factory=list, max_length=100_000)
+    decisions_checked: int = Field(default=0, ge=0)
 
 
 class ReplyHeader(BaseModel):

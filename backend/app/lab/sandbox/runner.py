@@ -16,6 +16,7 @@ import mmap
 import os
 import pickle
 import sys
+import time
 import traceback
 import types
 from collections.abc import Iterable, Mapping
@@ -24,6 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from app.lab.code_policy import DENIED_MODULES, attribute_refusal, import_refusal
+from app.lab.sandbox.modules import PolicyError, module_view, safe_value
 from app.lab.sandbox.protocol import (
     MAX_MESSAGE_CHARS,
     MAX_OUTPUT_CHARS,
@@ -42,7 +45,6 @@ from app.lab.sandbox.protocol import (
 from app.lab.sdk.base import Algorithm
 from app.lab.sdk.params import ParameterError
 from app.lab.sdk.positions import PositionsError, check_positions
-from app.lab.validation import DENIED_MODULES, import_refusal
 
 FILENAME = "algorithm.py"
 USER_MODULE = "omc_user_algorithm"
@@ -63,9 +65,6 @@ REMOVED_BUILTINS = (
     "memoryview",
     "exit",
     "quit",
-)
-_FORBIDDEN_ATTRIBUTES = frozenset(
-    {"f_globals", "f_locals", "f_builtins", "f_back", "gi_frame", "cr_frame", "tb_frame"}
 )
 
 
@@ -105,43 +104,62 @@ def _guarded_import(
     fromlist: tuple[str, ...] | list[str] | None = (),
     level: int = 0,
 ) -> types.ModuleType:
+    """The import hook: the policy's allowlist, and a view of the module (see `modules`)."""
     if level:
         raise ImportError("relative imports are not allowed")
     refusal = import_refusal(name, binds_top_level=not fromlist)
-    if refusal is None:
-        for item in fromlist or ():
-            full = f"{name}.{item}"
-            if full in DENIED_MODULES or any(full.startswith(d + ".") for d in DENIED_MODULES):
-                refusal = f"import of {full!r} is not allowed"
+    for item in fromlist or () if refusal is None else ():
+        full = f"{name}.{item}"
+        refusal = attribute_refusal(item) or (
+            f"import of {full!r} is not allowed"
+            if full in DENIED_MODULES or any(full.startswith(d + ".") for d in DENIED_MODULES)
+            else None
+        )
+        if refusal:
+            break
     if refusal:
         raise ImportError(refusal)
-    return builtins.__import__(name, globals, locals, fromlist or (), 0)
+    module = builtins.__import__(name, globals, locals, fromlist or (), 0)
+    try:
+        for item in fromlist or ():
+            value = getattr(module, item, None)
+            if isinstance(value, types.ModuleType):
+                module_view(value)
+        return module_view(module)
+    except PolicyError as exc:
+        raise ImportError(str(exc)) from None
 
 
-def _refuse_attribute(name: object) -> None:
-    if isinstance(name, str) and (
-        (name.startswith("__") and name.endswith("__")) or name in _FORBIDDEN_ATTRIBUTES
-    ):
-        raise AttributeError(f"access to the attribute {name!r} is not allowed")
+def _own(obj: object) -> bool:
+    """The user's algorithm (or its class): private attributes are its own business."""
+    return isinstance(obj, Algorithm) or (isinstance(obj, type) and issubclass(obj, Algorithm))
+
+
+def _refuse_attribute(obj: object, name: object) -> None:
+    if not isinstance(name, str):
+        raise TypeError("attribute name must be a string")
+    refusal = attribute_refusal(name, private_ok=_own(obj))
+    if refusal:
+        raise PolicyError(refusal)
 
 
 def _guarded_getattr(obj: object, name: str, *default: Any) -> Any:
-    _refuse_attribute(name)
-    return getattr(obj, name, *default)
+    _refuse_attribute(obj, name)
+    return safe_value(getattr(obj, name, *default))
 
 
 def _guarded_setattr(obj: object, name: str, value: Any) -> None:
-    _refuse_attribute(name)
+    _refuse_attribute(obj, name)
     setattr(obj, name, value)
 
 
 def _guarded_delattr(obj: object, name: str) -> None:
-    _refuse_attribute(name)
+    _refuse_attribute(obj, name)
     delattr(obj, name)
 
 
 def _guarded_hasattr(obj: object, name: str) -> bool:
-    _refuse_attribute(name)
+    _refuse_attribute(obj, name)
     return hasattr(obj, name)
 
 
@@ -218,6 +236,25 @@ def _text(value: object, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+# numpy's C file functions (fromfile, tofile, ...) report a refused open() this way.
+_NULL_WITHOUT_EXCEPTION = "returned NULL without setting an exception"
+FILE_ACCESS_REFUSED = "file access is not allowed in the Lab sandbox"
+
+
+def sandbox_refusal(exc: BaseException) -> str | None:
+    """What the sandbox refused, in words, when `exc` is a wall saying no; else None."""
+    if isinstance(exc, SystemError) and _NULL_WITHOUT_EXCEPTION in str(exc):
+        return FILE_ACCESS_REFUSED
+    if isinstance(exc, PermissionError):
+        if exc.filename is not None:
+            return FILE_ACCESS_REFUSED
+        return (
+            "blocked by the sandbox: no network, no files outside the job's directory, "
+            "no new processes"
+        )
+    return None
+
+
 def error_info(exc: BaseException, kind: str | None = None) -> ErrorInfo:
     """The user's exception, with the traceback trimmed to frames of the user's code."""
     if isinstance(exc, RuntimeError) and exc.__cause__ is not None and "__set_name__" in str(exc):
@@ -245,11 +282,12 @@ def error_info(exc: BaseException, kind: str | None = None) -> ErrorInfo:
         ["Traceback (most recent call last):\n", *traceback.format_list(frames)] if frames else []
     )
     message = _text(exc, MAX_MESSAGE_CHARS - 200) or type(exc).__name__
-    if isinstance(exc, PermissionError):
-        message += (
-            " (blocked by the sandbox: no network, no files outside the job's directory, "
-            "no new processes)"
-        )
+    refusal = sandbox_refusal(exc)
+    if refusal and isinstance(exc, SystemError):
+        what = str(exc).split(_NULL_WITHOUT_EXCEPTION)[0].strip() or "a numpy function"
+        message = f"{refusal}: {_text(what, 200)} tried to open a file"
+    elif refusal:
+        message = f"{refusal} ({message})"
     elif isinstance(exc, BlockingIOError) and exc.errno == errno.EAGAIN:
         message += " (the sandbox's process limit was reached)"
     return ErrorInfo(
@@ -331,23 +369,67 @@ def _sweep(
 def _causality(
     header: JobHeader, algorithm: Algorithm, X: pd.DataFrame
 ) -> tuple[ReplyHeader, list[FloatArray], bytes | None]:
-    """Predict on the whole frame and on frames truncated after each of `header.bars`; the
-    first bar whose position differs is where the algorithm looked ahead."""
+    """Predict on the whole frame and on truncated frames (see `CausalityJob`); the first bar
+    whose position differs is where the algorithm looked ahead."""
     full = _positions(copy.deepcopy(algorithm), X)
+    n = len(X)
     first: int | None = None
     where: int | None = None
+
+    def compare(part: FloatArray, reference: FloatArray, offset: int, bar: int) -> None:
+        nonlocal first, where
+        differ = np.flatnonzero(np.abs(part - reference) > CAUSALITY_TOLERANCE)
+        if differ.size and (first is None or offset + int(differ[0]) < first):
+            first, where = offset + int(differ[0]), bar
+
     checked: list[int] = []
     for bar in sorted(set(header.bars)):
-        if not 0 <= bar < len(X):
+        if not 0 <= bar < n:
             continue
-        part_frame = X.iloc[: bar + 1]
-        part = _positions(copy.deepcopy(algorithm), part_frame)
+        compare(_positions(copy.deepcopy(algorithm), X.iloc[: bar + 1]), full[: bar + 1], 0, bar)
         checked.append(bar)
-        differ = np.flatnonzero(np.abs(part - full[: bar + 1]) > CAUSALITY_TOLERANCE)
-        if differ.size and (first is None or int(differ[0]) < first):
-            first, where = int(differ[0]), bar
-    info = CausalityInfo(first_difference=first, truncated_at=where, checked=checked)
-    return ReplyHeader(ok=True, bars=len(X), arrays=1, causality=info), [full], None
+
+    # Groups in a random order, so that a job stopped by its time budget has checked a
+    # random subset rather than the earliest decisions.
+    groups = _decision_groups(header.decision_bars, n, max(header.window, 1))
+    order = np.random.default_rng(header.seed).permutation(len(groups)).tolist()
+    deadline = time.monotonic() + header.budget_seconds
+    decisions = 0
+    for g in order:
+        group = groups[g]
+        start = max(0, group[0] - header.window)
+        if first is not None and start >= first:
+            continue  # nothing here can come before the difference already found
+        if time.monotonic() > deadline:
+            break
+        end = min(n, group[-1] + 1 + header.horizon)
+        reference = (
+            full
+            if start == 0 and end == n
+            else _positions(copy.deepcopy(algorithm), X.iloc[start:end])
+        )
+        for bar in group:
+            if time.monotonic() > deadline:
+                break
+            decisions += 1
+            if bar + 1 < end:  # at the end of the frame there is no future to remove
+                part = _positions(copy.deepcopy(algorithm), X.iloc[start : bar + 1])
+                compare(part, reference[: bar + 1 - start], start, bar)
+    info = CausalityInfo(
+        first_difference=first, truncated_at=where, checked=checked, decisions_checked=decisions
+    )
+    return ReplyHeader(ok=True, bars=n, arrays=1, causality=info), [full], None
+
+
+def _decision_groups(bars: Iterable[int], n: int, span: int) -> list[list[int]]:
+    """Decision bars in order, grouped so that each group spans at most `span` bars."""
+    groups: list[list[int]] = []
+    for bar in sorted({b for b in bars if 0 <= b < n}):
+        if groups and bar - groups[-1][0] <= span:
+            groups[-1].append(bar)
+        else:
+            groups.append([bar])
+    return groups
 
 
 def child_main(job_fd: int, out_fd: int, walls: Mapping[str, str]) -> None:

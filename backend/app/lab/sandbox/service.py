@@ -15,7 +15,14 @@ from typing import Any
 
 from app.lab.sandbox.limits import Limits
 from app.lab.sandbox.pool import SandboxPool
-from app.lab.sandbox.status import host_capabilities, user_code_allowed
+from app.lab.sandbox.probe import policy_layers
+from app.lab.sandbox.status import (
+    applied_limits,
+    host_capabilities,
+    limits_detail,
+    user_code_allowed,
+)
+from app.lab.sandbox.walls import RESOURCE_LIMITS
 
 logger = logging.getLogger(__name__)
 
@@ -69,10 +76,14 @@ def sandbox_status() -> dict[str, Any]:
     if pool is not None and pool.started:
         return pool.status()
     walls = host_capabilities()
+    limits = pool.limits if pool is not None else Limits.from_settings()
+    walls[RESOURCE_LIMITS]["detail"] = limits_detail(limits)
     return {
         "user_code_allowed": user_code_allowed(walls),
         "verified": False,
         "running": False,
         "workers": pool.workers if pool is not None else None,
         "walls": walls,
+        "policy": policy_layers(),
+        "limits": applied_limits(limits),
     }

@@ -1,4 +1,7 @@
-"""Which sandbox walls this host can raise, and whether user code may run at all."""
+"""Which sandbox walls this host can raise, and whether user code may run at all.
+
+The status page lists as walls only what holds on its own; the code policy's layers are
+listed apart (`probe.policy_layers`), and the limits shown are those applied to jobs."""
 
 import ctypes.util
 import os
@@ -6,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.lab.sandbox import landlock, walls
+from app.lab.sandbox.limits import Limits
 
 FILESYSTEM_WALLS = (walls.LANDLOCK, walls.UNPRIVILEGED_UID)
 NETWORK_WALLS = (walls.NETWORK_NAMESPACE, walls.SECCOMP, walls.LANDLOCK_NETWORK)
@@ -47,6 +51,22 @@ def host_capabilities() -> dict[str, dict[str, Any]]:
             "libseccomp found" if seccomp_lib else "libseccomp not installed",
         ),
         "process_cleanup": entry(True, "the forkserver is the child subreaper"),
-        "import_allowlist": entry(True, "import hook in every child"),
-        "static_check": entry(True, "code is checked before it runs"),
     }
+
+
+def applied_limits(limits: Limits) -> dict[str, Any]:
+    """The limits every job gets (a job may only tighten them), for the status page."""
+    return {
+        "cpu_seconds": limits.cpu_seconds,
+        "wall_seconds": limits.wall_seconds,
+        "memory_mb": limits.memory_mb,
+        "max_processes": limits.max_processes,
+        "max_output_bytes": limits.max_output_bytes,
+    }
+
+
+def limits_detail(limits: Limits) -> str:
+    return (
+        f"per job: cpu {limits.cpu_seconds:g} s, wall clock {limits.wall_seconds:g} s, "
+        f"memory {limits.memory_mb} MiB, {limits.max_processes} processes"
+    )

@@ -22,11 +22,21 @@ The rules:
   gets a constructor taking the parameters as keyword arguments, like any scikit-learn
   estimator (``MovingAverageCrossover(fast=5)``), with ``get_params`` and ``set_params``.
 - ``X`` is a `pandas.DataFrame` of price bars indexed by UTC timestamp, oldest first, with
-  the columns ``bid``, ``ask`` and ``last`` (AUD per coin) and possibly more.
+  the columns ``bid``, ``ask`` and ``last`` (AUD per coin) and possibly more. It holds only
+  the bars where the coin has a price: short gaps (up to the run's ``ffill_limit``) are
+  filled with the last price, longer gaps are removed. So the index may jump, and a rolling
+  window of 12 rows spans 12 priced bars, which can be more than an hour when it spans a
+  gap. The run's data summary (``results.data``) lists the gaps.
 - ``predict(X)`` returns one target position per row of ``X``: the fraction of the capital
-  to hold in the coin after that bar, in [0, 1]. It must be causal: the position at bar t may
-  only use rows up to t. The Lab checks this by predicting on truncated frames; the helpers in
-  `app.lab.sdk.features` are causal by construction.
+  to hold in the coin after that bar, in [0, 1], and a finite number (NaN is refused: to
+  mean "no opinion yet" return 0, or use `to_positions`). It must be causal: the position at
+  bar t may only use rows up to t. The Lab checks this by predicting on frames cut off at
+  every bar where the position changes (and at a sample of other bars) and flags the run
+  when a position changes; the helpers in `app.lab.sdk.features` are causal by construction.
+- How positions become orders: the decision at bar t fills at the next bar with a real price
+  (never on a forward-filled bar), buys at the ask and sells at the bid. An order is placed
+  only when the position changes; one smaller than the run's minimum order size is skipped
+  and not retried until the position changes again.
 - ``fit(X, y=None)`` is optional (rule-based algorithms have nothing to learn). Machine-
   learning algorithms train on the frame they are given and store what they learn in
   attributes ending in ``_`` (scikit-learn's convention, e.g. ``self.model_``). Labels may
