@@ -7,7 +7,9 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.core.config import settings
 from app.lab.engine.frame import FIELDS
+from app.lab.engine.price_cache import PriceCache
 
 # The collector owns price_data_5min; the Lab addresses it by column names only. Symbols
 # are stored upper-case, so a plain comparison uses the (coin, timestamp) index.
@@ -23,6 +25,19 @@ _COVERAGE_QUERY = sa.text(
 _KNOWN_QUERY = sa.text(
     "SELECT DISTINCT coin_type AS coin FROM price_data_5min WHERE coin_type = ANY(:coins)"
 )
+
+
+_price_cache: PriceCache | None = None
+
+
+def price_cache() -> PriceCache | None:
+    """This process's cache of prices read by backtests and sweeps (None when turned off)."""
+    global _price_cache
+    if settings.LAB_PRICE_CACHE_MB <= 0:
+        return None
+    if _price_cache is None:
+        _price_cache = PriceCache(settings.LAB_PRICE_CACHE_MB * 1024 * 1024)
+    return _price_cache
 
 
 @dataclass(frozen=True)

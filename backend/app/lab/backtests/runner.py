@@ -20,7 +20,7 @@ from app.core.db import engine
 from app.lab.backtests import store
 from app.lab.backtests.algorithms import load_version
 from app.lab.backtests.artefacts import from_result, pack
-from app.lab.backtests.data import positions_on_grid
+from app.lab.backtests.data import positions_on_grid, price_cache
 from app.lab.backtests.models import BacktestRun, RunStatus
 from app.lab.backtests.signals import Algo, CoinSignals, coin_signals, lookahead_check
 from app.lab.engine.backtest import run_backtest
@@ -77,6 +77,7 @@ def _load_history(spec: RunSpec) -> PriceHistory:
             spec.start.to_pydatetime(),
             spec.end.to_pydatetime(),
             ffill_limit=int(spec.settings.get("ffill_limit", 3)),
+            cache=price_cache(),
         )
 
 

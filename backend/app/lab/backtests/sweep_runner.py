@@ -18,7 +18,7 @@ from sqlmodel import Session
 from app.core.db import engine
 from app.lab.backtests import store
 from app.lab.backtests.algorithms import load_version
-from app.lab.backtests.data import coin_frame, positions_on_grid
+from app.lab.backtests.data import coin_frame, positions_on_grid, price_cache
 from app.lab.backtests.models import ParameterSweep, RunStatus
 from app.lab.backtests.runner import Progress, RunStopped, config_from
 from app.lab.backtests.schemas import RANKING_METRICS
@@ -149,6 +149,7 @@ def _load(sweep_id: uuid.UUID) -> tuple[ParameterSweep, Algo, pd.DataFrame]:
             sweep.start_date,
             sweep.end_date,
             ffill_limit=int(sweep.settings.get("ffill_limit", 3)),
+            cache=price_cache(),
         )
         session.expunge(sweep)
         return sweep, Algo(code=version.code, type=version.type), history.frame

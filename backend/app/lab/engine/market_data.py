@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from app.lab.engine.frame import BAR, COLUMN_NAMES, FIELDS, INDEX_NAME, normalise_coins
 from app.lab.engine.jsonsafe import JSONDict
 from app.lab.engine.market import FloatArray
+from app.lab.engine.price_cache import PriceCache, float8_array
 
 logger = logging.getLogger(__name__)
 
@@ -60,19 +61,6 @@ _HISTORY_QUERY = """
     WHERE coin_type = ANY(%s) AND "timestamp" >= %s AND "timestamp" < %s
     GROUP BY coin_type
 """
-# Elements of a binary float8 array: length (always 8: a missing price is sent as NaN), value.
-_FLOAT8_ELEMENT = np.dtype([("len", ">i4"), ("value", ">f8")])
-
-
-def _float8_array(data: bytes) -> FloatArray:
-    """A one-dimensional float8[] in binary form as a float64 array."""
-    dimensions, has_nulls = int.from_bytes(data[0:4], "big"), int.from_bytes(data[4:8], "big")
-    if dimensions == 0:
-        return np.empty(0)
-    if dimensions != 1 or has_nulls:
-        raise ValueError("expected a one-dimensional float8 array without NULLs")
-    elements = np.frombuffer(data, dtype=_FLOAT8_ELEMENT, offset=12 + 8 * dimensions)
-    return elements["value"].astype(np.float64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,8 +282,11 @@ def load_price_history(
     end: datetime,
     *,
     ffill_limit: int = DEFAULT_FFILL_LIMIT,
+    cache: PriceCache | None = None,
 ) -> PriceHistory:
-    """Prices of `coins` from `price_data_5min` on the 5-minute grid from `start` to `end`."""
+    """Prices of `coins` from `price_data_5min` on the 5-minute grid from `start` to `end`.
+    With a `cache` (see `price_cache`), days already read and unchanged since are not read
+    again; the result is the same."""
     symbols = normalise_coins(coins)
     bars = grid(start, end)
     # Rows round to the nearest boundary, so read half a bar either side of the grid.
@@ -303,24 +294,23 @@ def load_price_history(
     high = bars[-1] + BAR / 2
     # The collector's spelling of symbols is its own business: ask for both cases.
     names = sorted({s for c in symbols for s in (c, c.lower())})
-    driver = session.connection().connection.driver_connection
-    assert driver is not None
-    with driver.cursor(binary=True) as cursor:
-        # Twenty coin-years of arrays are built in memory: let them, rather than spill.
-        cursor.execute("SET LOCAL work_mem = '256MB'")
-        cursor.execute("SET LOCAL jit = off")
-        cursor.execute(_HISTORY_QUERY, (names, low.to_pydatetime(), high.to_pydatetime()))
-        groups: list[tuple[str, bytes, bytes, bytes, bytes]] = cursor.fetchall()
-    arrays = [[_float8_array(data) for data in group[1:]] for group in groups]
-    columns = PriceColumns(
-        timestamps=np.rint(_joined([a[0] for a in arrays]) * 1e9).astype(np.int64),
-        coins=np.repeat(
-            np.array([g[0] for g in groups], dtype=object), [len(a[0]) for a in arrays]
-        ),
-        bid=_joined([a[1] for a in arrays]),
-        ask=_joined([a[2] for a in arrays]),
-        last=_joined([a[3] for a in arrays]),
-    )
+    if cache is not None:
+        observed = cache.read(session, names, low, high)
+        present = [(name, rows) for name, rows in observed.items() if len(rows.timestamps)]
+        columns = PriceColumns(
+            timestamps=np.concatenate([r.timestamps for _, r in present])
+            if present
+            else np.empty(0, np.int64),
+            coins=np.repeat(
+                np.array([n for n, _ in present], dtype=object),
+                [len(r.timestamps) for _, r in present],
+            ),
+            bid=_joined([r.bid for _, r in present]),
+            ask=_joined([r.ask for _, r in present]),
+            last=_joined([r.last for _, r in present]),
+        )
+    else:
+        columns = _read_columns(session, names, low, high)
     history = frame_from_columns(columns, symbols, start, end, ffill_limit=ffill_limit)
     logger.info(
         "price history loaded",
@@ -329,6 +319,30 @@ def load_price_history(
             "bars": len(history.frame),
             "rows": len(columns.timestamps),
             "gaps": len(history.gaps),
+            "cached": cache is not None,
         },
     )
     return history
+
+
+def _read_columns(
+    session: Session, names: list[str], low: pd.Timestamp, high: pd.Timestamp
+) -> PriceColumns:
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    with driver.cursor(binary=True) as cursor:
+        # Twenty coin-years of arrays are built in memory: let them, rather than spill.
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute(_HISTORY_QUERY, (names, low.to_pydatetime(), high.to_pydatetime()))
+        groups: list[tuple[str, bytes, bytes, bytes, bytes]] = cursor.fetchall()
+    arrays = [[float8_array(data) for data in group[1:]] for group in groups]
+    return PriceColumns(
+        timestamps=np.rint(_joined([a[0] for a in arrays]) * 1e9).astype(np.int64),
+        coins=np.repeat(
+            np.array([g[0] for g in groups], dtype=object), [len(a[0]) for a in arrays]
+        ),
+        bid=_joined([a[1] for a in arrays]),
+        ask=_joined([a[2] for a in arrays]),
+        last=_joined([a[3] for a in arrays]),
+    )

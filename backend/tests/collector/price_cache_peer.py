@@ -1,0 +1,60 @@
+"""A second app process for tests/collector/test_price_cache.py: it reads prices through its
+own cache (printing a digest of the frame) or writes prices, against the test database
+whose URL it inherits in DATABASE_URL.
+
+    python -m tests.collector.price_cache_peer read|write
+"""
+
+import hashlib
+import sys
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from app.collector.bulk import store_frames
+from app.core.db import engine
+from app.lab.engine.market_data import PriceHistory, load_price_history
+from app.lab.engine.price_cache import PriceCache
+from tests.collector.test_prices_api import frame
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+END = START + timedelta(days=3)
+COINS = ("BTC", "ETH")
+
+
+def load(cache: PriceCache | None) -> PriceHistory:
+    with Session(engine) as session:
+        return load_price_history(session, COINS, START, END, cache=cache)
+
+
+def digest(history: PriceHistory) -> str:
+    values = history.frame.to_numpy().tobytes() + history.frame.index.asi8.tobytes()
+    return hashlib.sha256(values + repr(history.gaps).encode()).hexdigest()
+
+
+def main(mode: str) -> None:
+    if mode == "read":
+        cache = PriceCache(64 * 1024 * 1024)
+        first, second = load(cache), load(cache)
+        assert cache.stats.hits > 0, "the second read did not use the cache"
+        assert digest(first) == digest(second)
+        sys.stdout.write(digest(second) + "\n")
+    elif mode == "write":
+        # New rows for a day with none (COPY path) and a changed price in the middle of an hour.
+        store_frames([frame("ETH", 100, start=START + timedelta(days=2), seed=11)])
+        with Session(engine) as session:
+            session.execute(
+                sa.text(
+                    "UPDATE price_data_5min SET bid = bid * 0.5 "
+                    "WHERE coin_type = 'BTC' AND \"timestamp\" = :t"
+                ),
+                {"t": START + timedelta(hours=5, minutes=20)},
+            )
+            session.commit()
+    else:
+        raise SystemExit(f"unknown mode {mode}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
