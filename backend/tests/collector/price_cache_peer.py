@@ -9,6 +9,8 @@ import hashlib
 import sys
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+import pandas as pd
 import sqlalchemy as sa
 from sqlmodel import Session
 
@@ -29,7 +31,10 @@ def load(cache: PriceCache | None) -> PriceHistory:
 
 
 def digest(history: PriceHistory) -> str:
-    values = history.frame.to_numpy().tobytes() + history.frame.index.asi8.tobytes()
+    values = (
+        history.frame.to_numpy().tobytes()
+        + np.asarray(pd.DatetimeIndex(history.frame.index).as_unit("ns").view("int64")).tobytes()
+    )
     return hashlib.sha256(values + repr(history.gaps).encode()).hexdigest()
 
 

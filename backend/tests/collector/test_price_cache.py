@@ -5,7 +5,7 @@ app process writes, a cached read equals a direct read, and unchanged days are n
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,10 @@ def assert_exact(cache: PriceCache) -> PriceHistory:
     assert cached.gaps == direct.gaps
     assert cached.filled_bars == direct.filled_bars
     return cached
+
+
+def last(history: PriceHistory, when: datetime, coin: str) -> float:
+    return float(history.frame[(coin, "last")].to_numpy()[history.frame.index.get_loc(when)])
 
 
 def sql(statement: str, **params: object) -> None:
@@ -80,7 +84,7 @@ async def test_the_cache_stays_exact_across_every_write_path(sim_client: Coinspo
     stale = cache.stats.stale
     after_run = assert_exact(cache)
     assert cache.stats.stale - stale == 1  # BTC on the slot's day (ETH had that slot)
-    assert after_run.frame.loc[slot, ("BTC", "last")] != first.frame.loc[slot, ("BTC", "last")]
+    assert last(after_run, slot, "BTC") != last(first, slot, "BTC")
 
     # A price in the middle of an hour (the rollup's OHLC does not move) changes.
     sql(
@@ -101,15 +105,13 @@ async def test_the_cache_stays_exact_across_every_write_path(sim_client: Coinspo
         t=START + timedelta(days=2, hours=1),
     )
     after_delete = assert_exact(cache)
-    assert np.isnan(after_delete.frame.loc[START + timedelta(days=1, hours=3), ("ETH", "last")])
-    assert after_delete.frame.loc[START + timedelta(days=2, hours=1), ("BTC", "last")] == 1.5
+    assert np.isnan(last(after_delete, START + timedelta(days=1, hours=3), "ETH"))
+    assert last(after_delete, START + timedelta(days=2, hours=1), "BTC") == 1.5
 
     # An overlapping re-import (staged insert) adds only the missing rows.
     store_frames([frame("ETH", 432, start=START, seed=9)])
     after_reimport = assert_exact(cache)
-    assert not np.isnan(
-        after_reimport.frame.loc[START + timedelta(days=1, hours=3), ("ETH", "last")]
-    )
+    assert not np.isnan(last(after_reimport, START + timedelta(days=1, hours=3), "ETH"))
 
     # Everything gone and imported again with other prices: same rows, same hours, new data.
     sql("TRUNCATE price_data_5min")
@@ -141,7 +143,7 @@ def test_the_cache_stays_exact_when_another_app_process_writes() -> None:
     peer("write")
     after = assert_exact(cache)
     assert digest(after) != digest(ours)
-    assert not np.isnan(after.frame.loc[START + timedelta(days=2, hours=1), ("ETH", "last")])
+    assert not np.isnan(last(after, START + timedelta(days=2, hours=1), "ETH"))
     assert peer("read") == digest(after)
 
 
