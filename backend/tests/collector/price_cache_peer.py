@@ -1,8 +1,9 @@
-"""A second app process for tests/collector/test_price_cache.py: it reads prices through its
-own cache (printing a digest of the frame) or writes prices, against the test database
-whose URL it inherits in DATABASE_URL.
+"""A second app process for tests/collector/test_price_cache.py, against the test database
+whose URL it inherits in DATABASE_URL. It takes one command a line on stdin and answers
+each with one line: `read` reads prices through its own cache (twice, the second time from
+the cache) and answers a digest of the frame; `write` writes prices and answers `written`.
 
-    python -m tests.collector.price_cache_peer read|write
+    python -m tests.collector.price_cache_peer
 """
 
 import hashlib
@@ -38,28 +39,33 @@ def digest(history: PriceHistory) -> str:
     return hashlib.sha256(values + repr(history.gaps).encode()).hexdigest()
 
 
-def main(mode: str) -> None:
-    if mode == "read":
-        cache = PriceCache(64 * 1024 * 1024)
-        first, second = load(cache), load(cache)
-        assert cache.stats.hits > 0, "the second read did not use the cache"
-        assert digest(first) == digest(second)
-        sys.stdout.write(digest(second) + "\n")
-    elif mode == "write":
-        # New rows for a day with none (COPY path) and a changed price in the middle of an hour.
-        store_frames([frame("ETH", 100, start=START + timedelta(days=2), seed=11)])
-        with Session(engine) as session:
-            session.execute(
-                sa.text(
-                    "UPDATE price_data_5min SET bid = bid * 0.5 "
-                    "WHERE coin_type = 'BTC' AND \"timestamp\" = :t"
-                ),
-                {"t": START + timedelta(hours=5, minutes=20)},
-            )
-            session.commit()
-    else:
-        raise SystemExit(f"unknown mode {mode}")
+def main() -> None:
+    cache = PriceCache(64 * 1024 * 1024)
+    for line in sys.stdin:
+        command = line.strip()
+        if command == "read":
+            first, second = load(cache), load(cache)
+            assert digest(first) == digest(second)
+            answer = digest(second)
+        elif command == "write":
+            # New rows for a day with none (COPY path) and a changed price inside an hour.
+            store_frames([frame("ETH", 100, start=START + timedelta(days=2), seed=11)])
+            with Session(engine) as session:
+                session.execute(
+                    sa.text(
+                        "UPDATE price_data_5min SET bid = bid * 0.5 "
+                        "WHERE coin_type = 'BTC' AND \"timestamp\" = :t"
+                    ),
+                    {"t": START + timedelta(hours=5, minutes=20)},
+                )
+                session.commit()
+            answer = "written"
+        else:
+            raise SystemExit(f"unknown command {command!r}")
+        sys.stdout.write(answer + "\n")
+        sys.stdout.flush()
+    assert cache.stats.hits > 0, "no read used the cache"
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main()

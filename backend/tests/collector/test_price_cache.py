@@ -122,29 +122,36 @@ async def test_the_cache_stays_exact_across_every_write_path(sim_client: Coinspo
     assert cache.stats.fallbacks == 0
 
 
+@pytest.mark.timeout(300)  # the peer imports the whole app, slow on a loaded machine
 def test_the_cache_stays_exact_when_another_app_process_writes() -> None:
     seed()
     cache = PriceCache(64 * 1024 * 1024)
     ours = assert_exact(cache)
+    with subprocess.Popen(
+        [sys.executable, "-m", "tests.collector.price_cache_peer"],
+        cwd=BACKEND,
+        env=os.environ.copy(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as peer:
+        assert peer.stdin is not None and peer.stdout is not None
 
-    def peer(mode: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "tests.collector.price_cache_peer", mode],
-            cwd=BACKEND,
-            env=os.environ.copy(),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
-        return done.stdout.strip()
+        def ask(command: str) -> str:
+            assert peer.stdin is not None and peer.stdout is not None
+            peer.stdin.write(command + "\n")
+            peer.stdin.flush()
+            return peer.stdout.readline().strip()
 
-    assert peer("read") == digest(ours)
-    peer("write")
-    after = assert_exact(cache)
-    assert digest(after) != digest(ours)
-    assert not np.isnan(last(after, START + timedelta(days=2, hours=1), "ETH"))
-    assert peer("read") == digest(after)
+        assert ask("read") == digest(ours)
+        assert ask("write") == "written"
+        after = assert_exact(cache)
+        assert digest(after) != digest(ours)
+        assert not np.isnan(last(after, START + timedelta(days=2, hours=1), "ETH"))
+        # The peer's own cache, warm from its first read, sees the change too.
+        assert ask("read") == digest(after)
+        peer.stdin.close()
+        assert peer.wait() == 0
 
 
 def test_a_small_cache_evicts_but_still_answers_exactly() -> None:

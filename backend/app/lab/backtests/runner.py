@@ -165,15 +165,28 @@ async def _execute(run_id: uuid.UUID, pool: SandboxPool, progress: Progress) -> 
         pd.DatetimeIndex(frame.index), algo, float(spec.settings.get("train_fraction", 0.3))
     )
 
+    # Coins are independent: predict them side by side, as many at once as the pool has
+    # workers (its slots queue the rest). Leaving the group early (a failure, or the run
+    # stopped) cancels the others, which kills their sandboxed children.
     signals: dict[str, CoinSignals] = {}
-    step = 0.55 / len(spec.coins)
-    for i, coin in enumerate(spec.coins):
-        await progress(
-            0.1 + i * step, f"{'fitting and ' if algo.needs_fit else ''}predicting {coin}"
-        )
+    verb = "fitting and predicting" if algo.needs_fit else "predicting"
+    await progress(0.1, f"{verb} {', '.join(spec.coins)}")
+
+    async def predict(coin: str) -> None:
         began = time.monotonic()
         signals[coin] = await coin_signals(pool, algo, frame, coin, spec.parameters, trade_start)
         timings[f"sandbox_{coin}_ms"] = round((time.monotonic() - began) * 1000, 1)
+        await progress(0.1 + 0.55 * len(signals) / len(spec.coins), f"{verb}: {coin} done")
+
+    began = time.monotonic()
+    try:
+        async with asyncio.TaskGroup() as group:
+            for coin in spec.coins:
+                group.create_task(predict(coin))
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    signals = {coin: signals[coin] for coin in spec.coins}  # in the run's coin order
+    timings["predict_ms"] = round((time.monotonic() - began) * 1000, 1)
 
     await progress(0.7, "checking for lookahead")
     began = time.monotonic()

@@ -163,7 +163,9 @@ def _load(sweep_id: uuid.UUID) -> tuple[ParameterSweep, Algo, pd.DataFrame]:
 
 
 async def _execute(sweep_id: uuid.UUID, pool: SandboxPool, progress: Progress) -> dict[str, Any]:
+    load_started = time.monotonic()
     sweep, algo, frame = await asyncio.to_thread(_load, sweep_id)
+    load_ms = round((time.monotonic() - load_started) * 1000, 1)
     combos: list[dict[str, Any]] = list(sweep.space["combinations"])
     metric: str = sweep.space["metric"]
     test_start = split_point(pd.DatetimeIndex(frame.index), float(sweep.space["test_fraction"]))
@@ -226,7 +228,7 @@ async def _execute(sweep_id: uuid.UUID, pool: SandboxPool, progress: Progress) -
         ),
         "rank_correlation": spearman([a for a, _ in scored], [b for _, b in scored]),
         "rows": rows,
-        "timings": {"sandbox_ms": sandbox_ms, "engine_ms": engine_ms},
+        "timings": {"load_prices_ms": load_ms, "sandbox_ms": sandbox_ms, "engine_ms": engine_ms},
     }
 
 
