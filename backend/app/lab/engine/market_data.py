@@ -196,10 +196,16 @@ def frame_from_columns(
 
     # One row per (coin, bar): the latest timestamp wins.
     key = coin[keep] * n + position[keep]
-    stamps = columns.timestamps[keep]
-    order = np.lexsort((stamps, key))
-    key, kept_prices = key[order], prices[keep][order]
-    latest = np.concatenate((key[1:] != key[:-1], [True])) if len(key) else np.empty(0, bool)
+    if len(key) < 2 or bool((key[1:] > key[:-1]).all()):
+        # Already one row per (coin, bar) in order (the usual case for rows read by coin in
+        # time order): the sort below would not move anything.
+        kept_prices = prices[keep]
+        latest = np.ones(len(key), dtype=bool)
+    else:
+        stamps = columns.timestamps[keep]
+        order = np.lexsort((stamps, key))
+        key, kept_prices = key[order], prices[keep][order]
+        latest = np.concatenate((key[1:] != key[:-1], [True]))
     block = np.full((k, n, f), np.nan)
     block.reshape(k * n, f)[key[latest]] = kept_prices[latest]
 
@@ -296,7 +302,9 @@ def load_price_history(
     names = sorted({s for c in symbols for s in (c, c.lower())})
     if cache is not None:
         observed = cache.read(session, names, low, high)
-        present = [(name, rows) for name, rows in observed.items() if len(rows.timestamps)]
+        # In the frame's coin order, each in time order: gridding then needs no sort.
+        spellings = [name for c in symbols for name in dict.fromkeys((c, c.lower()))]
+        present = [(n, observed[n]) for n in spellings if len(observed[n].timestamps)]
         columns = PriceColumns(
             timestamps=np.concatenate([r.timestamps for _, r in present])
             if present
