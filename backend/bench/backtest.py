@@ -248,11 +248,17 @@ def api_section(args: argparse.Namespace) -> None:
             total = (time.perf_counter() - started) * 1000
             timings: dict[str, float] = run["results"]["timings"]
             per_coin = sum(v for k, v in timings.items() if k.startswith("sandbox_"))
+
+            def moment(field: str) -> float:
+                return datetime.fromisoformat(run[field]).timestamp() * 1000
+
             return total, {
+                "queued": moment("started_at") - moment("created_at"),
                 "load prices": timings.get("load_prices_ms", 0.0),
                 "predict": timings.get("predict_ms", per_coin),
                 "lookahead check": timings.get("lookahead_ms", 0.0),
                 "engine": timings["engine_ms"],
+                "run in all": moment("finished_at") - moment("started_at"),
             }
 
         print(

@@ -123,11 +123,11 @@ def grid(start: datetime, end: datetime) -> pd.DatetimeIndex:
 @dataclass(frozen=True, slots=True, eq=False)
 class PriceColumns:
     """Price observations as columns: `timestamps` in nanoseconds since the epoch (UTC),
-    `coins` as labels (any case), `bid`/`ask`/`last` as floats (NaN when missing). Rows of the
+    `coins` as labels (any case; an object array or a categorical), `bid`/`ask`/`last` as floats (NaN when missing). Rows of the
     same coin and bar count in timestamp order: the latest wins."""
 
     timestamps: npt.NDArray[np.int64]
-    coins: npt.NDArray[np.object_]
+    coins: "npt.NDArray[np.object_] | pd.Categorical"
     bid: FloatArray
     ask: FloatArray
     last: FloatArray
@@ -300,8 +300,20 @@ def load_price_history(
     high = bars[-1] + BAR / 2
     # The collector's spelling of symbols is its own business: ask for both cases.
     names = sorted({s for c in symbols for s in (c, c.lower())})
+    memo_key: tuple[Any, ...] | None = None
     if cache is not None:
-        observed = cache.read(session, names, low, high)
+        read = cache.read(session, names, low, high)
+        if read.signature is not None:
+            # Same rows, same request: the same frame (a copy, so callers cannot touch it).
+            memo_key = ("price history", read.signature, symbols, bars[0], bars[-1], ffill_limit)
+            kept = cache.recall(memo_key)
+            if isinstance(kept, PriceHistory):
+                logger.info(
+                    "price history loaded",
+                    extra={"coins": list(symbols), "bars": len(kept.frame), "cached": "frame"},
+                )
+                return _copy(kept)
+        observed = read.rows()
         # In the frame's coin order, each in time order: gridding then needs no sort.
         spellings = [name for c in symbols for name in dict.fromkeys((c, c.lower()))]
         present = [(n, observed[n]) for n in spellings if len(observed[n].timestamps)]
@@ -309,10 +321,7 @@ def load_price_history(
             timestamps=np.concatenate([r.timestamps for _, r in present])
             if present
             else np.empty(0, np.int64),
-            coins=np.repeat(
-                np.array([n for n, _ in present], dtype=object),
-                [len(r.timestamps) for _, r in present],
-            ),
+            coins=_labels([n for n, _ in present], [len(r.timestamps) for _, r in present]),
             bid=_joined([r.bid for _, r in present]),
             ask=_joined([r.ask for _, r in present]),
             last=_joined([r.last for _, r in present]),
@@ -330,7 +339,23 @@ def load_price_history(
             "cached": cache is not None,
         },
     )
+    if cache is not None and memo_key is not None:
+        cache.remember(memo_key, _copy(history), int(history.frame.memory_usage(deep=False).sum()))
     return history
+
+
+def _copy(history: PriceHistory) -> PriceHistory:
+    return PriceHistory(
+        history.frame.copy(), history.gaps, dict(history.filled_bars), history.ffill_limit
+    )
+
+
+def _labels(names: list[str], counts: list[int]) -> "pd.Categorical":
+    """Per row, its coin label: a categorical (one code per row), which factorises at once
+    where an object array of strings would be hashed row by row."""
+    codes = np.repeat(np.arange(len(names), dtype=np.int32), counts)
+    # pandas-stubs type `codes` as a sequence; pandas itself wants exactly this array.
+    return pd.Categorical.from_codes(codes, categories=pd.Index(names, dtype=object))  # type: ignore[arg-type]
 
 
 def _read_columns(
@@ -347,9 +372,7 @@ def _read_columns(
     arrays = [[float8_array(data) for data in group[1:]] for group in groups]
     return PriceColumns(
         timestamps=np.rint(_joined([a[0] for a in arrays]) * 1e9).astype(np.int64),
-        coins=np.repeat(
-            np.array([g[0] for g in groups], dtype=object), [len(a[0]) for a in arrays]
-        ),
+        coins=_labels([g[0] for g in groups], [len(a[0]) for a in arrays]),
         bid=_joined([a[1] for a in arrays]),
         ask=_joined([a[2] for a in arrays]),
         last=_joined([a[3] for a in arrays]),

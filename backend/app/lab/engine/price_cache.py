@@ -25,7 +25,7 @@ Rules it keeps:
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 DAY_NS = 86_400 * 1_000_000_000
 _ENTRY_OVERHEAD = 256  # bytes of bookkeeping per cached day, for the size bound
 MAX_ROUNDS = 3
+MAX_DERIVED = 8  # results computed from whole reads (gridded frames) kept at most
 
 # Fingerprints of every requested (coin, day) from the rollup, and rows of the wanted ranges,
 # in one statement: one snapshot. Observations as binary float8 arrays (see market_data).
@@ -162,6 +163,7 @@ class PriceCache:
         self.max_bytes = max_bytes
         self.stats = CacheStats()
         self._days: OrderedDict[_Key, _Day] = OrderedDict()
+        self._derived: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -172,12 +174,13 @@ class PriceCache:
     def clear(self) -> None:
         with self._lock:
             self._days.clear()
+            self._derived.clear()
             self._bytes = 0
 
     def read(
         self, session: Session, names: Sequence[str], low: pd.Timestamp, high: pd.Timestamp
-    ) -> dict[str, Observations]:
-        """Rows of the stored symbols `names` with low <= timestamp < high, per symbol."""
+    ) -> "CachedRead":
+        """Rows of the stored symbols `names` with low <= timestamp < high."""
         low_ns, high_ns = int(low.value), int(high.value)
         first_day = low_ns // DAY_NS * DAY_NS
         days = list(range(first_day, high_ns, DAY_NS))
@@ -193,11 +196,42 @@ class PriceCache:
             info = driver.info
             database = (info.host, info.port, info.dbname, db_oid, seq_oid)
             bounds = _Bounds(days[0], days[-1] + DAY_NS)
-            chosen = self._run(cursor, database, list(names), days, bounds)
-        return {
-            name: Observations.join([day.rows for day in per_day]).between(low_ns, high_ns)
-            for name, per_day in chosen.items()
-        }
+            chosen, exact = self._run(cursor, database, list(names), days, bounds)
+        signature = None
+        if exact:
+            fingerprints = tuple(day.fingerprint for per_day in chosen.values() for day in per_day)
+            signature = (database, tuple(names), low_ns, high_ns, fingerprints)
+        return CachedRead(chosen, low_ns, high_ns, signature)
+
+    def recall(self, key: Hashable) -> Any | None:
+        """What `remember` kept under `key` (derived from a `CachedRead.signature`)."""
+        with self._lock:
+            entry = self._derived.get(key)
+            if entry is not None:
+                self._derived.move_to_end(key)
+                return entry[0]
+            return None
+
+    def remember(self, key: Hashable, value: Any, nbytes: int) -> None:
+        """Keep something computed from the rows of one read (e.g. its gridded frame) under
+        a key that contains the read's signature; it counts against the size bound and goes
+        first when space is needed."""
+        with self._lock:
+            old = self._derived.pop(key, None)
+            if old is not None:
+                self._bytes -= old[1]
+            self._derived[key] = (value, nbytes)
+            self._bytes += nbytes
+            while len(self._derived) > MAX_DERIVED:
+                self._bytes -= self._derived.popitem(last=False)[1][1]
+            self._evict()
+
+    def _evict(self) -> None:
+        while self._bytes > self.max_bytes and self._derived:
+            self._bytes -= self._derived.popitem(last=False)[1][1]
+        while self._bytes > self.max_bytes and self._days:
+            _, evicted = self._days.popitem(last=False)
+            self._bytes -= evicted.rows.nbytes + _ENTRY_OVERHEAD
 
     def _run(
         self,
@@ -206,7 +240,9 @@ class PriceCache:
         names: list[str],
         days: list[int],
         bounds: "_Bounds",
-    ) -> dict[str, list[_Day]]:
+    ) -> tuple[dict[str, list[_Day]], bool]:
+        """The days of every name, and whether they carry the fingerprints they were read
+        under (False after the fallback read)."""
         keys = [(name, day) for name in names for day in days]
         with self._lock:
             known = {
@@ -226,12 +262,12 @@ class PriceCache:
             if not want:
                 self._store(database, keys, known, fresh)
                 self.stats.hits += len(keys) - len(fresh)
-                return {name: [known[(name, day)] for day in days] for name in names}
+                return {name: [known[(name, day)] for day in days] for name in names}, True
             self.stats.stale += len(want)
         # The rows keep changing under us: read everything in one statement, cache nothing.
         self.stats.fallbacks += 1
         _, loaded = _read_days(cursor, names, set(keys), bounds)
-        return {name: [_Day(NO_ROWS, loaded[(name, day)]) for day in days] for name in names}
+        return {name: [_Day(NO_ROWS, loaded[(name, day)]) for day in days] for name in names}, False
 
     def _store(
         self,
@@ -252,9 +288,28 @@ class PriceCache:
                     self._bytes += entry.rows.nbytes + _ENTRY_OVERHEAD
                 elif key in self._days:
                     self._days.move_to_end(key)
-            while self._bytes > self.max_bytes and self._days:
-                _, evicted = self._days.popitem(last=False)
-                self._bytes -= evicted.rows.nbytes + _ENTRY_OVERHEAD
+            self._evict()
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CachedRead:
+    """The outcome of `PriceCache.read`. `signature` identifies the rows exactly (database,
+    names, range and every day's fingerprint), or is None when they were read without the
+    cache's fingerprints: equal signatures mean equal rows."""
+
+    days: dict[str, list[_Day]]
+    low_ns: int
+    high_ns: int
+    signature: Hashable | None
+
+    def rows(self) -> dict[str, Observations]:
+        """Per stored symbol, its rows in time order."""
+        return {
+            name: Observations.join([day.rows for day in per_day]).between(
+                self.low_ns, self.high_ns
+            )
+            for name, per_day in self.days.items()
+        }
 
 
 @dataclass(frozen=True, slots=True)
