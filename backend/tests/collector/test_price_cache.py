@@ -64,6 +64,10 @@ async def test_the_cache_stays_exact_across_every_write_path(sim_client: Coinspo
     assert (cache.stats.misses, cache.stats.hits) == (2 * len(COINS) * DAYS, 0)
     assert_exact(cache)
     assert (cache.stats.misses, cache.stats.hits) == (2 * len(COINS) * DAYS, 2 * len(COINS) * DAYS)
+    # An unchanged read hands out a copy of the frame it kept: changing it changes nothing.
+    mine = load(cache)
+    mine.frame.iloc[:, :] = -1.0
+    pd.testing.assert_frame_equal(load(cache).frame, first.frame)
 
     def changed(before: PriceHistory, after: PriceHistory) -> int:
         a, b = before.frame.to_numpy(), after.frame.to_numpy()
