@@ -258,6 +258,7 @@ def api_section(args: argparse.Namespace) -> None:
                 "predict": timings.get("predict_ms", per_coin),
                 "lookahead check": timings.get("lookahead_ms", 0.0),
                 "engine": timings["engine_ms"],
+                "pack results": timings.get("pack_ms", 0.0),
                 "run in all": moment("finished_at") - moment("started_at"),
             }
 

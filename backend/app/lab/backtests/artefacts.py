@@ -7,6 +7,7 @@ A year of 5-minute bars for one coin is a few hundred kB. Reading it back uses
 """
 
 import io
+import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -117,10 +118,16 @@ _ARRAYS = (
 
 
 def pack(artefacts: RunArtefacts) -> bytes:
+    """The archive `np.savez_compressed` would write, at deflate level 1: a year of 20 coins
+    is tens of megabytes of series, and level 1 packs them about twice as fast for a few
+    percent more bytes. `np.load` reads it like any .npz."""
     buffer = io.BytesIO()
     arrays: dict[str, Any] = {name: getattr(artefacts, name) for name in _ARRAYS}
     arrays["coins"] = np.array(artefacts.coins, dtype="U32")
-    np.savez_compressed(buffer, **arrays)
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for name, value in arrays.items():
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
     return buffer.getvalue()
 
 

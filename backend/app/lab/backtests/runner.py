@@ -207,6 +207,9 @@ async def _execute(run_id: uuid.UUID, pool: SandboxPool, progress: Progress) -> 
     began = time.monotonic()
     result, metrics = await asyncio.to_thread(_simulate, traded, targets, spec.settings)
     timings["engine_ms"] = round((time.monotonic() - began) * 1000, 1)
+    began = time.monotonic()
+    artefacts = await asyncio.to_thread(lambda: pack(from_result(result)))  # off the event loop
+    timings["pack_ms"] = round((time.monotonic() - began) * 1000, 1)
 
     results = {
         "metrics": metrics,
@@ -226,7 +229,7 @@ async def _execute(run_id: uuid.UUID, pool: SandboxPool, progress: Progress) -> 
     return {
         "results_json": results,
         "lookahead": lookahead.to_json(),
-        "artefacts": pack(from_result(result)),
+        "artefacts": artefacts,
     }
 
 
