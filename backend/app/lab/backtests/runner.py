@@ -170,7 +170,8 @@ async def _execute(run_id: uuid.UUID, pool: SandboxPool, progress: Progress) -> 
     # stopped) cancels the others, which kills their sandboxed children.
     signals: dict[str, CoinSignals] = {}
     verb = "fitting and predicting" if algo.needs_fit else "predicting"
-    await progress(0.1, f"{verb} {', '.join(spec.coins)}")
+    coins = spec.coins[0] if len(spec.coins) == 1 else f"{len(spec.coins)} coins"
+    await progress(0.1, f"{verb} {coins}")
 
     async def predict(coin: str) -> None:
         began = time.monotonic()
