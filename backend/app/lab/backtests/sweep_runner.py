@@ -31,9 +31,10 @@ from app.lab.backtests.schemas import RANKING_METRICS
 from app.lab.backtests.signals import Algo, sweep_signals
 from app.lab.engine.backtest import run_backtest
 from app.lab.engine.frame import normalise_coin
+from app.lab.engine.jsonsafe import to_json
 from app.lab.engine.market import FloatArray, prepare_market
 from app.lab.engine.market_data import load_price_history
-from app.lab.engine.metrics import compute_metrics
+from app.lab.engine.metrics import Metrics, compute_metrics
 from app.lab.sandbox.pool import SandboxPool
 
 logger = logging.getLogger(__name__)
@@ -232,8 +233,9 @@ async def _execute(sweep_id: uuid.UUID, pool: SandboxPool, progress: Progress) -
     }
 
 
-def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
-    return {name: metrics.get(name) for name in REPORTED_METRICS}
+def _summary(metrics: Metrics) -> dict[str, Any]:
+    """The reported metrics as `Metrics.to_dict` gives them, without converting the rest."""
+    return {name: to_json(getattr(metrics, name)) for name in REPORTED_METRICS}
 
 
 def _simulate_all(
@@ -276,6 +278,6 @@ def _simulate_all(
                 by_coin = {normalise_coin(c): s for c, s in coin_positions.items() if s is not None}
                 columns = [aligned(name, coin, by_coin[coin]) for coin in market.coins]
                 result = run_backtest(market, np.column_stack(columns), config)
-                row[name] = _summary(compute_metrics(result).to_dict())
+                row[name] = _summary(compute_metrics(result))
         rows.append(row)
     return rows
