@@ -1,6 +1,7 @@
 """The Lab's price cache never differs from the database: after every write path (bulk
 import, collector run, plain INSERT/UPDATE/DELETE, truncate and re-import) and when another
-app process writes, a cached read equals a direct read, and unchanged days are not re-read."""
+app process writes, a cached read equals a direct read, and unchanged days are not re-read.
+Also the backtest coverage check, which counts rows from the same rollup."""
 
 import os
 import subprocess
@@ -18,6 +19,7 @@ from app.collector.bulk import store_frames
 from app.collector.job import collect_once
 from app.core.db import engine
 from app.exchange.client import CoinspotClient
+from app.lab.backtests.data import check_coverage
 from app.lab.engine.market_data import PriceHistory, load_price_history
 from app.lab.engine.price_cache import PriceCache
 from tests.collector.price_cache_peer import COINS, END, START, digest
@@ -165,3 +167,31 @@ def test_a_small_cache_evicts_but_still_answers_exactly() -> None:
     assert 0 < cache.size_bytes <= 40_000
     assert_exact(cache)
     assert cache.stats.fallbacks == 0
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (START, END),  # whole hours and more
+        (START + timedelta(minutes=7), START + timedelta(minutes=48)),  # inside one hour
+        (START + timedelta(minutes=55), START + timedelta(hours=1, minutes=10)),  # two edges
+        (START + timedelta(hours=2, minutes=20), START + timedelta(days=1, hours=5)),
+        (START + timedelta(hours=3), START + timedelta(hours=9)),  # on hour boundaries
+    ],
+)
+def test_coverage_counts_rows_like_a_count_of_the_rows(start: datetime, end: datetime) -> None:
+    seed()
+    with Session(engine) as session:
+        coverage = check_coverage(session, ["BTC", "ETH"], start, end)
+        expected = {
+            row.coin_type: (row.first, row.last, row.rows)
+            for row in session.execute(
+                sa.text(
+                    'SELECT coin_type, min("timestamp") AS first, max("timestamp") AS last, '
+                    "count(*) AS rows FROM price_data_5min "
+                    'WHERE "timestamp" BETWEEN :start AND :end GROUP BY coin_type'
+                ),
+                {"start": start, "end": end},
+            )
+        }
+    assert {c: (v.first, v.last, v.rows) for c, v in coverage.items()} == expected
