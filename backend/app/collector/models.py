@@ -77,6 +77,9 @@ class PriceRollup1h(SQLModel, table=True):
     bars: int
     first_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     last_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    # Stamped from price_rollup_1h_version_seq by a row trigger on every insert and update
+    # (migration h18): the Lab's price cache compares it per coin and day.
+    version: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 class RunStatus(StrEnum):

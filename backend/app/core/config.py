@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     BACKTEST_MAX_ATTEMPTS: int = Field(default=2, ge=1, le=10)
     BACKTEST_MAX_DAYS: int = Field(default=1100, ge=1, le=3660)
     SWEEP_MAX_COMBINATIONS: int = Field(default=500, ge=1, le=10000)
+    # Memory for prices already read by backtests (float64 per coin and day, checked against
+    # the database on every read; 0 turns the cache off). A coin-year is about 3.4 MB.
+    LAB_PRICE_CACHE_MB: int = Field(default=512, ge=0, le=65536)
 
     # Promotion gate: defaults of every user's policy (each user may edit their own).
     PROMOTION_MIN_SPAN_DAYS: float = Field(default=90.0, ge=0, le=3650)

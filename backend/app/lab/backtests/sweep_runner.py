@@ -12,21 +12,29 @@ import uuid
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from sqlmodel import Session
 
 from app.core.db import engine
 from app.lab.backtests import store
 from app.lab.backtests.algorithms import load_version
-from app.lab.backtests.data import coin_frame, positions_on_grid
+from app.lab.backtests.data import (
+    coin_frame,
+    grid_indexer,
+    positions_on_grid_array,
+    price_cache,
+)
 from app.lab.backtests.models import ParameterSweep, RunStatus
 from app.lab.backtests.runner import Progress, RunStopped, config_from
 from app.lab.backtests.schemas import RANKING_METRICS
 from app.lab.backtests.signals import Algo, sweep_signals
 from app.lab.engine.backtest import run_backtest
-from app.lab.engine.market import prepare_market
+from app.lab.engine.frame import normalise_coin
+from app.lab.engine.jsonsafe import to_json
+from app.lab.engine.market import FloatArray, prepare_market
 from app.lab.engine.market_data import load_price_history
-from app.lab.engine.metrics import compute_metrics
+from app.lab.engine.metrics import Metrics, compute_metrics
 from app.lab.sandbox.pool import SandboxPool
 
 logger = logging.getLogger(__name__)
@@ -149,13 +157,16 @@ def _load(sweep_id: uuid.UUID) -> tuple[ParameterSweep, Algo, pd.DataFrame]:
             sweep.start_date,
             sweep.end_date,
             ffill_limit=int(sweep.settings.get("ffill_limit", 3)),
+            cache=price_cache(),
         )
         session.expunge(sweep)
         return sweep, Algo(code=version.code, type=version.type), history.frame
 
 
 async def _execute(sweep_id: uuid.UUID, pool: SandboxPool, progress: Progress) -> dict[str, Any]:
+    load_started = time.monotonic()
     sweep, algo, frame = await asyncio.to_thread(_load, sweep_id)
+    load_ms = round((time.monotonic() - load_started) * 1000, 1)
     combos: list[dict[str, Any]] = list(sweep.space["combinations"])
     metric: str = sweep.space["metric"]
     test_start = split_point(pd.DatetimeIndex(frame.index), float(sweep.space["test_fraction"]))
@@ -218,12 +229,13 @@ async def _execute(sweep_id: uuid.UUID, pool: SandboxPool, progress: Progress) -
         ),
         "rank_correlation": spearman([a for a, _ in scored], [b for _, b in scored]),
         "rows": rows,
-        "timings": {"sandbox_ms": sandbox_ms, "engine_ms": engine_ms},
+        "timings": {"load_prices_ms": load_ms, "sandbox_ms": sandbox_ms, "engine_ms": engine_ms},
     }
 
 
-def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
-    return {name: metrics.get(name) for name in REPORTED_METRICS}
+def _summary(metrics: Metrics) -> dict[str, Any]:
+    """The reported metrics as `Metrics.to_dict` gives them, without converting the rest."""
+    return {name: to_json(getattr(metrics, name)) for name in REPORTED_METRICS}
 
 
 def _simulate_all(
@@ -234,12 +246,24 @@ def _simulate_all(
     errors: list[str | None],
     settings: dict[str, Any],
 ) -> list[dict[str, Any]]:
+    """Engine and metrics for every combination on both windows. Each window's market and
+    each coin's alignment onto it are prepared once; targets go to the engine as arrays."""
     config = config_from(settings)
     windows = {
         "in_sample": frame.loc[frame.index < test_start],
         "out_of_sample": frame.loc[frame.index >= test_start],
     }
     markets = {name: prepare_market(window) for name, window in windows.items()}
+    # A coin's position series share its own bars: align them onto each window once.
+    aligners: dict[tuple[str, str], tuple[pd.Index, npt.NDArray[np.intp]]] = {}
+
+    def aligned(name: str, coin: str, series: "pd.Series[float]") -> FloatArray:
+        known = aligners.get((name, coin))
+        if known is None or not (series.index is known[0] or series.index.equals(known[0])):
+            grid = pd.DatetimeIndex(windows[name].index)
+            known = aligners[(name, coin)] = (series.index, grid_indexer(series.index, grid))
+        return positions_on_grid_array(np.asarray(series, dtype=np.float64), known[1])
+
     rows: list[dict[str, Any]] = []
     for params, coin_positions, error in zip(combos, positions, errors, strict=True):
         row: dict[str, Any] = {
@@ -249,16 +273,11 @@ def _simulate_all(
             "error": error,
         }
         if error is None:
-            for name, window in windows.items():
-                targets = pd.DataFrame(
-                    {
-                        coin: positions_on_grid(series, pd.DatetimeIndex(window.index))
-                        for coin, series in coin_positions.items()
-                        if series is not None
-                    },
-                    index=window.index,
-                )
-                result = run_backtest(markets[name], targets, config)
-                row[name] = _summary(compute_metrics(result).to_dict())
+            for name in windows:
+                market = markets[name]
+                by_coin = {normalise_coin(c): s for c, s in coin_positions.items() if s is not None}
+                columns = [aligned(name, coin, by_coin[coin]) for coin in market.coins]
+                result = run_backtest(market, np.column_stack(columns), config)
+                row[name] = _summary(compute_metrics(result))
         rows.append(row)
     return rows

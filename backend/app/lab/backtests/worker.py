@@ -111,13 +111,15 @@ class JobWorker:
 
     async def _consume(self, slot: int) -> None:
         while True:
+            # Clear before looking: a job queued while the claim runs keeps the event set, so
+            # this consumer does not sleep a whole poll on a job it just missed.
+            self._wake.clear()
             try:
                 claimed = await self._claim()
             except Exception:
                 logger.exception("lab worker could not claim a job")
                 claimed = None
             if claimed is None:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
                 continue

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from app.lab.engine.frame import BAR, COLUMN_NAMES, FIELDS, FILLED, INDEX_NAME, normalise_coins
 from app.lab.engine.jsonsafe import JSONDict
 from app.lab.engine.market import FloatArray
+from app.lab.engine.price_cache import PriceCache, float8_array
 
 logger = logging.getLogger(__name__)
 
@@ -62,19 +63,6 @@ _HISTORY_QUERY = """
     WHERE coin_type = ANY(%s) AND "timestamp" >= %s AND "timestamp" < %s
     GROUP BY coin_type
 """
-# Elements of a binary float8 array: length (always 8: a missing price is sent as NaN), value.
-_FLOAT8_ELEMENT = np.dtype([("len", ">i4"), ("value", ">f8")])
-
-
-def _float8_array(data: bytes) -> FloatArray:
-    """A one-dimensional float8[] in binary form as a float64 array."""
-    dimensions, has_nulls = int.from_bytes(data[0:4], "big"), int.from_bytes(data[4:8], "big")
-    if dimensions == 0:
-        return np.empty(0)
-    if dimensions != 1 or has_nulls:
-        raise ValueError("expected a one-dimensional float8 array without NULLs")
-    elements = np.frombuffer(data, dtype=_FLOAT8_ELEMENT, offset=12 + 8 * dimensions)
-    return elements["value"].astype(np.float64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,11 +131,11 @@ def grid(start: datetime, end: datetime) -> pd.DatetimeIndex:
 @dataclass(frozen=True, slots=True, eq=False)
 class PriceColumns:
     """Price observations as columns: `timestamps` in nanoseconds since the epoch (UTC),
-    `coins` as labels (any case), `bid`/`ask`/`last` as floats (NaN when missing). Rows of the
+    `coins` as labels (any case; an object array or a categorical), `bid`/`ask`/`last` as floats (NaN when missing). Rows of the
     same coin and bar count in timestamp order: the latest wins."""
 
     timestamps: npt.NDArray[np.int64]
-    coins: npt.NDArray[np.object_]
+    coins: "npt.NDArray[np.object_] | pd.Categorical"
     bid: FloatArray
     ask: FloatArray
     last: FloatArray
@@ -216,10 +204,16 @@ def frame_from_columns(
 
     # One row per (coin, bar): the latest timestamp wins.
     key = coin[keep] * n + position[keep]
-    stamps = columns.timestamps[keep]
-    order = np.lexsort((stamps, key))
-    key, kept_prices = key[order], prices[keep][order]
-    latest = np.concatenate((key[1:] != key[:-1], [True])) if len(key) else np.empty(0, bool)
+    if len(key) < 2 or bool((key[1:] > key[:-1]).all()):
+        # Already one row per (coin, bar) in order (the usual case for rows read by coin in
+        # time order): the sort below would not move anything.
+        kept_prices = prices[keep]
+        latest = np.ones(len(key), dtype=bool)
+    else:
+        stamps = columns.timestamps[keep]
+        order = np.lexsort((stamps, key))
+        key, kept_prices = key[order], prices[keep][order]
+        latest = np.concatenate((key[1:] != key[:-1], [True]))
     block = np.full((k, n, f), np.nan)
     block.reshape(k * n, f)[key[latest]] = kept_prices[latest]
 
@@ -304,8 +298,11 @@ def load_price_history(
     end: datetime,
     *,
     ffill_limit: int = DEFAULT_FFILL_LIMIT,
+    cache: PriceCache | None = None,
 ) -> PriceHistory:
-    """Prices of `coins` from `price_data_5min` on the 5-minute grid from `start` to `end`."""
+    """Prices of `coins` from `price_data_5min` on the 5-minute grid from `start` to `end`.
+    With a `cache` (see `price_cache`), days already read and unchanged since are not read
+    again; the result is the same."""
     symbols = normalise_coins(coins)
     bars = grid(start, end)
     # Rows round to the nearest boundary, so read half a bar either side of the grid.
@@ -313,24 +310,34 @@ def load_price_history(
     high = bars[-1] + BAR / 2
     # The collector's spelling of symbols is its own business: ask for both cases.
     names = sorted({s for c in symbols for s in (c, c.lower())})
-    driver = session.connection().connection.driver_connection
-    assert driver is not None
-    with driver.cursor(binary=True) as cursor:
-        # Twenty coin-years of arrays are built in memory: let them, rather than spill.
-        cursor.execute("SET LOCAL work_mem = '256MB'")
-        cursor.execute("SET LOCAL jit = off")
-        cursor.execute(_HISTORY_QUERY, (names, low.to_pydatetime(), high.to_pydatetime()))
-        groups: list[tuple[str, bytes, bytes, bytes, bytes]] = cursor.fetchall()
-    arrays = [[_float8_array(data) for data in group[1:]] for group in groups]
-    columns = PriceColumns(
-        timestamps=np.rint(_joined([a[0] for a in arrays]) * 1e9).astype(np.int64),
-        coins=np.repeat(
-            np.array([g[0] for g in groups], dtype=object), [len(a[0]) for a in arrays]
-        ),
-        bid=_joined([a[1] for a in arrays]),
-        ask=_joined([a[2] for a in arrays]),
-        last=_joined([a[3] for a in arrays]),
-    )
+    memo_key: tuple[Any, ...] | None = None
+    if cache is not None:
+        read = cache.read(session, names, low, high)
+        if read.signature is not None:
+            # Same rows, same request: the same frame (a copy, so callers cannot touch it).
+            memo_key = ("price history", read.signature, symbols, bars[0], bars[-1], ffill_limit)
+            kept = cache.recall(memo_key)
+            if isinstance(kept, PriceHistory):
+                logger.info(
+                    "price history loaded",
+                    extra={"coins": list(symbols), "bars": len(kept.frame), "cached": "frame"},
+                )
+                return _copy(kept)
+        observed = read.rows()
+        # In the frame's coin order, each in time order: gridding then needs no sort.
+        spellings = [name for c in symbols for name in dict.fromkeys((c, c.lower()))]
+        present = [(n, observed[n]) for n in spellings if len(observed[n].timestamps)]
+        columns = PriceColumns(
+            timestamps=np.concatenate([r.timestamps for _, r in present])
+            if present
+            else np.empty(0, np.int64),
+            coins=_labels([n for n, _ in present], [len(r.timestamps) for _, r in present]),
+            bid=_joined([r.bid for _, r in present]),
+            ask=_joined([r.ask for _, r in present]),
+            last=_joined([r.last for _, r in present]),
+        )
+    else:
+        columns = _read_columns(session, names, low, high)
     history = frame_from_columns(columns, symbols, start, end, ffill_limit=ffill_limit)
     logger.info(
         "price history loaded",
@@ -339,6 +346,44 @@ def load_price_history(
             "bars": len(history.frame),
             "rows": len(columns.timestamps),
             "gaps": len(history.gaps),
+            "cached": cache is not None,
         },
     )
+    if cache is not None and memo_key is not None:
+        cache.remember(memo_key, _copy(history), int(history.frame.memory_usage(deep=False).sum()))
     return history
+
+
+def _copy(history: PriceHistory) -> PriceHistory:
+    return PriceHistory(
+        history.frame.copy(), history.gaps, dict(history.filled_bars), history.ffill_limit
+    )
+
+
+def _labels(names: list[str], counts: list[int]) -> "pd.Categorical":
+    """Per row, its coin label: a categorical (one code per row), which factorises at once
+    where an object array of strings would be hashed row by row."""
+    codes = np.repeat(np.arange(len(names), dtype=np.int32), counts)
+    # pandas-stubs type `codes` as a sequence; pandas itself wants exactly this array.
+    return pd.Categorical.from_codes(codes, categories=pd.Index(names, dtype=object))  # type: ignore[arg-type]
+
+
+def _read_columns(
+    session: Session, names: list[str], low: pd.Timestamp, high: pd.Timestamp
+) -> PriceColumns:
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    with driver.cursor(binary=True) as cursor:
+        # Twenty coin-years of arrays are built in memory: let them, rather than spill.
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute(_HISTORY_QUERY, (names, low.to_pydatetime(), high.to_pydatetime()))
+        groups: list[tuple[str, bytes, bytes, bytes, bytes]] = cursor.fetchall()
+    arrays = [[float8_array(data) for data in group[1:]] for group in groups]
+    return PriceColumns(
+        timestamps=np.rint(_joined([a[0] for a in arrays]) * 1e9).astype(np.int64),
+        coins=_labels([g[0] for g in groups], [len(a[0]) for a in arrays]),
+        bid=_joined([a[1] for a in arrays]),
+        ask=_joined([a[2] for a in arrays]),
+        last=_joined([a[3] for a in arrays]),
+    )
