@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from app.audit.models import AuditLog
 from app.collector.models import CollectionRun, PriceData5Min, PriceRollup1h
 from app.credentials.models import CoinspotCredential, CredentialAuditLog
+from app.events.models import Event
 from app.floor.models import DeployedAlgorithm
 from app.lab.algorithms.models import Algorithm, AlgorithmVersion
 from app.lab.backtests.models import BacktestRun, ParameterSweep
@@ -16,6 +17,7 @@ metadata = SQLModel.metadata
 __all__ = [
     "AuditLog",
     "DeployedAlgorithm",
+    "Event",
     "PromotionPolicyRow",
     "Release",
     "ReleaseArtefact",

@@ -6,6 +6,8 @@ from app.api.routes import utils
 from app.audit import routes as audit_routes
 from app.collector import routes as collector_routes
 from app.credentials import routes as credentials_routes
+from app.events import lifecycle as events_lifecycle  # noqa: F401 - registers start/stop hooks
+from app.events import routes as events_routes
 from app.floor import deploy_routes
 from app.lab import lifecycle as lab_lifecycle  # noqa: F401 - registers start/stop hooks
 from app.lab.algorithms import routes as algorithm_routes
@@ -26,3 +28,4 @@ api_router.include_router(backtest_routes.router)
 api_router.include_router(release_routes.router)
 api_router.include_router(deploy_routes.router)
 api_router.include_router(audit_routes.router)
+api_router.include_router(events_routes.router)
