@@ -2,6 +2,7 @@
 
 from sqlmodel import SQLModel
 
+from app.alerts.models import Alert, AlertRulesRow
 from app.audit.models import AuditLog
 from app.collector.models import CollectionRun, PriceData5Min, PriceRollup1h
 from app.credentials.models import CoinspotCredential, CredentialAuditLog
@@ -15,6 +16,8 @@ from app.users.models import User
 metadata = SQLModel.metadata
 
 __all__ = [
+    "Alert",
+    "AlertRulesRow",
     "AuditLog",
     "DeployedAlgorithm",
     "Event",

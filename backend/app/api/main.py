@@ -2,6 +2,8 @@
 
 from fastapi import APIRouter
 
+from app.alerts import lifecycle as alerts_lifecycle  # noqa: F401 - registers start/stop hooks
+from app.alerts import routes as alerts_routes
 from app.api.routes import utils
 from app.audit import routes as audit_routes
 from app.collector import routes as collector_routes
@@ -29,3 +31,4 @@ api_router.include_router(release_routes.router)
 api_router.include_router(deploy_routes.router)
 api_router.include_router(audit_routes.router)
 api_router.include_router(events_routes.router)
+api_router.include_router(alerts_routes.router)

@@ -3,6 +3,7 @@
 import threading
 from collections.abc import Iterator
 
+import orjson
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -80,7 +81,7 @@ def test_resume_while_events_keep_coming_has_no_gap_and_no_duplicate(
     writer.start()
     try:
         with open_ws(server, token=token) as ws:
-            ws.send('{"token": "%s", "resume_from": %d}' % (token, start))
+            ws.send(orjson.dumps({"token": token, "resume_from": start}).decode())
             assert recv(ws)["type"] == "welcome"
             received = [recv_event(ws)["seq"] for _ in range(120)]
     finally:
@@ -145,7 +146,7 @@ def test_token_in_the_first_message_ping_and_bad_messages(
 ) -> None:
     user, token = new_user(client, db)
     with open_ws(server) as ws:
-        ws.send('{"token": "%s"}' % token)
+        ws.send(orjson.dumps({"token": token}).decode())
         assert recv(ws)["type"] == "welcome"
         ws.send('{"type": "ping"}')
         assert recv(ws) == {"type": "pong"}
