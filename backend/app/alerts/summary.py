@@ -144,12 +144,22 @@ def send_daily_summaries(
             rule = service.effective_rules(service.rules_row(session, user_id)).daily_summary
             if not rule.enabled or rule.hour_utc != end.hour:
                 continue
+            key = f"summary:{end.isoformat()}"
+            done = session.exec(
+                select(Alert.id).where(
+                    Alert.user_id == user_id,
+                    Alert.kind == AlertKind.DAILY_SUMMARY.value,
+                    Alert.key == key,
+                )
+            ).first()
+            if done is not None:
+                continue  # `once` below still guards against a replica racing us
             text, data = build_summary(session, user_id, start, end, pnl_provider)
             alert = service.raise_alert(
                 session,
                 user_id,
                 AlertKind.DAILY_SUMMARY,
-                f"summary:{end.isoformat()}",
+                key,
                 text,
                 data,
                 severity=Severity.INFO,

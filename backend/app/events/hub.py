@@ -184,7 +184,11 @@ class Listener:
     async def start(self, wait_seconds: float = 10.0) -> None:
         """Start listening; wait (a bounded time) for the first connection, so that the app
         serves clients with a live listener. If it cannot connect, it keeps trying."""
+        global _catch_up_lock
         if self._task is None:
+            # Fresh primitives: an app (tests, reloads) may start again on another loop.
+            self.connected = asyncio.Event()
+            _catch_up_lock = asyncio.Lock()
             self._task = asyncio.create_task(self._run(), name="events-listener")
         try:
             await asyncio.wait_for(self.connected.wait(), timeout=wait_seconds)
