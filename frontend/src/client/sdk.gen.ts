@@ -2,7 +2,7 @@
 
 import { type Client, type Options as Options2, type TDataShape, urlSearchParamsBodySerializer } from './client';
 import { client } from './client.gen';
-import type { AuditReadAuditLogData, AuditReadAuditLogErrors, AuditReadAuditLogResponses, CollectorReadStatusData, CollectorReadStatusResponses, CollectorTriggerRunData, CollectorTriggerRunResponses, CredentialsCreateCredentialsData, CredentialsCreateCredentialsErrors, CredentialsCreateCredentialsResponses, CredentialsDeleteCredentialsData, CredentialsDeleteCredentialsErrors, CredentialsDeleteCredentialsResponses, CredentialsReadAuditLogData, CredentialsReadAuditLogErrors, CredentialsReadAuditLogResponses, CredentialsReadCredentialsData, CredentialsReadCredentialsErrors, CredentialsReadCredentialsResponses, CredentialsUpdateCredentialsData, CredentialsUpdateCredentialsErrors, CredentialsUpdateCredentialsResponses, CredentialsValidateCredentialsData, CredentialsValidateCredentialsErrors, CredentialsValidateCredentialsResponses, FloorAvailableAlgorithmsData, FloorAvailableAlgorithmsResponses, FloorDeployData, FloorDeployErrors, FloorDeployResponses, FloorPauseDeploymentData, FloorPauseDeploymentErrors, FloorPauseDeploymentResponses, FloorReadDeploymentData, FloorReadDeploymentErrors, FloorReadDeploymentResponses, FloorReadDeploymentsData, FloorReadDeploymentsErrors, FloorReadDeploymentsResponses, FloorResumeDeploymentData, FloorResumeDeploymentErrors, FloorResumeDeploymentResponses, FloorStopDeploymentData, FloorStopDeploymentErrors, FloorStopDeploymentResponses, LabCancelBacktestData, LabCancelBacktestErrors, LabCancelBacktestResponses, LabCancelSweepData, LabCancelSweepErrors, LabCancelSweepResponses, LabCompareBacktestsData, LabCompareBacktestsErrors, LabCompareBacktestsResponses, LabCreateAlgorithmData, LabCreateAlgorithmErrors, LabCreateAlgorithmResponses, LabCreateBacktestData, LabCreateBacktestErrors, LabCreateBacktestResponses, LabCreateSweepData, LabCreateSweepErrors, LabCreateSweepResponses, LabDeleteAlgorithmData, LabDeleteAlgorithmErrors, LabDeleteAlgorithmResponses, LabDeleteReleaseData, LabDeleteReleaseErrors, LabDeleteReleaseResponses, LabDownloadReleaseData, LabDownloadReleaseErrors, LabDownloadReleaseResponses, LabListAlgorithmsData, LabListAlgorithmsErrors, LabListAlgorithmsResponses, LabListBacktestsData, LabListBacktestsErrors, LabListBacktestsResponses, LabListSweepsData, LabListSweepsErrors, LabListSweepsResponses, LabListTemplatesData, LabListTemplatesResponses, LabListVersionsData, LabListVersionsErrors, LabListVersionsResponses, LabPromoteData, LabPromoteErrors, LabPromoteResponses, LabPromotionCheckData, LabPromotionCheckErrors, LabPromotionCheckResponses, LabReadAlgorithmData, LabReadAlgorithmErrors, LabReadAlgorithmResponses, LabReadBacktestData, LabReadBacktestErrors, LabReadBacktestResponses, LabReadEquityData, LabReadEquityErrors, LabReadEquityResponses, LabReadPromotionPolicyData, LabReadPromotionPolicyResponses, LabReadReleaseData, LabReadReleaseErrors, LabReadReleaseResponses, LabReadReleasesData, LabReadReleasesErrors, LabReadReleasesResponses, LabReadRoundTripsData, LabReadRoundTripsErrors, LabReadRoundTripsResponses, LabReadSweepData, LabReadSweepErrors, LabReadSweepResponses, LabReadTradesData, LabReadTradesErrors, LabReadTradesResponses, LabReadVersionData, LabReadVersionErrors, LabReadVersionResponses, LabUpdateAlgorithmData, LabUpdateAlgorithmErrors, LabUpdateAlgorithmResponses, LabUpdatePromotionPolicyData, LabUpdatePromotionPolicyErrors, LabUpdatePromotionPolicyResponses, LabValidateData, LabValidateErrors, LabValidateResponses, LoginLoginAccessTokenData, LoginLoginAccessTokenErrors, LoginLoginAccessTokenResponses, LoginRecoverPasswordData, LoginRecoverPasswordErrors, LoginRecoverPasswordResponses, LoginResetPasswordData, LoginResetPasswordErrors, LoginResetPasswordResponses, LoginTestTokenData, LoginTestTokenResponses, PricesReadCoinsData, PricesReadCoinsResponses, PricesReadHistoryData, PricesReadHistoryErrors, PricesReadHistoryResponses, PricesReadLatestData, PricesReadLatestResponses, UsersCreateUserData, UsersCreateUserErrors, UsersCreateUserResponses, UsersDeleteUserData, UsersDeleteUserErrors, UsersDeleteUserMeData, UsersDeleteUserMeResponses, UsersDeleteUserResponses, UsersReadUserByIdData, UsersReadUserByIdErrors, UsersReadUserByIdResponses, UsersReadUserMeData, UsersReadUserMeResponses, UsersReadUsersData, UsersReadUsersErrors, UsersReadUsersResponses, UsersRegisterUserData, UsersRegisterUserErrors, UsersRegisterUserResponses, UsersUpdatePasswordMeData, UsersUpdatePasswordMeErrors, UsersUpdatePasswordMeResponses, UsersUpdateUserData, UsersUpdateUserErrors, UsersUpdateUserMeData, UsersUpdateUserMeErrors, UsersUpdateUserMeResponses, UsersUpdateUserResponses, UtilsHealthCheckData, UtilsHealthCheckResponses, UtilsReadSandboxStatusData, UtilsReadSandboxStatusResponses } from './types.gen';
+import type { AlertsGetRulesData, AlertsGetRulesResponses, AlertsListAlertsData, AlertsListAlertsErrors, AlertsListAlertsResponses, AlertsPutRulesData, AlertsPutRulesErrors, AlertsPutRulesResponses, AlertsReadAlertData, AlertsReadAlertErrors, AlertsReadAlertResponses, AlertsReadAllData, AlertsReadAllResponses, AuditReadAuditLogData, AuditReadAuditLogErrors, AuditReadAuditLogResponses, CollectorReadStatusData, CollectorReadStatusResponses, CollectorTriggerRunData, CollectorTriggerRunResponses, CredentialsCreateCredentialsData, CredentialsCreateCredentialsErrors, CredentialsCreateCredentialsResponses, CredentialsDeleteCredentialsData, CredentialsDeleteCredentialsErrors, CredentialsDeleteCredentialsResponses, CredentialsReadAuditLogData, CredentialsReadAuditLogErrors, CredentialsReadAuditLogResponses, CredentialsReadCredentialsData, CredentialsReadCredentialsErrors, CredentialsReadCredentialsResponses, CredentialsUpdateCredentialsData, CredentialsUpdateCredentialsErrors, CredentialsUpdateCredentialsResponses, CredentialsValidateCredentialsData, CredentialsValidateCredentialsErrors, CredentialsValidateCredentialsResponses, EventsListEventsData, EventsListEventsErrors, EventsListEventsResponses, FloorAvailableAlgorithmsData, FloorAvailableAlgorithmsResponses, FloorDeployData, FloorDeployErrors, FloorDeployResponses, FloorPauseDeploymentData, FloorPauseDeploymentErrors, FloorPauseDeploymentResponses, FloorReadDeploymentData, FloorReadDeploymentErrors, FloorReadDeploymentResponses, FloorReadDeploymentsData, FloorReadDeploymentsErrors, FloorReadDeploymentsResponses, FloorResumeDeploymentData, FloorResumeDeploymentErrors, FloorResumeDeploymentResponses, FloorStopDeploymentData, FloorStopDeploymentErrors, FloorStopDeploymentResponses, LabCancelBacktestData, LabCancelBacktestErrors, LabCancelBacktestResponses, LabCancelSweepData, LabCancelSweepErrors, LabCancelSweepResponses, LabCompareBacktestsData, LabCompareBacktestsErrors, LabCompareBacktestsResponses, LabCreateAlgorithmData, LabCreateAlgorithmErrors, LabCreateAlgorithmResponses, LabCreateBacktestData, LabCreateBacktestErrors, LabCreateBacktestResponses, LabCreateSweepData, LabCreateSweepErrors, LabCreateSweepResponses, LabDeleteAlgorithmData, LabDeleteAlgorithmErrors, LabDeleteAlgorithmResponses, LabDeleteReleaseData, LabDeleteReleaseErrors, LabDeleteReleaseResponses, LabDownloadReleaseData, LabDownloadReleaseErrors, LabDownloadReleaseResponses, LabListAlgorithmsData, LabListAlgorithmsErrors, LabListAlgorithmsResponses, LabListBacktestsData, LabListBacktestsErrors, LabListBacktestsResponses, LabListSweepsData, LabListSweepsErrors, LabListSweepsResponses, LabListTemplatesData, LabListTemplatesResponses, LabListVersionsData, LabListVersionsErrors, LabListVersionsResponses, LabPromoteData, LabPromoteErrors, LabPromoteResponses, LabPromotionCheckData, LabPromotionCheckErrors, LabPromotionCheckResponses, LabReadAlgorithmData, LabReadAlgorithmErrors, LabReadAlgorithmResponses, LabReadBacktestData, LabReadBacktestErrors, LabReadBacktestResponses, LabReadEquityData, LabReadEquityErrors, LabReadEquityResponses, LabReadPromotionPolicyData, LabReadPromotionPolicyResponses, LabReadReleaseData, LabReadReleaseErrors, LabReadReleaseResponses, LabReadReleasesData, LabReadReleasesErrors, LabReadReleasesResponses, LabReadRoundTripsData, LabReadRoundTripsErrors, LabReadRoundTripsResponses, LabReadSweepData, LabReadSweepErrors, LabReadSweepResponses, LabReadTradesData, LabReadTradesErrors, LabReadTradesResponses, LabReadVersionData, LabReadVersionErrors, LabReadVersionResponses, LabUpdateAlgorithmData, LabUpdateAlgorithmErrors, LabUpdateAlgorithmResponses, LabUpdatePromotionPolicyData, LabUpdatePromotionPolicyErrors, LabUpdatePromotionPolicyResponses, LabValidateData, LabValidateErrors, LabValidateResponses, LoginLoginAccessTokenData, LoginLoginAccessTokenErrors, LoginLoginAccessTokenResponses, LoginRecoverPasswordData, LoginRecoverPasswordErrors, LoginRecoverPasswordResponses, LoginResetPasswordData, LoginResetPasswordErrors, LoginResetPasswordResponses, LoginTestTokenData, LoginTestTokenResponses, PricesReadCoinsData, PricesReadCoinsResponses, PricesReadHistoryData, PricesReadHistoryErrors, PricesReadHistoryResponses, PricesReadLatestData, PricesReadLatestResponses, UsersCreateUserData, UsersCreateUserErrors, UsersCreateUserResponses, UsersDeleteUserData, UsersDeleteUserErrors, UsersDeleteUserMeData, UsersDeleteUserMeResponses, UsersDeleteUserResponses, UsersReadUserByIdData, UsersReadUserByIdErrors, UsersReadUserByIdResponses, UsersReadUserMeData, UsersReadUserMeResponses, UsersReadUsersData, UsersReadUsersErrors, UsersReadUsersResponses, UsersRegisterUserData, UsersRegisterUserErrors, UsersRegisterUserResponses, UsersUpdatePasswordMeData, UsersUpdatePasswordMeErrors, UsersUpdatePasswordMeResponses, UsersUpdateUserData, UsersUpdateUserErrors, UsersUpdateUserMeData, UsersUpdateUserMeErrors, UsersUpdateUserMeResponses, UsersUpdateUserResponses, UtilsHealthCheckData, UtilsHealthCheckResponses, UtilsReadSandboxStatusData, UtilsReadSandboxStatusResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -781,5 +781,67 @@ export const floorStopDeployment = <ThrowOnError extends boolean = false>(option
 export const auditReadAuditLog = <ThrowOnError extends boolean = false>(options?: Options<AuditReadAuditLogData, ThrowOnError>) => (options?.client ?? client).get<AuditReadAuditLogResponses, AuditReadAuditLogErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/audit',
+    ...options
+});
+
+/**
+ * List Events
+ *
+ * The current user's events and broadcasts after `after`, oldest first.
+ */
+export const eventsListEvents = <ThrowOnError extends boolean = false>(options?: Options<EventsListEventsData, ThrowOnError>) => (options?.client ?? client).get<EventsListEventsResponses, EventsListEventsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/events',
+    ...options
+});
+
+/**
+ * Get Rules
+ */
+export const alertsGetRules = <ThrowOnError extends boolean = false>(options?: Options<AlertsGetRulesData, ThrowOnError>) => (options?.client ?? client).get<AlertsGetRulesResponses, unknown, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/alerts/rules',
+    ...options
+});
+
+/**
+ * Put Rules
+ *
+ * Change any subset of the rules and delivery settings; answers the effective rules.
+ */
+export const alertsPutRules = <ThrowOnError extends boolean = false>(options: Options<AlertsPutRulesData, ThrowOnError>) => (options.client ?? client).put<AlertsPutRulesResponses, AlertsPutRulesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/alerts/rules',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List Alerts
+ */
+export const alertsListAlerts = <ThrowOnError extends boolean = false>(options?: Options<AlertsListAlertsData, ThrowOnError>) => (options?.client ?? client).get<AlertsListAlertsResponses, AlertsListAlertsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/alerts',
+    ...options
+});
+
+/**
+ * Read All
+ */
+export const alertsReadAll = <ThrowOnError extends boolean = false>(options?: Options<AlertsReadAllData, ThrowOnError>) => (options?.client ?? client).post<AlertsReadAllResponses, unknown, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/alerts/read-all',
+    ...options
+});
+
+/**
+ * Read Alert
+ */
+export const alertsReadAlert = <ThrowOnError extends boolean = false>(options: Options<AlertsReadAlertData, ThrowOnError>) => (options.client ?? client).post<AlertsReadAlertResponses, AlertsReadAlertErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/alerts/{alert_id}/read',
     ...options
 });
