@@ -2,9 +2,11 @@
 
 from sqlmodel import SQLModel
 
+from app.alerts.models import Alert, AlertRulesRow
 from app.audit.models import AuditLog
 from app.collector.models import CollectionRun, PriceData5Min, PriceRollup1h
 from app.credentials.models import CoinspotCredential, CredentialAuditLog
+from app.events.models import Event
 from app.floor.ledger import ExecutionRun, Order, Position, Trade
 from app.floor.models import DeployedAlgorithm
 from app.floor.pnl.models import EquitySnapshot, PnlClosedLot, PnlOpenLot, PnlTotal
@@ -16,6 +18,8 @@ from app.users.models import User
 metadata = SQLModel.metadata
 
 __all__ = [
+    "Alert",
+    "AlertRulesRow",
     "AuditLog",
     "DeployedAlgorithm",
     "EquitySnapshot",
@@ -26,6 +30,7 @@ __all__ = [
     "Order",
     "Position",
     "Trade",
+    "Event",
     "PromotionPolicyRow",
     "Release",
     "ReleaseArtefact",

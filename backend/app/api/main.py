@@ -2,10 +2,14 @@
 
 from fastapi import APIRouter
 
+from app.alerts import lifecycle as alerts_lifecycle  # noqa: F401 - registers start/stop hooks
+from app.alerts import routes as alerts_routes
 from app.api.routes import utils
 from app.audit import routes as audit_routes
 from app.collector import routes as collector_routes
 from app.credentials import routes as credentials_routes
+from app.events import lifecycle as events_lifecycle  # noqa: F401 - registers start/stop hooks
+from app.events import routes as events_routes
 from app.floor import deploy_routes
 from app.lab import lifecycle as lab_lifecycle  # noqa: F401 - registers start/stop hooks
 from app.lab.algorithms import routes as algorithm_routes
@@ -36,3 +40,5 @@ api_router.include_router(audit_routes.router)
 api_router.include_router(floor_execution_routes.router)
 api_router.include_router(pnl_routes.router)
 api_router.include_router(management_routes.router)
+api_router.include_router(events_routes.router)
+api_router.include_router(alerts_routes.router)

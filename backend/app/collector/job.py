@@ -4,6 +4,9 @@ A run fetches with a few attempts a fixed delay apart (reads only; the client it
 not retry), then writes every valid coin of the slot with one multi-row INSERT and the run's
 outcome in the same transaction, so a failed run stores nothing and a repeated run for the
 same slot stores nothing twice (ON CONFLICT DO NOTHING on (coin_type, timestamp)).
+A successful run publishes one broadcast `price.update` event with the slot's valid prices,
+in the same transaction; a failed run raises a `system_failure` alert for the users who
+asked for one.
 """
 
 import asyncio
@@ -24,11 +27,15 @@ from tenacity import (
     wait_fixed,
 )
 
+from app.alerts.schemas import AlertKind
+from app.alerts.service import raise_for_everyone
 from app.collector.models import CollectionRun, PriceData5Min, PriceSource, RunStatus
 from app.collector.rollup import ROLLUP_LOCK_KEY
 from app.collector.slots import slot_of
 from app.collector.validation import PriceRow, check_prices
 from app.core.db import engine
+from app.events.schemas import CoinPrice, PriceUpdate
+from app.events.service import publish_price_update
 from app.exchange.client import CoinspotClient
 from app.exchange.errors import (
     ExchangeError,
@@ -143,8 +150,33 @@ def _store(
                 duration_ms=duration_ms,
             )
         )
+        if rows:
+            # One broadcast per run, committed with the prices (published last: see events).
+            publish_price_update(
+                session,
+                PriceUpdate(
+                    slot=slot,
+                    prices=[
+                        CoinPrice(coin=row.coin, bid=row.bid, ask=row.ask, last=row.last)
+                        for row in rows
+                    ],
+                ),
+            )
         session.commit()
         return stored, duration_ms
+
+
+def _alert_failure(slot: datetime, message: str) -> None:
+    """One `system_failure` alert per user who wants it; repeats group under one key."""
+    with Session(engine) as session:
+        raise_for_everyone(
+            session,
+            AlertKind.SYSTEM_FAILURE,
+            "collector",
+            f"Price collection failed for {slot:%Y-%m-%d %H:%M} UTC: {message}",
+            {"component": "collector", "slot": slot.isoformat(), "error": message[:500]},
+        )
+        session.commit()
 
 
 async def fetch_latest(
@@ -196,6 +228,7 @@ async def collect_once(
         message = str(error)
         duration_ms = round((time.monotonic() - started) * 1000)
         await asyncio.to_thread(_finish_failed, run_id, tries, message, duration_ms)
+        await asyncio.to_thread(_alert_failure, slot, message)
         logger.error(
             "price collection failed",
             extra={"run_id": run_id, "slot": slot.isoformat(), "attempts": tries, "error": message},

@@ -142,11 +142,30 @@ class Settings(BaseSettings):
     # only this long after it was sent; exchange fills are matched within the window.
     FLOOR_RESOLVE_GRACE_SECONDS: float = Field(default=120.0, ge=0, le=86400)
     FLOOR_RESOLVE_WINDOW_SECONDS: float = Field(default=900.0, gt=0, le=86400)
-    # Placement retries after the exchange answered "rate limited" (nothing was executed).
     # Drift report: |live equity - backtest equity| / capital above this raises an alert.
     FLOOR_DRIFT_ALERT_FRACTION: float = Field(default=0.02, gt=0, le=1)
+    # Placement retries after the exchange answered "rate limited" (nothing was executed).
     FLOOR_RATE_LIMIT_RETRIES: int = Field(default=2, ge=0, le=10)
     FLOOR_RATE_LIMIT_BACKOFF_SECONDS: float = Field(default=5.0, ge=0, le=120)
+
+    # Live updates: how event notifications reach every app process ("postgres" =
+    # LISTEN/NOTIFY, "redis" = Redis pub/sub at REDIS_URL), WebSocket heartbeat interval,
+    # seconds a client has to send its token when it did not give one in the URL, events
+    # a client may fall behind before it is disconnected, and days events are kept.
+    EVENTS_BACKEND: Literal["postgres", "redis"] = "postgres"
+    REDIS_URL: str = "redis://127.0.0.1:6379/0"
+    WS_HEARTBEAT_SECONDS: float = Field(default=20.0, gt=0, le=300)
+    WS_AUTH_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0, le=120)
+    WS_QUEUE_SIZE: int = Field(default=1000, ge=10, le=100_000)
+    EVENTS_RETENTION_DAYS: int = Field(default=30, ge=1, le=3650)
+
+    # Alerts: repeats of one alert (same user, kind and key) within this window are grouped
+    # into one alert with a count; delivery attempts per channel; webhook timeout; whether
+    # this process runs the daily summary job (each user picks the hour in their rules).
+    ALERT_GROUP_WINDOW_SECONDS: int = Field(default=3600, ge=0, le=7 * 86400)
+    ALERT_DELIVERY_ATTEMPTS: int = Field(default=3, ge=1, le=10)
+    ALERT_WEBHOOK_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0, le=60)
+    ALERT_SCHEDULER_ENABLED: bool = True
 
     LOG_LEVEL: str = "INFO"
     LOG_JSON: bool = False

@@ -5,6 +5,160 @@ export type ClientOptions = {
 };
 
 /**
+ * AlertKind
+ */
+export type AlertKind = 'drawdown' | 'daily_loss' | 'limit_breach' | 'order_problem' | 'reconciliation_break' | 'system_failure' | 'drift' | 'daily_summary';
+
+/**
+ * AlertPublic
+ */
+export type AlertPublic = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Kind
+     */
+    kind: string;
+    /**
+     * Key
+     */
+    key: string;
+    /**
+     * Severity
+     */
+    severity: string;
+    /**
+     * Message
+     */
+    message: string;
+    /**
+     * Data
+     */
+    data: {
+        [key: string]: unknown;
+    };
+    /**
+     * Count
+     */
+    count: number;
+    /**
+     * First At
+     */
+    first_at: string;
+    /**
+     * Last At
+     */
+    last_at: string;
+    /**
+     * Read
+     */
+    read: boolean;
+    /**
+     * Read At
+     */
+    read_at: string | null;
+    /**
+     * Deliveries
+     */
+    deliveries: {
+        [key: string]: unknown;
+    };
+};
+
+/**
+ * AlertRules
+ */
+export type AlertRules = {
+    drawdown?: DrawdownRuleOutput;
+    daily_loss?: DailyLossRuleOutput;
+    limit_breach?: Rule;
+    order_problem?: Rule;
+    reconciliation_break?: Rule;
+    system_failure?: Rule;
+    drift?: DriftRuleOutput;
+    daily_summary?: DailySummaryRule;
+};
+
+/**
+ * AlertRulesPublic
+ */
+export type AlertRulesPublic = {
+    rules: AlertRules;
+    /**
+     * Email To
+     *
+     * Where e-mails go; null = the account's e-mail.
+     */
+    email_to: string | null;
+    /**
+     * Webhook Url
+     */
+    webhook_url: string | null;
+    /**
+     * Webhook Secret Set
+     */
+    webhook_secret_set: boolean;
+    /**
+     * Webhook Secret Hint
+     *
+     * Last 4 characters of the secret.
+     */
+    webhook_secret_hint: string | null;
+    /**
+     * Updated At
+     */
+    updated_at: string | null;
+};
+
+/**
+ * AlertRulesUpdate
+ *
+ * Any subset: a rule given replaces that rule; `null` clears e-mail/webhook fields.
+ */
+export type AlertRulesUpdate = {
+    drawdown?: DrawdownRuleInput | null;
+    daily_loss?: DailyLossRuleInput | null;
+    limit_breach?: Rule | null;
+    order_problem?: Rule | null;
+    reconciliation_break?: Rule | null;
+    system_failure?: Rule | null;
+    drift?: DriftRuleInput | null;
+    daily_summary?: DailySummaryRule | null;
+    /**
+     * Email To
+     */
+    email_to?: string | null;
+    /**
+     * Webhook Url
+     */
+    webhook_url?: string | null;
+    /**
+     * Webhook Secret
+     */
+    webhook_secret?: null;
+};
+
+/**
+ * AlertsPage
+ */
+export type AlertsPage = {
+    /**
+     * Data
+     */
+    data: Array<AlertPublic>;
+    /**
+     * Count
+     */
+    count: number;
+    /**
+     * Unread
+     */
+    unread: number;
+};
+
+/**
  * AlgorithmCreate
  *
  * New algorithm from `code`, or from a `template` key (then `code` is the template's).
@@ -798,6 +952,66 @@ export type CredentialUpdate = {
 };
 
 /**
+ * DailyLossRule
+ */
+export type DailyLossRuleInput = {
+    /**
+     * Enabled
+     */
+    enabled?: boolean;
+    /**
+     * Channels
+     */
+    channels?: Array<'email' | 'webhook'>;
+    /**
+     * Level
+     *
+     * AUD.
+     */
+    level?: number | string;
+};
+
+/**
+ * DailyLossRule
+ */
+export type DailyLossRuleOutput = {
+    /**
+     * Enabled
+     */
+    enabled?: boolean;
+    /**
+     * Channels
+     */
+    channels?: Array<'email' | 'webhook'>;
+    /**
+     * Level
+     *
+     * AUD.
+     */
+    level?: string;
+};
+
+/**
+ * DailySummaryRule
+ */
+export type DailySummaryRule = {
+    /**
+     * Enabled
+     */
+    enabled?: boolean;
+    /**
+     * Channels
+     */
+    channels?: Array<'email' | 'webhook'>;
+    /**
+     * Hour Utc
+     *
+     * Hour (UTC) the summary is sent.
+     */
+    hour_utc?: number;
+};
+
+/**
  * DeployRequest
  */
 export type DeployRequest = {
@@ -978,6 +1192,86 @@ export type DrawdownCriterionUpdate = {
 };
 
 /**
+ * DrawdownRule
+ */
+export type DrawdownRuleInput = {
+    /**
+     * Enabled
+     */
+    enabled?: boolean;
+    /**
+     * Channels
+     */
+    channels?: Array<'email' | 'webhook'>;
+    /**
+     * Level
+     *
+     * Drawdown fraction, e.g. 0.1 = 10 %.
+     */
+    level?: number | string;
+};
+
+/**
+ * DrawdownRule
+ */
+export type DrawdownRuleOutput = {
+    /**
+     * Enabled
+     */
+    enabled?: boolean;
+    /**
+     * Channels
+     */
+    channels?: Array<'email' | 'webhook'>;
+    /**
+     * Level
+     *
+     * Drawdown fraction, e.g. 0.1 = 10 %.
+     */
+    level?: string;
+};
+
+/**
+ * DriftRule
+ */
+export type DriftRuleInput = {
+    /**
+     * Enabled
+     */
+    enabled?: boolean;
+    /**
+     * Channels
+     */
+    channels?: Array<'email' | 'webhook'>;
+    /**
+     * Threshold
+     *
+     * Fraction of capital, e.g. 0.02.
+     */
+    threshold?: number | string;
+};
+
+/**
+ * DriftRule
+ */
+export type DriftRuleOutput = {
+    /**
+     * Enabled
+     */
+    enabled?: boolean;
+    /**
+     * Channels
+     */
+    channels?: Array<'email' | 'webhook'>;
+    /**
+     * Threshold
+     *
+     * Fraction of capital, e.g. 0.02.
+     */
+    threshold?: string;
+};
+
+/**
  * EquityHistory
  */
 export type EquityHistory = {
@@ -1071,6 +1365,61 @@ export type EquitySeries = {
     holdings_value: {
         [key: string]: Array<number>;
     };
+};
+
+/**
+ * EventKind
+ */
+export type EventKind = 'price.update' | 'order.created' | 'order.submitted' | 'order.open' | 'order.partially_filled' | 'order.filled' | 'order.cancelled' | 'order.rejected' | 'order.unknown' | 'fill' | 'deployment.status' | 'pnl.update' | 'alert';
+
+/**
+ * EventPublic
+ *
+ * One event as the WebSocket and the polling route deliver it.
+ */
+export type EventPublic = {
+    /**
+     * Seq
+     */
+    seq: number;
+    /**
+     * Kind
+     */
+    kind: string;
+    /**
+     * Broadcast
+     */
+    broadcast: boolean;
+    /**
+     * Payload
+     */
+    payload: {
+        [key: string]: unknown;
+    };
+    /**
+     * Created At
+     */
+    created_at: string;
+};
+
+/**
+ * EventsPage
+ */
+export type EventsPage = {
+    /**
+     * Data
+     */
+    data: Array<EventPublic>;
+    /**
+     * Next After
+     *
+     * Pass as `after` to get the following events.
+     */
+    next_after: number;
+    /**
+     * Has More
+     */
+    has_more: boolean;
 };
 
 /**
@@ -2323,6 +2672,20 @@ export type RoundTripsPage = {
      * Count
      */
     count: number;
+};
+
+/**
+ * Rule
+ */
+export type Rule = {
+    /**
+     * Enabled
+     */
+    enabled?: boolean;
+    /**
+     * Channels
+     */
+    channels?: Array<'email' | 'webhook'>;
 };
 
 /**
@@ -3592,6 +3955,34 @@ export type AppLabValidationValidationResult = {
      * Algorithm Type
      */
     algorithm_type?: 'rule' | 'ml' | 'rl' | null;
+};
+
+/**
+ * AlertRulesUpdate
+ *
+ * Any subset: a rule given replaces that rule; `null` clears e-mail/webhook fields.
+ */
+export type AlertRulesUpdateWritable = {
+    drawdown?: DrawdownRuleInput | null;
+    daily_loss?: DailyLossRuleInput | null;
+    limit_breach?: Rule | null;
+    order_problem?: Rule | null;
+    reconciliation_break?: Rule | null;
+    system_failure?: Rule | null;
+    drift?: DriftRuleInput | null;
+    daily_summary?: DailySummaryRule | null;
+    /**
+     * Email To
+     */
+    email_to?: string | null;
+    /**
+     * Webhook Url
+     */
+    webhook_url?: string | null;
+    /**
+     * Webhook Secret
+     */
+    webhook_secret?: string | null;
 };
 
 /**
@@ -6454,3 +6845,178 @@ export type FloorFloorStatusResponses = {
 };
 
 export type FloorFloorStatusResponse = FloorFloorStatusResponses[keyof FloorFloorStatusResponses];
+
+export type EventsListEventsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * After
+         *
+         * Return events with seq greater than this.
+         */
+        after?: number;
+        /**
+         * Limit
+         */
+        limit?: number;
+        /**
+         * Kind
+         *
+         * Only these kinds.
+         */
+        kind?: Array<EventKind> | null;
+    };
+    url: '/api/v1/floor/events';
+};
+
+export type EventsListEventsErrors = {
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type EventsListEventsError = EventsListEventsErrors[keyof EventsListEventsErrors];
+
+export type EventsListEventsResponses = {
+    /**
+     * Successful Response
+     */
+    200: EventsPage;
+};
+
+export type EventsListEventsResponse = EventsListEventsResponses[keyof EventsListEventsResponses];
+
+export type AlertsGetRulesData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/alerts/rules';
+};
+
+export type AlertsGetRulesResponses = {
+    /**
+     * Successful Response
+     */
+    200: AlertRulesPublic;
+};
+
+export type AlertsGetRulesResponse = AlertsGetRulesResponses[keyof AlertsGetRulesResponses];
+
+export type AlertsPutRulesData = {
+    body: AlertRulesUpdateWritable;
+    path?: never;
+    query?: never;
+    url: '/api/v1/alerts/rules';
+};
+
+export type AlertsPutRulesErrors = {
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type AlertsPutRulesError = AlertsPutRulesErrors[keyof AlertsPutRulesErrors];
+
+export type AlertsPutRulesResponses = {
+    /**
+     * Successful Response
+     */
+    200: AlertRulesPublic;
+};
+
+export type AlertsPutRulesResponse = AlertsPutRulesResponses[keyof AlertsPutRulesResponses];
+
+export type AlertsListAlertsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Unread
+         */
+        unread?: boolean | null;
+        /**
+         * Kind
+         */
+        kind?: AlertKind | null;
+        /**
+         * Skip
+         */
+        skip?: number;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/v1/alerts';
+};
+
+export type AlertsListAlertsErrors = {
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type AlertsListAlertsError = AlertsListAlertsErrors[keyof AlertsListAlertsErrors];
+
+export type AlertsListAlertsResponses = {
+    /**
+     * Successful Response
+     */
+    200: AlertsPage;
+};
+
+export type AlertsListAlertsResponse = AlertsListAlertsResponses[keyof AlertsListAlertsResponses];
+
+export type AlertsReadAllData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/alerts/read-all';
+};
+
+export type AlertsReadAllResponses = {
+    /**
+     * Response Alerts-Read All
+     *
+     * Successful Response
+     */
+    200: {
+        [key: string]: number;
+    };
+};
+
+export type AlertsReadAllResponse = AlertsReadAllResponses[keyof AlertsReadAllResponses];
+
+export type AlertsReadAlertData = {
+    body?: never;
+    path: {
+        /**
+         * Alert Id
+         */
+        alert_id: string;
+    };
+    query?: never;
+    url: '/api/v1/alerts/{alert_id}/read';
+};
+
+export type AlertsReadAlertErrors = {
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type AlertsReadAlertError = AlertsReadAlertErrors[keyof AlertsReadAlertErrors];
+
+export type AlertsReadAlertResponses = {
+    /**
+     * Successful Response
+     */
+    200: AlertPublic;
+};
+
+export type AlertsReadAlertResponse = AlertsReadAlertResponses[keyof AlertsReadAlertResponses];

@@ -8,7 +8,7 @@ any way has a larger max(version) (rows added or changed) or fewer rollup rows (
 emptied) than before. `app.lab.engine.price_cache` relies on this.
 
 Revision ID: h18_price_rollup_version
-Revises: 0007_price_rollup
+Revises: 0011_pnl
 Create Date: 2026-12-01 19:30:00.000000+00:00
 
 """
@@ -18,7 +18,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "h18_price_rollup_version"
-down_revision = "0007_price_rollup"
+down_revision = "0011_pnl"
 branch_labels = None
 depends_on = None
 
