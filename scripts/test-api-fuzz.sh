@@ -32,6 +32,7 @@ export CREDENTIALS_ENCRYPTION_KEYS="$(py -c 'from cryptography.fernet import Fer
 export COLLECTOR_ENABLED=false
 export COINSPOT_BASE_URL="http://127.0.0.1:9"
 export SANDBOX_WORKERS=1
+export COLLECTOR_RETRY_ATTEMPTS=1
 
 (cd "$BACKEND_DIR" && "$VENV_BIN/alembic" upgrade head >/dev/null && py -m app.initial_data \
   && py -m app.collector.cli generate-demo --days 3 --coins 2 --seed 5 >/dev/null)
@@ -41,29 +42,8 @@ BACKEND_PID=$!
 trap 'kill "$BACKEND_PID" 2>/dev/null || true; wait "$BACKEND_PID" 2>/dev/null || true' EXIT
 
 BASE_URL="http://127.0.0.1:$FUZZ_PORT"
-TOKEN="$(py - "$BASE_URL" "$BACKEND_PID" <<'PY')" || { cat "$BACKEND_LOG" >&2; die "the backend for the API fuzzing did not start"; }
-import json, os, sys, time, urllib.parse, urllib.request
-base, pid = sys.argv[1], int(sys.argv[2])
-deadline = time.monotonic() + 60
-while True:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        sys.exit("backend exited")
-    try:
-        with urllib.request.urlopen(f"{base}/api/v1/utils/health-check/", timeout=2) as response:
-            if response.status == 200:
-                break
-    except OSError:
-        if time.monotonic() > deadline:
-            sys.exit("backend not ready after 60 s")
-        time.sleep(0.2)  # polling a server that is still starting
-form = urllib.parse.urlencode(
-    {"username": os.environ["FIRST_SUPERUSER"], "password": os.environ["FIRST_SUPERUSER_PASSWORD"]}
-).encode()
-with urllib.request.urlopen(f"{base}/api/v1/login/access-token", data=form, timeout=10) as response:
-    print(json.load(response)["access_token"])
-PY
+TOKEN="$(cd "$BACKEND_DIR" && py scripts/api_token.py "$BASE_URL" "$BACKEND_PID")" \
+  || { cat "$BACKEND_LOG" >&2; die "the backend for the API fuzzing did not start"; }
 
 exclude_args=()
 for entry in "${EXCLUDED[@]}"; do
