@@ -674,6 +674,18 @@ export type EquitySeries = {
 };
 
 /**
+ * ErrorMessage
+ *
+ * An error other than a validation error: one sentence that says what to do.
+ */
+export type ErrorMessage = {
+    /**
+     * Detail
+     */
+    detail: string;
+};
+
+/**
  * GapPublic
  */
 export type GapPublic = {
@@ -1694,24 +1706,26 @@ export type UserRegister = {
 
 /**
  * UserUpdate
+ *
+ * Leave a field out to keep it; only full_name and display_name can be cleared (null).
  */
 export type UserUpdate = {
     /**
      * Email
      */
-    email?: string | null;
+    email?: string;
     /**
      * Password
      */
-    password?: string | null;
+    password?: string;
     /**
      * Is Active
      */
-    is_active?: boolean | null;
+    is_active?: boolean;
     /**
      * Is Superuser
      */
-    is_superuser?: boolean | null;
+    is_superuser?: boolean;
     /**
      * Full Name
      */
@@ -1723,23 +1737,25 @@ export type UserUpdate = {
     /**
      * Timezone
      */
-    timezone?: string | null;
+    timezone?: string;
     /**
      * Base Currency
      */
-    base_currency?: string | null;
+    base_currency?: string;
     /**
      * Max Position Size Aud
      */
-    max_position_size_aud?: number | string | null;
+    max_position_size_aud?: number | string;
     /**
      * Daily Loss Limit Aud
      */
-    daily_loss_limit_aud?: number | string | null;
+    daily_loss_limit_aud?: number | string;
 };
 
 /**
  * UserUpdateMe
+ *
+ * Leave a field out to keep it; only full_name and display_name can be cleared (null).
  */
 export type UserUpdateMe = {
     /**
@@ -1749,7 +1765,7 @@ export type UserUpdateMe = {
     /**
      * Email
      */
-    email?: string | null;
+    email?: string;
     /**
      * Display Name
      */
@@ -1757,19 +1773,19 @@ export type UserUpdateMe = {
     /**
      * Timezone
      */
-    timezone?: string | null;
+    timezone?: string;
     /**
      * Base Currency
      */
-    base_currency?: string | null;
+    base_currency?: string;
     /**
      * Max Position Size Aud
      */
-    max_position_size_aud?: number | string | null;
+    max_position_size_aud?: number | string;
     /**
      * Daily Loss Limit Aud
      */
-    daily_loss_limit_aud?: number | string | null;
+    daily_loss_limit_aud?: number | string;
 };
 
 /**
@@ -2028,6 +2044,10 @@ export type LoginLoginAccessTokenData = {
 
 export type LoginLoginAccessTokenErrors = {
     /**
+     * Incorrect e-mail or password, or an inactive account
+     */
+    400: ErrorMessage;
+    /**
      * Validation Error
      */
     422: HttpValidationError;
@@ -2050,6 +2070,19 @@ export type LoginTestTokenData = {
     query?: never;
     url: '/api/v1/login/test-token';
 };
+
+export type LoginTestTokenErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+};
+
+export type LoginTestTokenError = LoginTestTokenErrors[keyof LoginTestTokenErrors];
 
 export type LoginTestTokenResponses = {
     /**
@@ -2099,6 +2132,10 @@ export type LoginResetPasswordData = {
 
 export type LoginResetPasswordErrors = {
     /**
+     * Invalid or expired token, or an inactive account
+     */
+    400: ErrorMessage;
+    /**
      * Validation Error
      */
     422: HttpValidationError;
@@ -2121,10 +2158,14 @@ export type UsersReadUsersData = {
     query?: {
         /**
          * Skip
+         *
+         * Rows to skip (0 to 1,000,000,000)
          */
         skip?: number;
         /**
          * Limit
+         *
+         * Rows per page (1 to 1000)
          */
         limit?: number;
     };
@@ -2132,6 +2173,14 @@ export type UsersReadUsersData = {
 };
 
 export type UsersReadUsersErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Superusers only
+     */
+    403: ErrorMessage;
     /**
      * Validation Error
      */
@@ -2158,6 +2207,18 @@ export type UsersCreateUserData = {
 
 export type UsersCreateUserErrors = {
     /**
+     * The e-mail is taken
+     */
+    400: ErrorMessage;
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Superusers only
+     */
+    403: ErrorMessage;
+    /**
      * Validation Error
      */
     422: HttpValidationError;
@@ -2181,6 +2242,19 @@ export type UsersDeleteUserMeData = {
     url: '/api/v1/users/me';
 };
 
+export type UsersDeleteUserMeErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Superusers cannot delete themselves
+     */
+    403: ErrorMessage;
+};
+
+export type UsersDeleteUserMeError = UsersDeleteUserMeErrors[keyof UsersDeleteUserMeErrors];
+
 export type UsersDeleteUserMeResponses = {
     /**
      * Successful Response
@@ -2196,6 +2270,19 @@ export type UsersReadUserMeData = {
     query?: never;
     url: '/api/v1/users/me';
 };
+
+export type UsersReadUserMeErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+};
+
+export type UsersReadUserMeError = UsersReadUserMeErrors[keyof UsersReadUserMeErrors];
 
 export type UsersReadUserMeResponses = {
     /**
@@ -2214,6 +2301,18 @@ export type UsersUpdateUserMeData = {
 };
 
 export type UsersUpdateUserMeErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
+     * The e-mail is taken
+     */
+    409: ErrorMessage;
     /**
      * Validation Error
      */
@@ -2240,6 +2339,18 @@ export type UsersUpdatePasswordMeData = {
 
 export type UsersUpdatePasswordMeErrors = {
     /**
+     * Wrong current password, or the new one equals it
+     */
+    400: ErrorMessage;
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * Validation Error
      */
     422: HttpValidationError;
@@ -2264,6 +2375,10 @@ export type UsersRegisterUserData = {
 };
 
 export type UsersRegisterUserErrors = {
+    /**
+     * The e-mail is taken
+     */
+    400: ErrorMessage;
     /**
      * Validation Error
      */
@@ -2295,6 +2410,18 @@ export type UsersDeleteUserData = {
 
 export type UsersDeleteUserErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Superusers only, and not themselves
+     */
+    403: ErrorMessage;
+    /**
+     * No such user
+     */
+    404: ErrorMessage;
+    /**
      * Validation Error
      */
     422: HttpValidationError;
@@ -2324,6 +2451,18 @@ export type UsersReadUserByIdData = {
 };
 
 export type UsersReadUserByIdErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Only superusers read other users
+     */
+    403: ErrorMessage;
+    /**
+     * No such user
+     */
+    404: ErrorMessage;
     /**
      * Validation Error
      */
@@ -2355,6 +2494,22 @@ export type UsersUpdateUserData = {
 
 export type UsersUpdateUserErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Superusers only; a superuser cannot deactivate or demote themselves
+     */
+    403: ErrorMessage;
+    /**
+     * No such user
+     */
+    404: ErrorMessage;
+    /**
+     * The e-mail is taken
+     */
+    409: ErrorMessage;
+    /**
      * Validation Error
      */
     422: HttpValidationError;
@@ -2378,6 +2533,17 @@ export type UtilsHealthCheckData = {
     url: '/api/v1/utils/health-check/';
 };
 
+export type UtilsHealthCheckErrors = {
+    /**
+     * Response 503 Utils-Health Check
+     *
+     * The database does not answer
+     */
+    503: boolean;
+};
+
+export type UtilsHealthCheckError = UtilsHealthCheckErrors[keyof UtilsHealthCheckErrors];
+
 export type UtilsHealthCheckResponses = {
     /**
      * Response Utils-Health Check
@@ -2395,6 +2561,19 @@ export type UtilsReadSandboxStatusData = {
     query?: never;
     url: '/api/v1/utils/sandbox-status/';
 };
+
+export type UtilsReadSandboxStatusErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+};
+
+export type UtilsReadSandboxStatusError = UtilsReadSandboxStatusErrors[keyof UtilsReadSandboxStatusErrors];
 
 export type UtilsReadSandboxStatusResponses = {
     /**
@@ -2414,10 +2593,20 @@ export type CredentialsDeleteCredentialsData = {
 
 export type CredentialsDeleteCredentialsErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No credentials stored
      */
-    404: unknown;
+    404: ErrorMessage;
 };
+
+export type CredentialsDeleteCredentialsError = CredentialsDeleteCredentialsErrors[keyof CredentialsDeleteCredentialsErrors];
 
 export type CredentialsDeleteCredentialsResponses = {
     /**
@@ -2437,18 +2626,28 @@ export type CredentialsReadCredentialsData = {
 
 export type CredentialsReadCredentialsErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No credentials stored
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Stored credentials cannot be decrypted with the configured keys
      */
-    409: unknown;
+    409: ErrorMessage;
     /**
      * Credential encryption is not configured
      */
-    503: unknown;
+    503: ErrorMessage;
 };
+
+export type CredentialsReadCredentialsError = CredentialsReadCredentialsErrors[keyof CredentialsReadCredentialsErrors];
 
 export type CredentialsReadCredentialsResponses = {
     /**
@@ -2468,9 +2667,17 @@ export type CredentialsCreateCredentialsData = {
 
 export type CredentialsCreateCredentialsErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * Credentials already stored
      */
-    409: unknown;
+    409: ErrorMessage;
     /**
      * Validation Error
      */
@@ -2478,7 +2685,7 @@ export type CredentialsCreateCredentialsErrors = {
     /**
      * Credential encryption is not configured
      */
-    503: unknown;
+    503: ErrorMessage;
 };
 
 export type CredentialsCreateCredentialsError = CredentialsCreateCredentialsErrors[keyof CredentialsCreateCredentialsErrors];
@@ -2501,13 +2708,21 @@ export type CredentialsUpdateCredentialsData = {
 
 export type CredentialsUpdateCredentialsErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No credentials stored
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Stored credentials cannot be decrypted with the configured keys
      */
-    409: unknown;
+    409: ErrorMessage;
     /**
      * Validation Error
      */
@@ -2515,7 +2730,7 @@ export type CredentialsUpdateCredentialsErrors = {
     /**
      * Credential encryption is not configured
      */
-    503: unknown;
+    503: ErrorMessage;
 };
 
 export type CredentialsUpdateCredentialsError = CredentialsUpdateCredentialsErrors[keyof CredentialsUpdateCredentialsErrors];
@@ -2538,22 +2753,32 @@ export type CredentialsValidateCredentialsData = {
 
 export type CredentialsValidateCredentialsErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No credentials stored
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Stored credentials cannot be decrypted with the configured keys
      */
-    409: unknown;
+    409: ErrorMessage;
     /**
      * Too many validations; see Retry-After
      */
-    429: unknown;
+    429: ErrorMessage;
     /**
      * Credential encryption is not configured
      */
-    503: unknown;
+    503: ErrorMessage;
 };
+
+export type CredentialsValidateCredentialsError = CredentialsValidateCredentialsErrors[keyof CredentialsValidateCredentialsErrors];
 
 export type CredentialsValidateCredentialsResponses = {
     /**
@@ -2570,10 +2795,14 @@ export type CredentialsReadAuditLogData = {
     query?: {
         /**
          * Skip
+         *
+         * Rows to skip (0 to 1,000,000,000)
          */
         skip?: number;
         /**
          * Limit
+         *
+         * Rows per page (1 to 500)
          */
         limit?: number;
     };
@@ -2581,6 +2810,14 @@ export type CredentialsReadAuditLogData = {
 };
 
 export type CredentialsReadAuditLogErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
     /**
      * Validation Error
      */
@@ -2605,6 +2842,19 @@ export type PricesReadLatestData = {
     url: '/api/v1/prices/latest';
 };
 
+export type PricesReadLatestErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+};
+
+export type PricesReadLatestError = PricesReadLatestErrors[keyof PricesReadLatestErrors];
+
 export type PricesReadLatestResponses = {
     /**
      * Successful Response
@@ -2620,6 +2870,19 @@ export type PricesReadCoinsData = {
     query?: never;
     url: '/api/v1/prices/coins';
 };
+
+export type PricesReadCoinsErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+};
+
+export type PricesReadCoinsError = PricesReadCoinsErrors[keyof PricesReadCoinsErrors];
 
 export type PricesReadCoinsResponses = {
     /**
@@ -2657,6 +2920,8 @@ export type PricesReadHistoryData = {
         interval?: '5m' | '15m' | '1h' | '4h' | '1d';
         /**
          * Limit
+         *
+         * Rows per page (1 to 200000)
          */
         limit?: number;
         /**
@@ -2677,14 +2942,24 @@ export type PricesReadHistoryData = {
 
 export type PricesReadHistoryErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * Unknown coin
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Invalid range, interval or cursor
      */
-    422: unknown;
+    422: HttpValidationError;
 };
+
+export type PricesReadHistoryError = PricesReadHistoryErrors[keyof PricesReadHistoryErrors];
 
 export type PricesReadHistoryResponses = {
     /**
@@ -2702,6 +2977,19 @@ export type CollectorReadStatusData = {
     url: '/api/v1/collector/status';
 };
 
+export type CollectorReadStatusErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+};
+
+export type CollectorReadStatusError = CollectorReadStatusErrors[keyof CollectorReadStatusErrors];
+
 export type CollectorReadStatusResponses = {
     /**
      * Successful Response
@@ -2717,6 +3005,19 @@ export type CollectorTriggerRunData = {
     query?: never;
     url: '/api/v1/collector/run';
 };
+
+export type CollectorTriggerRunErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Superusers only
+     */
+    403: ErrorMessage;
+};
+
+export type CollectorTriggerRunError = CollectorTriggerRunErrors[keyof CollectorTriggerRunErrors];
 
 export type CollectorTriggerRunResponses = {
     /**
@@ -2735,6 +3036,14 @@ export type LabValidateData = {
 };
 
 export type LabValidateErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
     /**
      * Validation Error
      */
@@ -2758,6 +3067,19 @@ export type LabListTemplatesData = {
     query?: never;
     url: '/api/v1/lab/templates';
 };
+
+export type LabListTemplatesErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+};
+
+export type LabListTemplatesError = LabListTemplatesErrors[keyof LabListTemplatesErrors];
 
 export type LabListTemplatesResponses = {
     /**
@@ -2790,10 +3112,14 @@ export type LabListAlgorithmsData = {
         search?: string | null;
         /**
          * Skip
+         *
+         * Rows to skip (0 to 1,000,000,000)
          */
         skip?: number;
         /**
          * Limit
+         *
+         * Rows per page (1 to 200)
          */
         limit?: number;
     };
@@ -2801,6 +3127,14 @@ export type LabListAlgorithmsData = {
 };
 
 export type LabListAlgorithmsErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
     /**
      * Validation Error
      */
@@ -2827,18 +3161,28 @@ export type LabCreateAlgorithmData = {
 
 export type LabCreateAlgorithmErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * Name taken
      */
-    409: unknown;
+    409: ErrorMessage;
     /**
      * Invalid code or parameters
      */
-    422: unknown;
+    422: HttpValidationError;
 };
+
+export type LabCreateAlgorithmError = LabCreateAlgorithmErrors[keyof LabCreateAlgorithmErrors];
 
 export type LabCreateAlgorithmResponses = {
     /**
-     * Successful Response
+     * Created
      */
     201: AlgorithmDetail;
 };
@@ -2859,9 +3203,21 @@ export type LabDeleteAlgorithmData = {
 
 export type LabDeleteAlgorithmErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such algorithm for this user
      */
-    404: unknown;
+    404: ErrorMessage;
+    /**
+     * Deployed on the Floor, or the name is taken
+     */
+    409: ErrorMessage;
     /**
      * Validation Error
      */
@@ -2893,9 +3249,17 @@ export type LabReadAlgorithmData = {
 
 export type LabReadAlgorithmErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such algorithm for this user
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Validation Error
      */
@@ -2927,9 +3291,21 @@ export type LabUpdateAlgorithmData = {
 
 export type LabUpdateAlgorithmErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such algorithm for this user
      */
-    404: unknown;
+    404: ErrorMessage;
+    /**
+     * Deployed on the Floor, or the name is taken
+     */
+    409: ErrorMessage;
     /**
      * Validation Error
      */
@@ -2958,10 +3334,14 @@ export type LabListVersionsData = {
     query?: {
         /**
          * Skip
+         *
+         * Rows to skip (0 to 1,000,000,000)
          */
         skip?: number;
         /**
          * Limit
+         *
+         * Rows per page (1 to 200)
          */
         limit?: number;
     };
@@ -2970,9 +3350,17 @@ export type LabListVersionsData = {
 
 export type LabListVersionsErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such algorithm for this user
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Validation Error
      */
@@ -3008,9 +3396,17 @@ export type LabReadVersionData = {
 
 export type LabReadVersionErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such algorithm for this user
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Validation Error
      */
@@ -3037,18 +3433,28 @@ export type LabCreateBacktestData = {
 
 export type LabCreateBacktestErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * Unknown algorithm
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Invalid request
      */
-    422: unknown;
+    422: HttpValidationError;
 };
+
+export type LabCreateBacktestError = LabCreateBacktestErrors[keyof LabCreateBacktestErrors];
 
 export type LabCreateBacktestResponses = {
     /**
-     * Successful Response
+     * Queued
      */
     202: QueuedJob;
 };
@@ -3069,9 +3475,17 @@ export type LabReadBacktestData = {
 
 export type LabReadBacktestErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such run for this user
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Validation Error
      */
@@ -3110,9 +3524,21 @@ export type LabReadEquityData = {
 
 export type LabReadEquityErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such run for this user
      */
-    404: unknown;
+    404: ErrorMessage;
+    /**
+     * The run has no results yet
+     */
+    409: ErrorMessage;
     /**
      * Validation Error
      */
@@ -3141,10 +3567,14 @@ export type LabReadTradesData = {
     query?: {
         /**
          * Skip
+         *
+         * Rows to skip (0 to 1,000,000,000)
          */
         skip?: number;
         /**
          * Limit
+         *
+         * Rows per page (1 to 1000)
          */
         limit?: number;
         /**
@@ -3161,11 +3591,23 @@ export type LabReadTradesData = {
 
 export type LabReadTradesErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such run for this user
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
-     * Validation Error
+     * The run has no results yet
+     */
+    409: ErrorMessage;
+    /**
+     * Invalid paging, or a coin the run did not trade
      */
     422: HttpValidationError;
 };
@@ -3192,10 +3634,14 @@ export type LabReadRoundTripsData = {
     query?: {
         /**
          * Skip
+         *
+         * Rows to skip (0 to 1,000,000,000)
          */
         skip?: number;
         /**
          * Limit
+         *
+         * Rows per page (1 to 1000)
          */
         limit?: number;
     };
@@ -3204,9 +3650,21 @@ export type LabReadRoundTripsData = {
 
 export type LabReadRoundTripsErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such run for this user
      */
-    404: unknown;
+    404: ErrorMessage;
+    /**
+     * The run has no results yet
+     */
+    409: ErrorMessage;
     /**
      * Validation Error
      */
@@ -3238,9 +3696,21 @@ export type LabCancelBacktestData = {
 
 export type LabCancelBacktestErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such run for this user
      */
-    404: unknown;
+    404: ErrorMessage;
+    /**
+     * The job has already finished
+     */
+    409: ErrorMessage;
     /**
      * Validation Error
      */
@@ -3273,10 +3743,14 @@ export type LabListBacktestsData = {
         status?: RunStatus | null;
         /**
          * Skip
+         *
+         * Rows to skip (0 to 1,000,000,000)
          */
         skip?: number;
         /**
          * Limit
+         *
+         * Rows per page (1 to 200)
          */
         limit?: number;
     };
@@ -3285,9 +3759,17 @@ export type LabListBacktestsData = {
 
 export type LabListBacktestsErrors = {
     /**
-     * No such run for this user
+     * Not authenticated, or the token is invalid or expired
      */
-    404: unknown;
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
+     * No such algorithm for this user
+     */
+    404: ErrorMessage;
     /**
      * Validation Error
      */
@@ -3325,11 +3807,23 @@ export type LabCompareBacktestsData = {
 
 export type LabCompareBacktestsErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such run for this user
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
-     * Validation Error
+     * A run has no results yet
+     */
+    409: ErrorMessage;
+    /**
+     * ids is not 2 to 10 run ids separated by commas
      */
     422: HttpValidationError;
 };
@@ -3354,18 +3848,28 @@ export type LabCreateSweepData = {
 
 export type LabCreateSweepErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * Unknown algorithm
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Invalid request
      */
-    422: unknown;
+    422: HttpValidationError;
 };
+
+export type LabCreateSweepError = LabCreateSweepErrors[keyof LabCreateSweepErrors];
 
 export type LabCreateSweepResponses = {
     /**
-     * Successful Response
+     * Queued
      */
     202: QueuedJob;
 };
@@ -3386,9 +3890,17 @@ export type LabReadSweepData = {
 
 export type LabReadSweepErrors = {
     /**
-     * No such run for this user
+     * Not authenticated, or the token is invalid or expired
      */
-    404: unknown;
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
+     * No such sweep for this user
+     */
+    404: ErrorMessage;
     /**
      * Validation Error
      */
@@ -3420,9 +3932,21 @@ export type LabCancelSweepData = {
 
 export type LabCancelSweepErrors = {
     /**
-     * No such run for this user
+     * Not authenticated, or the token is invalid or expired
      */
-    404: unknown;
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
+     * No such sweep for this user
+     */
+    404: ErrorMessage;
+    /**
+     * The job has already finished
+     */
+    409: ErrorMessage;
     /**
      * Validation Error
      */
@@ -3451,10 +3975,14 @@ export type LabListSweepsData = {
     query?: {
         /**
          * Skip
+         *
+         * Rows to skip (0 to 1,000,000,000)
          */
         skip?: number;
         /**
          * Limit
+         *
+         * Rows per page (1 to 200)
          */
         limit?: number;
     };
@@ -3463,9 +3991,17 @@ export type LabListSweepsData = {
 
 export type LabListSweepsErrors = {
     /**
-     * No such run for this user
+     * Not authenticated, or the token is invalid or expired
      */
-    404: unknown;
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
+     * No such algorithm for this user
+     */
+    404: ErrorMessage;
     /**
      * Validation Error
      */
