@@ -31,7 +31,10 @@ def main() -> None:
                 sys.exit("backend not ready in time (BACKEND_START_TIMEOUT)")
             time.sleep(0.2)  # polling a server that is still starting
     form = urllib.parse.urlencode(
-        {"username": os.environ["FIRST_SUPERUSER"], "password": os.environ["FIRST_SUPERUSER_PASSWORD"]}
+        {
+            "username": os.environ["FIRST_SUPERUSER"],
+            "password": os.environ["FIRST_SUPERUSER_PASSWORD"],
+        }
     ).encode()
     with urllib.request.urlopen(f"{base}/api/v1/login/access-token", data=form, timeout=10) as r:
         sys.stdout.write(json.load(r)["access_token"] + "\n")

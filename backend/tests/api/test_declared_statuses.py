@@ -41,7 +41,9 @@ def _raised_statuses(tree: ast.AST) -> Iterator[int]:
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
-        callee = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        callee = (
+            node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        )
         if callee == "invalid":
             yield 422
         elif callee in ("HTTPException", "JSONResponse", "Response"):

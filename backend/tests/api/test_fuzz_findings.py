@@ -61,7 +61,9 @@ def test_patch_me_with_a_null_limit_is_a_422_and_keeps_the_limit(
 
     # Leaving the field out keeps it; a value changes it; names can still be cleared.
     r = client.patch(
-        f"{API}/users/me", headers=headers, json={"daily_loss_limit_aud": "25.50", "full_name": None}
+        f"{API}/users/me",
+        headers=headers,
+        json={"daily_loss_limit_aud": "25.50", "full_name": None},
     )
     assert r.status_code == 200, r.text
     assert r.json()["max_position_size_aud"] == before
@@ -98,7 +100,9 @@ def test_compare_with_empty_ids_answers_the_declared_422_shape(
     r = client.get(f"{API}/lab/backtests/compare?ids=", headers=normal_user_token_headers)
     assert r.status_code == 422
     errors = _field_errors(r.json())
-    assert errors == [{"loc": ["query", "ids"], "msg": "compare 2 to 10 different runs", "type": "value_error"}]
+    assert errors == [
+        {"loc": ["query", "ids"], "msg": "compare 2 to 10 different runs", "type": "value_error"}
+    ]
     bad = client.get(f"{API}/lab/backtests/compare?ids=x,y", headers=normal_user_token_headers)
     assert _locs(bad.json()) == [["query", "ids"]]
 
