@@ -84,6 +84,7 @@ def test_patch_user_with_a_null_limit_is_a_422(
     )
     assert r.status_code == 422, r.text
     assert _locs(r.json()) == [["body", "max_position_size_aud"]]
+    assert "cannot be null" in str(_field_errors(r.json())[0]["msg"])
     for field in ("daily_loss_limit_aud", "is_active", "timezone", "email", "password"):
         r = client.patch(
             f"{API}/users/{user.id}", headers=superuser_token_headers, json={field: None}
