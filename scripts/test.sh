@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Run every check and test: lint, type checks, backend tests with coverage, frontend checks
-# and browser tests. Uses the PostgreSQL at 127.0.0.1:5432 when it answers, else DATABASE_URL's
-# server, else an embedded one; every run works in fresh databases that it drops afterwards.
+# Run every check and test: lint, type checks, frontend checks and browser tests, fuzzing of
+# the REST API (Schemathesis), backend tests with coverage. Uses the PostgreSQL at
+# 127.0.0.1:5432 when it answers, else DATABASE_URL's server, else an embedded one; every run
+# works in fresh databases that it drops afterwards.
 #   scripts/test.sh [extra pytest args]
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -35,6 +36,15 @@ if [ -x "$REPO_ROOT/scripts/test-frontend.sh" ]; then
   DATABASE_URL="$e2e_url" "$REPO_ROOT/scripts/test-frontend.sh" || frontend_status=$?
   testdb drop "$ADMIN_URL" "$E2E_DB" || true
   [ "$frontend_status" -eq 0 ] || die "frontend checks failed"
+fi
+
+if [ -x "$REPO_ROOT/scripts/test-api-fuzz.sh" ]; then
+  FUZZ_DB="omc_fuzz_$$_$RANDOM"
+  fuzz_url="$(testdb create "$ADMIN_URL" "$FUZZ_DB")"
+  fuzz_status=0
+  DATABASE_URL="$fuzz_url" "$REPO_ROOT/scripts/test-api-fuzz.sh" || fuzz_status=$?
+  testdb drop "$ADMIN_URL" "$FUZZ_DB" || true
+  [ "$fuzz_status" -eq 0 ] || die "API fuzzing failed"
 fi
 
 log "backend tests (pytest, coverage >= 80%)"

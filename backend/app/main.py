@@ -10,7 +10,9 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.middleware.cors import CORSMiddleware
 
+from app.api.errors import install_error_handlers
 from app.api.main import api_router
+from app.api.openapi import install_openapi
 from app.core.config import REPO_ROOT, settings
 from app.core.lifespan import shutdown_hooks, startup_hooks
 from app.core.logging import setup_logging
@@ -83,7 +85,9 @@ def create_app(spa_dist: Path | None = None) -> FastAPI:
         )
         return JSONResponse(status_code=500, content={"detail": "Internal server error"})
 
+    install_error_handlers(application)
     application.include_router(api_router, prefix=settings.API_V1_STR)
+    install_openapi(application)
     _mount_spa(application, spa_dist or REPO_ROOT / "frontend" / "dist")
     return application
 

@@ -30,3 +30,11 @@ def user_token_headers(client: TestClient, email: str, password: str) -> dict[st
     r = client.post("/api/v1/login/access-token", data={"username": email, "password": password})
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def error_text(response: object) -> str:
+    """The readable text of an error body: the sentence, or a 422's field messages joined."""
+    detail = response.json()["detail"]  # type: ignore[attr-defined]
+    if isinstance(detail, str):
+        return detail
+    return "; ".join(str(error["msg"]) for error in detail)

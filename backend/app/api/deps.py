@@ -10,6 +10,7 @@ from jwt.exceptions import InvalidTokenError
 from pydantic import ValidationError
 from sqlmodel import Session
 
+from app.api.errors import raises
 from app.core import security
 from app.core.config import settings
 from app.core.db import engine
@@ -33,6 +34,7 @@ _CREDENTIALS_ERROR = HTTPException(
 )
 
 
+@raises(401, {403: "The account is inactive"})
 def get_current_user(session: SessionDep, token: TokenDep) -> User:
     try:
         payload = jwt.decode(token, settings.SECRET_KEY, algorithms=[security.ALGORITHM])
@@ -51,16 +53,17 @@ def get_current_user(session: SessionDep, token: TokenDep) -> User:
         user = session.get(User, security.parse_user_id(token_data.sub))
     except ValueError:
         raise _CREDENTIALS_ERROR
-    if not user:
-        raise HTTPException(status_code=404, detail="User not found")
+    if not user:  # deleted since the token was issued
+        raise _CREDENTIALS_ERROR
     if not user.is_active:
-        raise HTTPException(status_code=400, detail="Inactive user")
+        raise HTTPException(status_code=403, detail="Inactive user")
     return user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
+@raises({403: "Superusers only"})
 def get_current_active_superuser(current_user: CurrentUser) -> User:
     if not current_user.is_superuser:
         raise HTTPException(status_code=403, detail="The user doesn't have enough privileges")

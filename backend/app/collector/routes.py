@@ -7,8 +7,11 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi.exceptions import RequestValidationError
 
 from app.api.deps import CurrentUser, SessionDep, get_current_active_superuser
+from app.api.errors import invalid, responses
+from app.api.pagination import limit_query
 from app.collector import queries
 from app.collector.queries import Interval
 from app.collector.scheduler import CollectorService, get_service
@@ -33,17 +36,18 @@ def _encode_cursor(moment: datetime) -> str:
     )
 
 
+def _bad_cursor() -> RequestValidationError:
+    return invalid("cursor is not valid: use next_cursor from the previous page", "query", "cursor")
+
+
 def _decode_cursor(cursor: str) -> datetime:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         moment = datetime.fromisoformat(base64.urlsafe_b64decode(padded.encode()).decode())
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            "cursor is not valid: use next_cursor from the previous page",
-        ) from None
+        raise _bad_cursor() from None
     if moment.tzinfo is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "cursor is not valid")
+        raise _bad_cursor()
     return moment
 
 
@@ -64,10 +68,7 @@ def read_coins(session: SessionDep, _: CurrentUser) -> Any:
 @prices_router.get(
     "/{coin}",
     response_model=PriceHistory,
-    responses={
-        404: {"description": "Unknown coin"},
-        422: {"description": "Invalid range, interval or cursor"},
-    },
+    responses=responses({404: "Unknown coin", 422: "Invalid range, interval or cursor"}),
 )
 def read_history(
     session: SessionDep,
@@ -76,7 +77,7 @@ def read_history(
     start: Annotated[datetime | None, Query(description="Default: end minus 1 day")] = None,
     end: Annotated[datetime | None, Query(description="Default: now")] = None,
     interval: Interval = "5m",
-    limit: Annotated[int, Query(ge=1, le=MAX_HISTORY_ROWS)] = 1000,
+    limit: Annotated[int, limit_query(MAX_HISTORY_ROWS)] = 1000,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     layout: Annotated[
         Literal["rows", "columns"],
@@ -90,14 +91,11 @@ def read_history(
     symbol = coin.strip().upper()
     for name, value in (("start", start), ("end", end)):
         if value is not None and value.tzinfo is None:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                f"{name} needs a time zone, e.g. 2026-01-01T00:00:00Z",
-            )
+            raise invalid("needs a time zone, e.g. 2026-01-01T00:00:00Z", "query", name)
     end = end or datetime.now(UTC)
     start = start or end - timedelta(days=1)
     if start > end:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "start must not be after end")
+        raise invalid("start must not be after end", "query", "start")
     if not queries.coin_exists(session, symbol):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no prices for coin {symbol}")
     after = _decode_cursor(cursor) if cursor else None

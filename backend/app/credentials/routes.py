@@ -17,11 +17,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, HTTPException, Query, Response, status
+from fastapi import APIRouter, FastAPI, HTTPException, Response, status
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import CurrentUser, SessionDep
+from app.api.errors import invalid
+from app.api.pagination import Skip, limit_query
 from app.core.config import settings
 from app.core.crypto import (
     DecryptionError,
@@ -190,10 +192,7 @@ def update_credentials(
     """Replace the key and/or the secret and/or the label. New key material resets the
     validation status to `not_validated`."""
     if body.label is None and body.api_key is None and body.api_secret is None:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            "give at least one of label, api_key, api_secret",
-        )
+        raise invalid("give at least one of label, api_key, api_secret", "body")
     row = _own_row_or_404(session, current_user, AuditAction.UPDATE)
     with _crypto_errors(session, current_user, AuditAction.UPDATE, row):
         row, changed = service.update(session, row=row, data=body)
@@ -292,8 +291,8 @@ async def validate_credentials(
 def read_audit_log(
     session: SessionDep,
     current_user: CurrentUser,
-    skip: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    skip: Skip = 0,
+    limit: Annotated[int, limit_query(500)] = 100,
 ) -> AuditEntries:
     """Your own credentials audit trail, newest first."""
     rows, count = audit.entries_for_user(session, user_id=current_user.id, skip=skip, limit=limit)

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.api.deps import CurrentUser, SessionDep
+from app.api.errors import responses
 from app.core import security
 from app.core.config import settings
 from app.users import service
@@ -16,7 +17,10 @@ from app.users.models import Message, NewPassword, Token, UserPublic
 router = APIRouter(tags=["login"])
 
 
-@router.post("/login/access-token")
+@router.post(
+    "/login/access-token",
+    responses=responses({400: "Incorrect e-mail or password, or an inactive account"}),
+)
 def login_access_token(
     session: SessionDep, form_data: Annotated[OAuth2PasswordRequestForm, Depends()]
 ) -> Token:
@@ -48,7 +52,10 @@ def recover_password(email: str, session: SessionDep) -> Message:
     return Message(message="If that address has an account, a recovery e-mail was sent")
 
 
-@router.post("/reset-password/")
+@router.post(
+    "/reset-password/",
+    responses=responses({400: "Invalid or expired token, or an inactive account"}),
+)
 def reset_password(session: SessionDep, body: NewPassword) -> Message:
     """Set a new password with the token from the recovery e-mail."""
     email = security.verify_password_reset_token(token=body.token)

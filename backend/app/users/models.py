@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Annotated
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, EmailStr
+from pydantic import AfterValidator, BeforeValidator, EmailStr
 from sqlalchemy import Column, DateTime, Numeric
 from sqlmodel import Field, SQLModel
 
@@ -26,6 +26,16 @@ def _check_currency(value: str) -> str:
         raise ValueError(f"base currency must be one of {', '.join(SUPPORTED_BASE_CURRENCIES)}")
     return upper
 
+
+def _not_null(value: object) -> object:
+    if value is None:
+        raise ValueError("cannot be null: send a value, or leave the field out to keep it")
+    return value
+
+
+# A PATCH field that may be left out (keeps the stored value) but not cleared: the column
+# always has a value. Only free-text names (full_name, display_name) can be set to null.
+NotNull = BeforeValidator(_not_null)
 
 TimezoneName = Annotated[str, AfterValidator(_check_timezone)]
 BaseCurrency = Annotated[str, AfterValidator(_check_currency)]
@@ -64,26 +74,30 @@ class UserRegister(SQLModel):
 
 
 class UserUpdate(SQLModel):
-    email: EmailStr | None = Field(default=None, max_length=255)
-    password: str | None = Field(default=None, min_length=8, max_length=128)
-    is_active: bool | None = None
-    is_superuser: bool | None = None
+    """Leave a field out to keep it; only full_name and display_name can be cleared (null)."""
+
+    email: Annotated[EmailStr, NotNull] = Field(default=None, max_length=255)
+    password: Annotated[str, NotNull] = Field(default=None, min_length=8, max_length=128)
+    is_active: Annotated[bool, NotNull] = Field(default=None)
+    is_superuser: Annotated[bool, NotNull] = Field(default=None)
     full_name: str | None = Field(default=None, max_length=255)
     display_name: str | None = Field(default=None, max_length=100)
-    timezone: TimezoneName | None = Field(default=None, max_length=64)
-    base_currency: BaseCurrency | None = Field(default=None, max_length=8)
-    max_position_size_aud: RiskAmount | None = None
-    daily_loss_limit_aud: RiskAmount | None = None
+    timezone: Annotated[TimezoneName, NotNull] = Field(default=None, max_length=64)
+    base_currency: Annotated[BaseCurrency, NotNull] = Field(default=None, max_length=8)
+    max_position_size_aud: Annotated[RiskAmount, NotNull] = Field(default=None)
+    daily_loss_limit_aud: Annotated[RiskAmount, NotNull] = Field(default=None)
 
 
 class UserUpdateMe(SQLModel):
+    """Leave a field out to keep it; only full_name and display_name can be cleared (null)."""
+
     full_name: str | None = Field(default=None, max_length=255)
-    email: EmailStr | None = Field(default=None, max_length=255)
+    email: Annotated[EmailStr, NotNull] = Field(default=None, max_length=255)
     display_name: str | None = Field(default=None, max_length=100)
-    timezone: TimezoneName | None = Field(default=None, max_length=64)
-    base_currency: BaseCurrency | None = Field(default=None, max_length=8)
-    max_position_size_aud: RiskAmount | None = None
-    daily_loss_limit_aud: RiskAmount | None = None
+    timezone: Annotated[TimezoneName, NotNull] = Field(default=None, max_length=64)
+    base_currency: Annotated[BaseCurrency, NotNull] = Field(default=None, max_length=8)
+    max_position_size_aud: Annotated[RiskAmount, NotNull] = Field(default=None)
+    daily_loss_limit_aud: Annotated[RiskAmount, NotNull] = Field(default=None)
 
 
 class UpdatePassword(SQLModel):

@@ -3,10 +3,12 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException
 from sqlmodel import col, func, select
 
 from app.api.deps import CurrentUser, SessionDep, SuperUser
+from app.api.errors import responses
+from app.api.pagination import Skip, limit_query
 from app.core.security import get_password_hash, verify_password
 from app.users import service
 from app.users.models import (
@@ -28,8 +30,8 @@ router = APIRouter(prefix="/users", tags=["users"])
 def read_users(
     session: SessionDep,
     _: SuperUser,
-    skip: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    skip: Skip = 0,
+    limit: Annotated[int, limit_query(1000)] = 100,
 ) -> Any:
     """List users (superusers only), oldest first."""
     count = session.exec(select(func.count()).select_from(User)).one()
@@ -39,7 +41,7 @@ def read_users(
     return UsersPublic(data=[UserPublic.model_validate(u) for u in users], count=count)
 
 
-@router.post("/", response_model=UserPublic)
+@router.post("/", response_model=UserPublic, responses=responses({400: "The e-mail is taken"}))
 def create_user(session: SessionDep, _: SuperUser, user_in: UserCreate) -> Any:
     """Create a user (superusers only)."""
     if service.get_user_by_email(session=session, email=user_in.email):
@@ -47,7 +49,7 @@ def create_user(session: SessionDep, _: SuperUser, user_in: UserCreate) -> Any:
     return service.create_user(session=session, user_create=user_in)
 
 
-@router.patch("/me", response_model=UserPublic)
+@router.patch("/me", response_model=UserPublic, responses=responses({409: "The e-mail is taken"}))
 def update_user_me(session: SessionDep, user_in: UserUpdateMe, current_user: CurrentUser) -> Any:
     """Update your own profile."""
     if user_in.email:
@@ -61,7 +63,10 @@ def update_user_me(session: SessionDep, user_in: UserUpdateMe, current_user: Cur
     return current_user
 
 
-@router.patch("/me/password")
+@router.patch(
+    "/me/password",
+    responses=responses({400: "Wrong current password, or the new one equals it"}),
+)
 def update_password_me(
     session: SessionDep, body: UpdatePassword, current_user: CurrentUser
 ) -> Message:
@@ -85,7 +90,7 @@ def read_user_me(current_user: CurrentUser) -> Any:
     return current_user
 
 
-@router.delete("/me")
+@router.delete("/me", responses=responses({403: "Superusers cannot delete themselves"}))
 def delete_user_me(session: SessionDep, current_user: CurrentUser) -> Message:
     """Delete your own account (superusers cannot delete themselves)."""
     if current_user.is_superuser:
@@ -97,7 +102,9 @@ def delete_user_me(session: SessionDep, current_user: CurrentUser) -> Message:
     return Message(message="User deleted successfully")
 
 
-@router.post("/signup", response_model=UserPublic)
+@router.post(
+    "/signup", response_model=UserPublic, responses=responses({400: "The e-mail is taken"})
+)
 def register_user(session: SessionDep, user_in: UserRegister) -> Any:
     """Open sign-up for a normal (non-superuser) account."""
     if service.get_user_by_email(session=session, email=user_in.email):
@@ -106,7 +113,11 @@ def register_user(session: SessionDep, user_in: UserRegister) -> Any:
     return service.create_user(session=session, user_create=user_create)
 
 
-@router.get("/{user_id}", response_model=UserPublic)
+@router.get(
+    "/{user_id}",
+    response_model=UserPublic,
+    responses=responses({403: "Only superusers read other users"}, {404: "No such user"}),
+)
 def read_user_by_id(user_id: uuid.UUID, session: SessionDep, current_user: CurrentUser) -> Any:
     """One user: yourself, or anyone for a superuser."""
     if user_id == current_user.id:
@@ -119,12 +130,29 @@ def read_user_by_id(user_id: uuid.UUID, session: SessionDep, current_user: Curre
     return user
 
 
-@router.patch("/{user_id}", response_model=UserPublic)
-def update_user(session: SessionDep, _: SuperUser, user_id: uuid.UUID, user_in: UserUpdate) -> Any:
+@router.patch(
+    "/{user_id}",
+    response_model=UserPublic,
+    responses=responses(
+        {403: "Superusers only; a superuser cannot deactivate or demote themselves"},
+        {404: "No such user"},
+        {409: "The e-mail is taken"},
+    ),
+)
+def update_user(
+    session: SessionDep, current_user: SuperUser, user_id: uuid.UUID, user_in: UserUpdate
+) -> Any:
     """Update any user (superusers only)."""
     db_user = session.get(User, user_id)
     if not db_user:
         raise HTTPException(status_code=404, detail="User not found")
+    if db_user.id == current_user.id and (
+        user_in.is_active is False or user_in.is_superuser is False
+    ):
+        # Nobody could undo it if the last superuser locked themselves out.
+        raise HTTPException(
+            status_code=403, detail="Super users cannot deactivate or demote themselves"
+        )
     if user_in.email:
         existing = service.get_user_by_email(session=session, email=user_in.email)
         if existing and existing.id != user_id:
@@ -132,7 +160,10 @@ def update_user(session: SessionDep, _: SuperUser, user_id: uuid.UUID, user_in: 
     return service.update_user(session=session, db_user=db_user, user_in=user_in)
 
 
-@router.delete("/{user_id}")
+@router.delete(
+    "/{user_id}",
+    responses=responses({403: "Superusers only, and not themselves"}, {404: "No such user"}),
+)
 def delete_user(session: SessionDep, current_user: SuperUser, user_id: uuid.UUID) -> Message:
     """Delete a user (superusers only, not themselves)."""
     user = session.get(User, user_id)

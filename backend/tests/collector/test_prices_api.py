@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from app.collector.bulk import store_frames
 from app.core.config import settings
 from app.exchange.simulator import RunningSimulator
+from tests.utils import error_text
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 API = settings.API_V1_STR
@@ -199,7 +200,7 @@ def test_bad_history_requests_get_422(
     response = client.get(f"{API}/prices/BTC", headers=normal_user_token_headers, params=params)
     assert response.status_code == 422, response.text
     if detail:
-        assert detail in response.json()["detail"]
+        assert detail in error_text(response)
 
 
 def test_unknown_coin_is_404_and_prices_need_a_login(

@@ -107,7 +107,7 @@ def test_inactive_user_cannot_log_in_or_use_old_token(client: TestClient, db: Se
     assert r.status_code == 400
     assert r.json()["detail"] == "Inactive user"
     r = client.get(f"{API}/users/me", headers=headers)
-    assert r.status_code == 400
+    assert r.status_code == 403
     assert r.json()["detail"] == "Inactive user"
 
 
@@ -116,7 +116,7 @@ def test_token_of_deleted_user_is_refused(client: TestClient, db: Session) -> No
     headers = user_token_headers(client, email, password)
     assert client.delete(f"{API}/users/me", headers=headers).status_code == 200
     r = client.get(f"{API}/users/me", headers=headers)
-    assert r.status_code == 404
+    assert r.status_code == 401
 
 
 def test_password_recovery_and_reset(client: TestClient, db: Session) -> None:

@@ -2,7 +2,7 @@
 
 import { type Client, type Options as Options2, type TDataShape, urlSearchParamsBodySerializer } from './client';
 import { client } from './client.gen';
-import type { AlertsGetRulesData, AlertsGetRulesResponses, AlertsListAlertsData, AlertsListAlertsErrors, AlertsListAlertsResponses, AlertsPutRulesData, AlertsPutRulesErrors, AlertsPutRulesResponses, AlertsReadAlertData, AlertsReadAlertErrors, AlertsReadAlertResponses, AlertsReadAllData, AlertsReadAllResponses, AuditReadAuditLogData, AuditReadAuditLogErrors, AuditReadAuditLogResponses, CollectorReadStatusData, CollectorReadStatusResponses, CollectorTriggerRunData, CollectorTriggerRunResponses, CredentialsCreateCredentialsData, CredentialsCreateCredentialsErrors, CredentialsCreateCredentialsResponses, CredentialsDeleteCredentialsData, CredentialsDeleteCredentialsErrors, CredentialsDeleteCredentialsResponses, CredentialsReadAuditLogData, CredentialsReadAuditLogErrors, CredentialsReadAuditLogResponses, CredentialsReadCredentialsData, CredentialsReadCredentialsErrors, CredentialsReadCredentialsResponses, CredentialsUpdateCredentialsData, CredentialsUpdateCredentialsErrors, CredentialsUpdateCredentialsResponses, CredentialsValidateCredentialsData, CredentialsValidateCredentialsErrors, CredentialsValidateCredentialsResponses, EventsListEventsData, EventsListEventsErrors, EventsListEventsResponses, FloorActivateData, FloorActivateErrors, FloorActivateResponses, FloorAvailableAlgorithmsData, FloorAvailableAlgorithmsResponses, FloorDeactivateData, FloorDeactivateErrors, FloorDeactivateResponses, FloorDeployData, FloorDeployErrors, FloorDeployResponses, FloorDriftData, FloorDriftErrors, FloorDriftResponses, FloorFloorStatusData, FloorFloorStatusResponses, FloorListOrdersData, FloorListOrdersErrors, FloorListOrdersResponses, FloorListPositionsData, FloorListPositionsErrors, FloorListPositionsResponses, FloorListRunsData, FloorListRunsErrors, FloorListRunsResponses, FloorListTradesData, FloorListTradesErrors, FloorListTradesResponses, FloorOverrideParametersData, FloorOverrideParametersErrors, FloorOverrideParametersResponses, FloorPauseData, FloorPauseDeploymentData, FloorPauseDeploymentErrors, FloorPauseDeploymentResponses, FloorPauseErrors, FloorPauseResponses, FloorPerformanceData, FloorPerformanceErrors, FloorPerformanceResponses, FloorPnlByAlgorithmData, FloorPnlByAlgorithmErrors, FloorPnlByAlgorithmResponses, FloorPnlByCoinData, FloorPnlByCoinErrors, FloorPnlByCoinResponses, FloorPnlByDeploymentData, FloorPnlByDeploymentErrors, FloorPnlByDeploymentResponses, FloorPnlExportData, FloorPnlExportErrors, FloorPnlExportResponses, FloorPnlHistoryData, FloorPnlHistoryErrors, FloorPnlHistoryResponses, FloorPnlSummaryData, FloorPnlSummaryErrors, FloorPnlSummaryResponses, FloorReadDeploymentData, FloorReadDeploymentErrors, FloorReadDeploymentResponses, FloorReadDeploymentsData, FloorReadDeploymentsErrors, FloorReadDeploymentsResponses, FloorRecentTradesData, FloorRecentTradesErrors, FloorRecentTradesResponses, FloorResumeDeploymentData, FloorResumeDeploymentErrors, FloorResumeDeploymentResponses, FloorRunningAlgorithmsData, FloorRunningAlgorithmsResponses, FloorRunNowData, FloorRunNowErrors, FloorRunNowResponses, FloorStopDeploymentData, FloorStopDeploymentErrors, FloorStopDeploymentResponses, LabCancelBacktestData, LabCancelBacktestErrors, LabCancelBacktestResponses, LabCancelSweepData, LabCancelSweepErrors, LabCancelSweepResponses, LabCompareBacktestsData, LabCompareBacktestsErrors, LabCompareBacktestsResponses, LabCreateAlgorithmData, LabCreateAlgorithmErrors, LabCreateAlgorithmResponses, LabCreateBacktestData, LabCreateBacktestErrors, LabCreateBacktestResponses, LabCreateSweepData, LabCreateSweepErrors, LabCreateSweepResponses, LabDeleteAlgorithmData, LabDeleteAlgorithmErrors, LabDeleteAlgorithmResponses, LabDeleteReleaseData, LabDeleteReleaseErrors, LabDeleteReleaseResponses, LabDownloadReleaseData, LabDownloadReleaseErrors, LabDownloadReleaseResponses, LabListAlgorithmsData, LabListAlgorithmsErrors, LabListAlgorithmsResponses, LabListBacktestsData, LabListBacktestsErrors, LabListBacktestsResponses, LabListSweepsData, LabListSweepsErrors, LabListSweepsResponses, LabListTemplatesData, LabListTemplatesResponses, LabListVersionsData, LabListVersionsErrors, LabListVersionsResponses, LabPromoteData, LabPromoteErrors, LabPromoteResponses, LabPromotionCheckData, LabPromotionCheckErrors, LabPromotionCheckResponses, LabReadAlgorithmData, LabReadAlgorithmErrors, LabReadAlgorithmResponses, LabReadBacktestData, LabReadBacktestErrors, LabReadBacktestResponses, LabReadEquityData, LabReadEquityErrors, LabReadEquityResponses, LabReadPromotionPolicyData, LabReadPromotionPolicyResponses, LabReadReleaseData, LabReadReleaseErrors, LabReadReleaseResponses, LabReadReleasesData, LabReadReleasesErrors, LabReadReleasesResponses, LabReadRoundTripsData, LabReadRoundTripsErrors, LabReadRoundTripsResponses, LabReadSweepData, LabReadSweepErrors, LabReadSweepResponses, LabReadTradesData, LabReadTradesErrors, LabReadTradesResponses, LabReadVersionData, LabReadVersionErrors, LabReadVersionResponses, LabUpdateAlgorithmData, LabUpdateAlgorithmErrors, LabUpdateAlgorithmResponses, LabUpdatePromotionPolicyData, LabUpdatePromotionPolicyErrors, LabUpdatePromotionPolicyResponses, LabValidateData, LabValidateErrors, LabValidateResponses, LoginLoginAccessTokenData, LoginLoginAccessTokenErrors, LoginLoginAccessTokenResponses, LoginRecoverPasswordData, LoginRecoverPasswordErrors, LoginRecoverPasswordResponses, LoginResetPasswordData, LoginResetPasswordErrors, LoginResetPasswordResponses, LoginTestTokenData, LoginTestTokenResponses, PricesReadCoinsData, PricesReadCoinsResponses, PricesReadHistoryData, PricesReadHistoryErrors, PricesReadHistoryResponses, PricesReadLatestData, PricesReadLatestResponses, UsersCreateUserData, UsersCreateUserErrors, UsersCreateUserResponses, UsersDeleteUserData, UsersDeleteUserErrors, UsersDeleteUserMeData, UsersDeleteUserMeResponses, UsersDeleteUserResponses, UsersReadUserByIdData, UsersReadUserByIdErrors, UsersReadUserByIdResponses, UsersReadUserMeData, UsersReadUserMeResponses, UsersReadUsersData, UsersReadUsersErrors, UsersReadUsersResponses, UsersRegisterUserData, UsersRegisterUserErrors, UsersRegisterUserResponses, UsersUpdatePasswordMeData, UsersUpdatePasswordMeErrors, UsersUpdatePasswordMeResponses, UsersUpdateUserData, UsersUpdateUserErrors, UsersUpdateUserMeData, UsersUpdateUserMeErrors, UsersUpdateUserMeResponses, UsersUpdateUserResponses, UtilsHealthCheckData, UtilsHealthCheckResponses, UtilsReadSandboxStatusData, UtilsReadSandboxStatusResponses } from './types.gen';
+import type { AlertsGetRulesData, AlertsGetRulesErrors, AlertsGetRulesResponses, AlertsListAlertsData, AlertsListAlertsErrors, AlertsListAlertsResponses, AlertsPutRulesData, AlertsPutRulesErrors, AlertsPutRulesResponses, AlertsReadAlertData, AlertsReadAlertErrors, AlertsReadAlertResponses, AlertsReadAllData, AlertsReadAllErrors, AlertsReadAllResponses, AuditReadAuditLogData, AuditReadAuditLogErrors, AuditReadAuditLogResponses, CollectorReadStatusData, CollectorReadStatusErrors, CollectorReadStatusResponses, CollectorTriggerRunData, CollectorTriggerRunErrors, CollectorTriggerRunResponses, CredentialsCreateCredentialsData, CredentialsCreateCredentialsErrors, CredentialsCreateCredentialsResponses, CredentialsDeleteCredentialsData, CredentialsDeleteCredentialsErrors, CredentialsDeleteCredentialsResponses, CredentialsReadAuditLogData, CredentialsReadAuditLogErrors, CredentialsReadAuditLogResponses, CredentialsReadCredentialsData, CredentialsReadCredentialsErrors, CredentialsReadCredentialsResponses, CredentialsUpdateCredentialsData, CredentialsUpdateCredentialsErrors, CredentialsUpdateCredentialsResponses, CredentialsValidateCredentialsData, CredentialsValidateCredentialsErrors, CredentialsValidateCredentialsResponses, EventsListEventsData, EventsListEventsErrors, EventsListEventsResponses, FloorActivateData, FloorActivateErrors, FloorActivateResponses, FloorAvailableAlgorithmsData, FloorAvailableAlgorithmsErrors, FloorAvailableAlgorithmsResponses, FloorDeactivateData, FloorDeactivateErrors, FloorDeactivateResponses, FloorDeployData, FloorDeployErrors, FloorDeployResponses, FloorDriftData, FloorDriftErrors, FloorDriftResponses, FloorFloorStatusData, FloorFloorStatusErrors, FloorFloorStatusResponses, FloorListOrdersData, FloorListOrdersErrors, FloorListOrdersResponses, FloorListPositionsData, FloorListPositionsErrors, FloorListPositionsResponses, FloorListRunsData, FloorListRunsErrors, FloorListRunsResponses, FloorListTradesData, FloorListTradesErrors, FloorListTradesResponses, FloorOverrideParametersData, FloorOverrideParametersErrors, FloorOverrideParametersResponses, FloorPauseData, FloorPauseDeploymentData, FloorPauseDeploymentErrors, FloorPauseDeploymentResponses, FloorPauseErrors, FloorPauseResponses, FloorPerformanceData, FloorPerformanceErrors, FloorPerformanceResponses, FloorPnlByAlgorithmData, FloorPnlByAlgorithmErrors, FloorPnlByAlgorithmResponses, FloorPnlByCoinData, FloorPnlByCoinErrors, FloorPnlByCoinResponses, FloorPnlByDeploymentData, FloorPnlByDeploymentErrors, FloorPnlByDeploymentResponses, FloorPnlExportData, FloorPnlExportErrors, FloorPnlExportResponses, FloorPnlHistoryData, FloorPnlHistoryErrors, FloorPnlHistoryResponses, FloorPnlSummaryData, FloorPnlSummaryErrors, FloorPnlSummaryResponses, FloorReadDeploymentData, FloorReadDeploymentErrors, FloorReadDeploymentResponses, FloorReadDeploymentsData, FloorReadDeploymentsErrors, FloorReadDeploymentsResponses, FloorRecentTradesData, FloorRecentTradesErrors, FloorRecentTradesResponses, FloorResumeDeploymentData, FloorResumeDeploymentErrors, FloorResumeDeploymentResponses, FloorRunningAlgorithmsData, FloorRunningAlgorithmsErrors, FloorRunningAlgorithmsResponses, FloorRunNowData, FloorRunNowErrors, FloorRunNowResponses, FloorStopDeploymentData, FloorStopDeploymentErrors, FloorStopDeploymentResponses, LabCancelBacktestData, LabCancelBacktestErrors, LabCancelBacktestResponses, LabCancelSweepData, LabCancelSweepErrors, LabCancelSweepResponses, LabCompareBacktestsData, LabCompareBacktestsErrors, LabCompareBacktestsResponses, LabCreateAlgorithmData, LabCreateAlgorithmErrors, LabCreateAlgorithmResponses, LabCreateBacktestData, LabCreateBacktestErrors, LabCreateBacktestResponses, LabCreateSweepData, LabCreateSweepErrors, LabCreateSweepResponses, LabDeleteAlgorithmData, LabDeleteAlgorithmErrors, LabDeleteAlgorithmResponses, LabDeleteReleaseData, LabDeleteReleaseErrors, LabDeleteReleaseResponses, LabDownloadReleaseData, LabDownloadReleaseErrors, LabDownloadReleaseResponses, LabListAlgorithmsData, LabListAlgorithmsErrors, LabListAlgorithmsResponses, LabListBacktestsData, LabListBacktestsErrors, LabListBacktestsResponses, LabListSweepsData, LabListSweepsErrors, LabListSweepsResponses, LabListTemplatesData, LabListTemplatesErrors, LabListTemplatesResponses, LabListVersionsData, LabListVersionsErrors, LabListVersionsResponses, LabPromoteData, LabPromoteErrors, LabPromoteResponses, LabPromotionCheckData, LabPromotionCheckErrors, LabPromotionCheckResponses, LabReadAlgorithmData, LabReadAlgorithmErrors, LabReadAlgorithmResponses, LabReadBacktestData, LabReadBacktestErrors, LabReadBacktestResponses, LabReadEquityData, LabReadEquityErrors, LabReadEquityResponses, LabReadPromotionPolicyData, LabReadPromotionPolicyErrors, LabReadPromotionPolicyResponses, LabReadReleaseData, LabReadReleaseErrors, LabReadReleaseResponses, LabReadReleasesData, LabReadReleasesErrors, LabReadReleasesResponses, LabReadRoundTripsData, LabReadRoundTripsErrors, LabReadRoundTripsResponses, LabReadSweepData, LabReadSweepErrors, LabReadSweepResponses, LabReadTradesData, LabReadTradesErrors, LabReadTradesResponses, LabReadVersionData, LabReadVersionErrors, LabReadVersionResponses, LabUpdateAlgorithmData, LabUpdateAlgorithmErrors, LabUpdateAlgorithmResponses, LabUpdatePromotionPolicyData, LabUpdatePromotionPolicyErrors, LabUpdatePromotionPolicyResponses, LabValidateData, LabValidateErrors, LabValidateResponses, LoginLoginAccessTokenData, LoginLoginAccessTokenErrors, LoginLoginAccessTokenResponses, LoginRecoverPasswordData, LoginRecoverPasswordErrors, LoginRecoverPasswordResponses, LoginResetPasswordData, LoginResetPasswordErrors, LoginResetPasswordResponses, LoginTestTokenData, LoginTestTokenErrors, LoginTestTokenResponses, PricesReadCoinsData, PricesReadCoinsErrors, PricesReadCoinsResponses, PricesReadHistoryData, PricesReadHistoryErrors, PricesReadHistoryResponses, PricesReadLatestData, PricesReadLatestErrors, PricesReadLatestResponses, UsersCreateUserData, UsersCreateUserErrors, UsersCreateUserResponses, UsersDeleteUserData, UsersDeleteUserErrors, UsersDeleteUserMeData, UsersDeleteUserMeErrors, UsersDeleteUserMeResponses, UsersDeleteUserResponses, UsersReadUserByIdData, UsersReadUserByIdErrors, UsersReadUserByIdResponses, UsersReadUserMeData, UsersReadUserMeErrors, UsersReadUserMeResponses, UsersReadUsersData, UsersReadUsersErrors, UsersReadUsersResponses, UsersRegisterUserData, UsersRegisterUserErrors, UsersRegisterUserResponses, UsersUpdatePasswordMeData, UsersUpdatePasswordMeErrors, UsersUpdatePasswordMeResponses, UsersUpdateUserData, UsersUpdateUserErrors, UsersUpdateUserMeData, UsersUpdateUserMeErrors, UsersUpdateUserMeResponses, UsersUpdateUserResponses, UtilsHealthCheckData, UtilsHealthCheckErrors, UtilsHealthCheckResponses, UtilsReadSandboxStatusData, UtilsReadSandboxStatusErrors, UtilsReadSandboxStatusResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -38,7 +38,7 @@ export const loginLoginAccessToken = <ThrowOnError extends boolean = false>(opti
  *
  * Check a token and return its user.
  */
-export const loginTestToken = <ThrowOnError extends boolean = false>(options?: Options<LoginTestTokenData, ThrowOnError>) => (options?.client ?? client).post<LoginTestTokenResponses, unknown, ThrowOnError>({
+export const loginTestToken = <ThrowOnError extends boolean = false>(options?: Options<LoginTestTokenData, ThrowOnError>) => (options?.client ?? client).post<LoginTestTokenResponses, LoginTestTokenErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/login/test-token',
     ...options
@@ -96,7 +96,7 @@ export const usersCreateUser = <ThrowOnError extends boolean = false>(options: O
  *
  * Delete your own account (superusers cannot delete themselves).
  */
-export const usersDeleteUserMe = <ThrowOnError extends boolean = false>(options?: Options<UsersDeleteUserMeData, ThrowOnError>) => (options?.client ?? client).delete<UsersDeleteUserMeResponses, unknown, ThrowOnError>({
+export const usersDeleteUserMe = <ThrowOnError extends boolean = false>(options?: Options<UsersDeleteUserMeData, ThrowOnError>) => (options?.client ?? client).delete<UsersDeleteUserMeResponses, UsersDeleteUserMeErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/users/me',
     ...options
@@ -107,7 +107,7 @@ export const usersDeleteUserMe = <ThrowOnError extends boolean = false>(options?
  *
  * Your own user and profile.
  */
-export const usersReadUserMe = <ThrowOnError extends boolean = false>(options?: Options<UsersReadUserMeData, ThrowOnError>) => (options?.client ?? client).get<UsersReadUserMeResponses, unknown, ThrowOnError>({
+export const usersReadUserMe = <ThrowOnError extends boolean = false>(options?: Options<UsersReadUserMeData, ThrowOnError>) => (options?.client ?? client).get<UsersReadUserMeResponses, UsersReadUserMeErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/users/me',
     ...options
@@ -199,7 +199,7 @@ export const usersUpdateUser = <ThrowOnError extends boolean = false>(options: O
  *
  * True when the database answers; 503 and false when it does not.
  */
-export const utilsHealthCheck = <ThrowOnError extends boolean = false>(options?: Options<UtilsHealthCheckData, ThrowOnError>) => (options?.client ?? client).get<UtilsHealthCheckResponses, unknown, ThrowOnError>({ url: '/api/v1/utils/health-check/', ...options });
+export const utilsHealthCheck = <ThrowOnError extends boolean = false>(options?: Options<UtilsHealthCheckData, ThrowOnError>) => (options?.client ?? client).get<UtilsHealthCheckResponses, UtilsHealthCheckErrors, ThrowOnError>({ url: '/api/v1/utils/health-check/', ...options });
 
 /**
  * Read Sandbox Status
@@ -210,7 +210,7 @@ export const utilsHealthCheck = <ThrowOnError extends boolean = false>(options?:
  * their own; `policy` the code policy's layers (readable errors, not walls); `limits` the
  * limits every job runs under.
  */
-export const utilsReadSandboxStatus = <ThrowOnError extends boolean = false>(options?: Options<UtilsReadSandboxStatusData, ThrowOnError>) => (options?.client ?? client).get<UtilsReadSandboxStatusResponses, unknown, ThrowOnError>({
+export const utilsReadSandboxStatus = <ThrowOnError extends boolean = false>(options?: Options<UtilsReadSandboxStatusData, ThrowOnError>) => (options?.client ?? client).get<UtilsReadSandboxStatusResponses, UtilsReadSandboxStatusErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/utils/sandbox-status/',
     ...options
@@ -300,7 +300,7 @@ export const credentialsReadAuditLog = <ThrowOnError extends boolean = false>(op
  *
  * The newest price of every coin with its change over 24 hours (percent).
  */
-export const pricesReadLatest = <ThrowOnError extends boolean = false>(options?: Options<PricesReadLatestData, ThrowOnError>) => (options?.client ?? client).get<PricesReadLatestResponses, unknown, ThrowOnError>({
+export const pricesReadLatest = <ThrowOnError extends boolean = false>(options?: Options<PricesReadLatestData, ThrowOnError>) => (options?.client ?? client).get<PricesReadLatestResponses, PricesReadLatestErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/prices/latest',
     ...options
@@ -311,7 +311,7 @@ export const pricesReadLatest = <ThrowOnError extends boolean = false>(options?:
  *
  * Every coin with stored prices: first and last timestamp and row count.
  */
-export const pricesReadCoins = <ThrowOnError extends boolean = false>(options?: Options<PricesReadCoinsData, ThrowOnError>) => (options?.client ?? client).get<PricesReadCoinsResponses, unknown, ThrowOnError>({
+export const pricesReadCoins = <ThrowOnError extends boolean = false>(options?: Options<PricesReadCoinsData, ThrowOnError>) => (options?.client ?? client).get<PricesReadCoinsResponses, PricesReadCoinsErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/prices/coins',
     ...options
@@ -334,7 +334,7 @@ export const pricesReadHistory = <ThrowOnError extends boolean = false>(options:
  *
  * Scheduler state, leader or standby, last run, next run, 24-hour counts and gaps.
  */
-export const collectorReadStatus = <ThrowOnError extends boolean = false>(options?: Options<CollectorReadStatusData, ThrowOnError>) => (options?.client ?? client).get<CollectorReadStatusResponses, unknown, ThrowOnError>({
+export const collectorReadStatus = <ThrowOnError extends boolean = false>(options?: Options<CollectorReadStatusData, ThrowOnError>) => (options?.client ?? client).get<CollectorReadStatusResponses, CollectorReadStatusErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/collector/status',
     ...options
@@ -346,7 +346,7 @@ export const collectorReadStatus = <ThrowOnError extends boolean = false>(option
  * Collect now (superusers). Uses this process's collector, or a one-off run when the
  * scheduler is off here; never overlaps a run in progress in this process.
  */
-export const collectorTriggerRun = <ThrowOnError extends boolean = false>(options?: Options<CollectorTriggerRunData, ThrowOnError>) => (options?.client ?? client).post<CollectorTriggerRunResponses, unknown, ThrowOnError>({
+export const collectorTriggerRun = <ThrowOnError extends boolean = false>(options?: Options<CollectorTriggerRunData, ThrowOnError>) => (options?.client ?? client).post<CollectorTriggerRunResponses, CollectorTriggerRunErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/collector/run',
     ...options
@@ -373,7 +373,7 @@ export const labValidate = <ThrowOnError extends boolean = false>(options: Optio
  *
  * Working example algorithms to start from (create one with `{"template": key}`).
  */
-export const labListTemplates = <ThrowOnError extends boolean = false>(options?: Options<LabListTemplatesData, ThrowOnError>) => (options?.client ?? client).get<LabListTemplatesResponses, unknown, ThrowOnError>({
+export const labListTemplates = <ThrowOnError extends boolean = false>(options?: Options<LabListTemplatesData, ThrowOnError>) => (options?.client ?? client).get<LabListTemplatesResponses, LabListTemplatesErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/lab/templates',
     ...options
@@ -593,7 +593,7 @@ export const labListSweeps = <ThrowOnError extends boolean = false>(options: Opt
  *
  * The criteria your releases must meet (the platform's defaults until you change them).
  */
-export const labReadPromotionPolicy = <ThrowOnError extends boolean = false>(options?: Options<LabReadPromotionPolicyData, ThrowOnError>) => (options?.client ?? client).get<LabReadPromotionPolicyResponses, unknown, ThrowOnError>({
+export const labReadPromotionPolicy = <ThrowOnError extends boolean = false>(options?: Options<LabReadPromotionPolicyData, ThrowOnError>) => (options?.client ?? client).get<LabReadPromotionPolicyResponses, LabReadPromotionPolicyErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/lab/promotion-policy',
     ...options
@@ -691,7 +691,7 @@ export const labDownloadRelease = <ThrowOnError extends boolean = false>(options
  *
  * Your deployable releases, with how long each has run on paper.
  */
-export const floorAvailableAlgorithms = <ThrowOnError extends boolean = false>(options?: Options<FloorAvailableAlgorithmsData, ThrowOnError>) => (options?.client ?? client).get<FloorAvailableAlgorithmsResponses, unknown, ThrowOnError>({
+export const floorAvailableAlgorithms = <ThrowOnError extends boolean = false>(options?: Options<FloorAvailableAlgorithmsData, ThrowOnError>) => (options?.client ?? client).get<FloorAvailableAlgorithmsResponses, FloorAvailableAlgorithmsErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/floor/available-algorithms',
     ...options
@@ -900,7 +900,7 @@ export const floorPnlExport = <ThrowOnError extends boolean = false>(options: Op
  *
  * Every deployment that is not stopped, with its P&L, exposure and last cycle.
  */
-export const floorRunningAlgorithms = <ThrowOnError extends boolean = false>(options?: Options<FloorRunningAlgorithmsData, ThrowOnError>) => (options?.client ?? client).get<FloorRunningAlgorithmsResponses, unknown, ThrowOnError>({
+export const floorRunningAlgorithms = <ThrowOnError extends boolean = false>(options?: Options<FloorRunningAlgorithmsData, ThrowOnError>) => (options?.client ?? client).get<FloorRunningAlgorithmsResponses, FloorRunningAlgorithmsErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/floor/algorithms',
     ...options
@@ -1009,7 +1009,7 @@ export const floorDrift = <ThrowOnError extends boolean = false>(options: Option
  * Executor and collector health (leader, node), your deployments by status, open and
  * `unknown` orders, and each deployment's last cycle.
  */
-export const floorFloorStatus = <ThrowOnError extends boolean = false>(options?: Options<FloorFloorStatusData, ThrowOnError>) => (options?.client ?? client).get<FloorFloorStatusResponses, unknown, ThrowOnError>({
+export const floorFloorStatus = <ThrowOnError extends boolean = false>(options?: Options<FloorFloorStatusData, ThrowOnError>) => (options?.client ?? client).get<FloorFloorStatusResponses, FloorFloorStatusErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/floor/status',
     ...options
@@ -1029,7 +1029,7 @@ export const eventsListEvents = <ThrowOnError extends boolean = false>(options?:
 /**
  * Get Rules
  */
-export const alertsGetRules = <ThrowOnError extends boolean = false>(options?: Options<AlertsGetRulesData, ThrowOnError>) => (options?.client ?? client).get<AlertsGetRulesResponses, unknown, ThrowOnError>({
+export const alertsGetRules = <ThrowOnError extends boolean = false>(options?: Options<AlertsGetRulesData, ThrowOnError>) => (options?.client ?? client).get<AlertsGetRulesResponses, AlertsGetRulesErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/alerts/rules',
     ...options
@@ -1062,7 +1062,7 @@ export const alertsListAlerts = <ThrowOnError extends boolean = false>(options?:
 /**
  * Read All
  */
-export const alertsReadAll = <ThrowOnError extends boolean = false>(options?: Options<AlertsReadAllData, ThrowOnError>) => (options?.client ?? client).post<AlertsReadAllResponses, unknown, ThrowOnError>({
+export const alertsReadAll = <ThrowOnError extends boolean = false>(options?: Options<AlertsReadAllData, ThrowOnError>) => (options?.client ?? client).post<AlertsReadAllResponses, AlertsReadAllErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/alerts/read-all',
     ...options

@@ -1368,6 +1368,18 @@ export type EquitySeries = {
 };
 
 /**
+ * ErrorMessage
+ *
+ * An error other than a validation error: one sentence that says what to do.
+ */
+export type ErrorMessage = {
+    /**
+     * Detail
+     */
+    detail: string;
+};
+
+/**
  * EventKind
  */
 export type EventKind = 'price.update' | 'order.created' | 'order.submitted' | 'order.open' | 'order.partially_filled' | 'order.filled' | 'order.cancelled' | 'order.rejected' | 'order.unknown' | 'fill' | 'deployment.status' | 'pnl.update' | 'alert';
@@ -3576,24 +3588,26 @@ export type UserRegister = {
 
 /**
  * UserUpdate
+ *
+ * Leave a field out to keep it; only full_name and display_name can be cleared (null).
  */
 export type UserUpdate = {
     /**
      * Email
      */
-    email?: string | null;
+    email?: string;
     /**
      * Password
      */
-    password?: string | null;
+    password?: string;
     /**
      * Is Active
      */
-    is_active?: boolean | null;
+    is_active?: boolean;
     /**
      * Is Superuser
      */
-    is_superuser?: boolean | null;
+    is_superuser?: boolean;
     /**
      * Full Name
      */
@@ -3605,23 +3619,25 @@ export type UserUpdate = {
     /**
      * Timezone
      */
-    timezone?: string | null;
+    timezone?: string;
     /**
      * Base Currency
      */
-    base_currency?: string | null;
+    base_currency?: string;
     /**
      * Max Position Size Aud
      */
-    max_position_size_aud?: number | string | null;
+    max_position_size_aud?: number | string;
     /**
      * Daily Loss Limit Aud
      */
-    daily_loss_limit_aud?: number | string | null;
+    daily_loss_limit_aud?: number | string;
 };
 
 /**
  * UserUpdateMe
+ *
+ * Leave a field out to keep it; only full_name and display_name can be cleared (null).
  */
 export type UserUpdateMe = {
     /**
@@ -3631,7 +3647,7 @@ export type UserUpdateMe = {
     /**
      * Email
      */
-    email?: string | null;
+    email?: string;
     /**
      * Display Name
      */
@@ -3639,19 +3655,19 @@ export type UserUpdateMe = {
     /**
      * Timezone
      */
-    timezone?: string | null;
+    timezone?: string;
     /**
      * Base Currency
      */
-    base_currency?: string | null;
+    base_currency?: string;
     /**
      * Max Position Size Aud
      */
-    max_position_size_aud?: number | string | null;
+    max_position_size_aud?: number | string;
     /**
      * Daily Loss Limit Aud
      */
-    daily_loss_limit_aud?: number | string | null;
+    daily_loss_limit_aud?: number | string;
 };
 
 /**
@@ -4042,6 +4058,10 @@ export type LoginLoginAccessTokenData = {
 
 export type LoginLoginAccessTokenErrors = {
     /**
+     * Incorrect e-mail or password, or an inactive account
+     */
+    400: ErrorMessage;
+    /**
      * Validation Error
      */
     422: HttpValidationError;
@@ -4064,6 +4084,19 @@ export type LoginTestTokenData = {
     query?: never;
     url: '/api/v1/login/test-token';
 };
+
+export type LoginTestTokenErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+};
+
+export type LoginTestTokenError = LoginTestTokenErrors[keyof LoginTestTokenErrors];
 
 export type LoginTestTokenResponses = {
     /**
@@ -4113,6 +4146,10 @@ export type LoginResetPasswordData = {
 
 export type LoginResetPasswordErrors = {
     /**
+     * Invalid or expired token, or an inactive account
+     */
+    400: ErrorMessage;
+    /**
      * Validation Error
      */
     422: HttpValidationError;
@@ -4135,10 +4172,14 @@ export type UsersReadUsersData = {
     query?: {
         /**
          * Skip
+         *
+         * Rows to skip (0 to 1,000,000,000)
          */
         skip?: number;
         /**
          * Limit
+         *
+         * Rows per page (1 to 1000)
          */
         limit?: number;
     };
@@ -4146,6 +4187,14 @@ export type UsersReadUsersData = {
 };
 
 export type UsersReadUsersErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Superusers only
+     */
+    403: ErrorMessage;
     /**
      * Validation Error
      */
@@ -4172,6 +4221,18 @@ export type UsersCreateUserData = {
 
 export type UsersCreateUserErrors = {
     /**
+     * The e-mail is taken
+     */
+    400: ErrorMessage;
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Superusers only
+     */
+    403: ErrorMessage;
+    /**
      * Validation Error
      */
     422: HttpValidationError;
@@ -4195,6 +4256,19 @@ export type UsersDeleteUserMeData = {
     url: '/api/v1/users/me';
 };
 
+export type UsersDeleteUserMeErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Superusers cannot delete themselves
+     */
+    403: ErrorMessage;
+};
+
+export type UsersDeleteUserMeError = UsersDeleteUserMeErrors[keyof UsersDeleteUserMeErrors];
+
 export type UsersDeleteUserMeResponses = {
     /**
      * Successful Response
@@ -4210,6 +4284,19 @@ export type UsersReadUserMeData = {
     query?: never;
     url: '/api/v1/users/me';
 };
+
+export type UsersReadUserMeErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+};
+
+export type UsersReadUserMeError = UsersReadUserMeErrors[keyof UsersReadUserMeErrors];
 
 export type UsersReadUserMeResponses = {
     /**
@@ -4228,6 +4315,18 @@ export type UsersUpdateUserMeData = {
 };
 
 export type UsersUpdateUserMeErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
+     * The e-mail is taken
+     */
+    409: ErrorMessage;
     /**
      * Validation Error
      */
@@ -4254,6 +4353,18 @@ export type UsersUpdatePasswordMeData = {
 
 export type UsersUpdatePasswordMeErrors = {
     /**
+     * Wrong current password, or the new one equals it
+     */
+    400: ErrorMessage;
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * Validation Error
      */
     422: HttpValidationError;
@@ -4278,6 +4389,10 @@ export type UsersRegisterUserData = {
 };
 
 export type UsersRegisterUserErrors = {
+    /**
+     * The e-mail is taken
+     */
+    400: ErrorMessage;
     /**
      * Validation Error
      */
@@ -4309,6 +4424,18 @@ export type UsersDeleteUserData = {
 
 export type UsersDeleteUserErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Superusers only, and not themselves
+     */
+    403: ErrorMessage;
+    /**
+     * No such user
+     */
+    404: ErrorMessage;
+    /**
      * Validation Error
      */
     422: HttpValidationError;
@@ -4338,6 +4465,18 @@ export type UsersReadUserByIdData = {
 };
 
 export type UsersReadUserByIdErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Only superusers read other users
+     */
+    403: ErrorMessage;
+    /**
+     * No such user
+     */
+    404: ErrorMessage;
     /**
      * Validation Error
      */
@@ -4369,6 +4508,22 @@ export type UsersUpdateUserData = {
 
 export type UsersUpdateUserErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Superusers only; a superuser cannot deactivate or demote themselves
+     */
+    403: ErrorMessage;
+    /**
+     * No such user
+     */
+    404: ErrorMessage;
+    /**
+     * The e-mail is taken
+     */
+    409: ErrorMessage;
+    /**
      * Validation Error
      */
     422: HttpValidationError;
@@ -4392,6 +4547,17 @@ export type UtilsHealthCheckData = {
     url: '/api/v1/utils/health-check/';
 };
 
+export type UtilsHealthCheckErrors = {
+    /**
+     * Response 503 Utils-Health Check
+     *
+     * The database does not answer
+     */
+    503: boolean;
+};
+
+export type UtilsHealthCheckError = UtilsHealthCheckErrors[keyof UtilsHealthCheckErrors];
+
 export type UtilsHealthCheckResponses = {
     /**
      * Response Utils-Health Check
@@ -4409,6 +4575,19 @@ export type UtilsReadSandboxStatusData = {
     query?: never;
     url: '/api/v1/utils/sandbox-status/';
 };
+
+export type UtilsReadSandboxStatusErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+};
+
+export type UtilsReadSandboxStatusError = UtilsReadSandboxStatusErrors[keyof UtilsReadSandboxStatusErrors];
 
 export type UtilsReadSandboxStatusResponses = {
     /**
@@ -4428,10 +4607,20 @@ export type CredentialsDeleteCredentialsData = {
 
 export type CredentialsDeleteCredentialsErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No credentials stored
      */
-    404: unknown;
+    404: ErrorMessage;
 };
+
+export type CredentialsDeleteCredentialsError = CredentialsDeleteCredentialsErrors[keyof CredentialsDeleteCredentialsErrors];
 
 export type CredentialsDeleteCredentialsResponses = {
     /**
@@ -4451,18 +4640,28 @@ export type CredentialsReadCredentialsData = {
 
 export type CredentialsReadCredentialsErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No credentials stored
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Stored credentials cannot be decrypted with the configured keys
      */
-    409: unknown;
+    409: ErrorMessage;
     /**
      * Credential encryption is not configured
      */
-    503: unknown;
+    503: ErrorMessage;
 };
+
+export type CredentialsReadCredentialsError = CredentialsReadCredentialsErrors[keyof CredentialsReadCredentialsErrors];
 
 export type CredentialsReadCredentialsResponses = {
     /**
@@ -4482,9 +4681,17 @@ export type CredentialsCreateCredentialsData = {
 
 export type CredentialsCreateCredentialsErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * Credentials already stored
      */
-    409: unknown;
+    409: ErrorMessage;
     /**
      * Validation Error
      */
@@ -4492,7 +4699,7 @@ export type CredentialsCreateCredentialsErrors = {
     /**
      * Credential encryption is not configured
      */
-    503: unknown;
+    503: ErrorMessage;
 };
 
 export type CredentialsCreateCredentialsError = CredentialsCreateCredentialsErrors[keyof CredentialsCreateCredentialsErrors];
@@ -4515,13 +4722,21 @@ export type CredentialsUpdateCredentialsData = {
 
 export type CredentialsUpdateCredentialsErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No credentials stored
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Stored credentials cannot be decrypted with the configured keys
      */
-    409: unknown;
+    409: ErrorMessage;
     /**
      * Validation Error
      */
@@ -4529,7 +4744,7 @@ export type CredentialsUpdateCredentialsErrors = {
     /**
      * Credential encryption is not configured
      */
-    503: unknown;
+    503: ErrorMessage;
 };
 
 export type CredentialsUpdateCredentialsError = CredentialsUpdateCredentialsErrors[keyof CredentialsUpdateCredentialsErrors];
@@ -4552,22 +4767,32 @@ export type CredentialsValidateCredentialsData = {
 
 export type CredentialsValidateCredentialsErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No credentials stored
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Stored credentials cannot be decrypted with the configured keys
      */
-    409: unknown;
+    409: ErrorMessage;
     /**
      * Too many validations; see Retry-After
      */
-    429: unknown;
+    429: ErrorMessage;
     /**
      * Credential encryption is not configured
      */
-    503: unknown;
+    503: ErrorMessage;
 };
+
+export type CredentialsValidateCredentialsError = CredentialsValidateCredentialsErrors[keyof CredentialsValidateCredentialsErrors];
 
 export type CredentialsValidateCredentialsResponses = {
     /**
@@ -4584,10 +4809,14 @@ export type CredentialsReadAuditLogData = {
     query?: {
         /**
          * Skip
+         *
+         * Rows to skip (0 to 1,000,000,000)
          */
         skip?: number;
         /**
          * Limit
+         *
+         * Rows per page (1 to 500)
          */
         limit?: number;
     };
@@ -4595,6 +4824,14 @@ export type CredentialsReadAuditLogData = {
 };
 
 export type CredentialsReadAuditLogErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
     /**
      * Validation Error
      */
@@ -4619,6 +4856,19 @@ export type PricesReadLatestData = {
     url: '/api/v1/prices/latest';
 };
 
+export type PricesReadLatestErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+};
+
+export type PricesReadLatestError = PricesReadLatestErrors[keyof PricesReadLatestErrors];
+
 export type PricesReadLatestResponses = {
     /**
      * Successful Response
@@ -4634,6 +4884,19 @@ export type PricesReadCoinsData = {
     query?: never;
     url: '/api/v1/prices/coins';
 };
+
+export type PricesReadCoinsErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+};
+
+export type PricesReadCoinsError = PricesReadCoinsErrors[keyof PricesReadCoinsErrors];
 
 export type PricesReadCoinsResponses = {
     /**
@@ -4671,6 +4934,8 @@ export type PricesReadHistoryData = {
         interval?: '5m' | '15m' | '1h' | '4h' | '1d';
         /**
          * Limit
+         *
+         * Rows per page (1 to 200000)
          */
         limit?: number;
         /**
@@ -4691,14 +4956,24 @@ export type PricesReadHistoryData = {
 
 export type PricesReadHistoryErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * Unknown coin
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Invalid range, interval or cursor
      */
-    422: unknown;
+    422: HttpValidationError;
 };
+
+export type PricesReadHistoryError = PricesReadHistoryErrors[keyof PricesReadHistoryErrors];
 
 export type PricesReadHistoryResponses = {
     /**
@@ -4716,6 +4991,19 @@ export type CollectorReadStatusData = {
     url: '/api/v1/collector/status';
 };
 
+export type CollectorReadStatusErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+};
+
+export type CollectorReadStatusError = CollectorReadStatusErrors[keyof CollectorReadStatusErrors];
+
 export type CollectorReadStatusResponses = {
     /**
      * Successful Response
@@ -4731,6 +5019,19 @@ export type CollectorTriggerRunData = {
     query?: never;
     url: '/api/v1/collector/run';
 };
+
+export type CollectorTriggerRunErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Superusers only
+     */
+    403: ErrorMessage;
+};
+
+export type CollectorTriggerRunError = CollectorTriggerRunErrors[keyof CollectorTriggerRunErrors];
 
 export type CollectorTriggerRunResponses = {
     /**
@@ -4749,6 +5050,14 @@ export type LabValidateData = {
 };
 
 export type LabValidateErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
     /**
      * Validation Error
      */
@@ -4772,6 +5081,19 @@ export type LabListTemplatesData = {
     query?: never;
     url: '/api/v1/lab/templates';
 };
+
+export type LabListTemplatesErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+};
+
+export type LabListTemplatesError = LabListTemplatesErrors[keyof LabListTemplatesErrors];
 
 export type LabListTemplatesResponses = {
     /**
@@ -4804,10 +5126,14 @@ export type LabListAlgorithmsData = {
         search?: string | null;
         /**
          * Skip
+         *
+         * Rows to skip (0 to 1,000,000,000)
          */
         skip?: number;
         /**
          * Limit
+         *
+         * Rows per page (1 to 200)
          */
         limit?: number;
     };
@@ -4815,6 +5141,14 @@ export type LabListAlgorithmsData = {
 };
 
 export type LabListAlgorithmsErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
     /**
      * Validation Error
      */
@@ -4841,18 +5175,28 @@ export type LabCreateAlgorithmData = {
 
 export type LabCreateAlgorithmErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * Name taken
      */
-    409: unknown;
+    409: ErrorMessage;
     /**
      * Invalid code or parameters
      */
-    422: unknown;
+    422: HttpValidationError;
 };
+
+export type LabCreateAlgorithmError = LabCreateAlgorithmErrors[keyof LabCreateAlgorithmErrors];
 
 export type LabCreateAlgorithmResponses = {
     /**
-     * Successful Response
+     * Created
      */
     201: AlgorithmDetail;
 };
@@ -4873,9 +5217,21 @@ export type LabDeleteAlgorithmData = {
 
 export type LabDeleteAlgorithmErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such algorithm for this user
      */
-    404: unknown;
+    404: ErrorMessage;
+    /**
+     * Deployed on the Floor, or the name is taken
+     */
+    409: ErrorMessage;
     /**
      * Validation Error
      */
@@ -4907,9 +5263,17 @@ export type LabReadAlgorithmData = {
 
 export type LabReadAlgorithmErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such algorithm for this user
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Validation Error
      */
@@ -4941,9 +5305,21 @@ export type LabUpdateAlgorithmData = {
 
 export type LabUpdateAlgorithmErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such algorithm for this user
      */
-    404: unknown;
+    404: ErrorMessage;
+    /**
+     * Deployed on the Floor, or the name is taken
+     */
+    409: ErrorMessage;
     /**
      * Validation Error
      */
@@ -4972,10 +5348,14 @@ export type LabListVersionsData = {
     query?: {
         /**
          * Skip
+         *
+         * Rows to skip (0 to 1,000,000,000)
          */
         skip?: number;
         /**
          * Limit
+         *
+         * Rows per page (1 to 200)
          */
         limit?: number;
     };
@@ -4984,9 +5364,17 @@ export type LabListVersionsData = {
 
 export type LabListVersionsErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such algorithm for this user
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Validation Error
      */
@@ -5022,9 +5410,17 @@ export type LabReadVersionData = {
 
 export type LabReadVersionErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such algorithm for this user
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Validation Error
      */
@@ -5051,18 +5447,28 @@ export type LabCreateBacktestData = {
 
 export type LabCreateBacktestErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * Unknown algorithm
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Invalid request
      */
-    422: unknown;
+    422: HttpValidationError;
 };
+
+export type LabCreateBacktestError = LabCreateBacktestErrors[keyof LabCreateBacktestErrors];
 
 export type LabCreateBacktestResponses = {
     /**
-     * Successful Response
+     * Queued
      */
     202: QueuedJob;
 };
@@ -5083,9 +5489,17 @@ export type LabReadBacktestData = {
 
 export type LabReadBacktestErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such run for this user
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Validation Error
      */
@@ -5124,9 +5538,21 @@ export type LabReadEquityData = {
 
 export type LabReadEquityErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such run for this user
      */
-    404: unknown;
+    404: ErrorMessage;
+    /**
+     * The run has no results yet
+     */
+    409: ErrorMessage;
     /**
      * Validation Error
      */
@@ -5155,10 +5581,14 @@ export type LabReadTradesData = {
     query?: {
         /**
          * Skip
+         *
+         * Rows to skip (0 to 1,000,000,000)
          */
         skip?: number;
         /**
          * Limit
+         *
+         * Rows per page (1 to 1000)
          */
         limit?: number;
         /**
@@ -5175,11 +5605,23 @@ export type LabReadTradesData = {
 
 export type LabReadTradesErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such run for this user
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
-     * Validation Error
+     * The run has no results yet
+     */
+    409: ErrorMessage;
+    /**
+     * Invalid paging, or a coin the run did not trade
      */
     422: HttpValidationError;
 };
@@ -5206,10 +5648,14 @@ export type LabReadRoundTripsData = {
     query?: {
         /**
          * Skip
+         *
+         * Rows to skip (0 to 1,000,000,000)
          */
         skip?: number;
         /**
          * Limit
+         *
+         * Rows per page (1 to 1000)
          */
         limit?: number;
     };
@@ -5218,9 +5664,21 @@ export type LabReadRoundTripsData = {
 
 export type LabReadRoundTripsErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such run for this user
      */
-    404: unknown;
+    404: ErrorMessage;
+    /**
+     * The run has no results yet
+     */
+    409: ErrorMessage;
     /**
      * Validation Error
      */
@@ -5252,9 +5710,21 @@ export type LabCancelBacktestData = {
 
 export type LabCancelBacktestErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such run for this user
      */
-    404: unknown;
+    404: ErrorMessage;
+    /**
+     * The job has already finished
+     */
+    409: ErrorMessage;
     /**
      * Validation Error
      */
@@ -5287,10 +5757,14 @@ export type LabListBacktestsData = {
         status?: RunStatus | null;
         /**
          * Skip
+         *
+         * Rows to skip (0 to 1,000,000,000)
          */
         skip?: number;
         /**
          * Limit
+         *
+         * Rows per page (1 to 200)
          */
         limit?: number;
     };
@@ -5299,9 +5773,17 @@ export type LabListBacktestsData = {
 
 export type LabListBacktestsErrors = {
     /**
-     * No such run for this user
+     * Not authenticated, or the token is invalid or expired
      */
-    404: unknown;
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
+     * No such algorithm for this user
+     */
+    404: ErrorMessage;
     /**
      * Validation Error
      */
@@ -5339,11 +5821,23 @@ export type LabCompareBacktestsData = {
 
 export type LabCompareBacktestsErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such run for this user
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
-     * Validation Error
+     * A run has no results yet
+     */
+    409: ErrorMessage;
+    /**
+     * ids is not 2 to 10 run ids separated by commas
      */
     422: HttpValidationError;
 };
@@ -5368,18 +5862,28 @@ export type LabCreateSweepData = {
 
 export type LabCreateSweepErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * Unknown algorithm
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Invalid request
      */
-    422: unknown;
+    422: HttpValidationError;
 };
+
+export type LabCreateSweepError = LabCreateSweepErrors[keyof LabCreateSweepErrors];
 
 export type LabCreateSweepResponses = {
     /**
-     * Successful Response
+     * Queued
      */
     202: QueuedJob;
 };
@@ -5400,9 +5904,17 @@ export type LabReadSweepData = {
 
 export type LabReadSweepErrors = {
     /**
-     * No such run for this user
+     * Not authenticated, or the token is invalid or expired
      */
-    404: unknown;
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
+     * No such sweep for this user
+     */
+    404: ErrorMessage;
     /**
      * Validation Error
      */
@@ -5434,9 +5946,21 @@ export type LabCancelSweepData = {
 
 export type LabCancelSweepErrors = {
     /**
-     * No such run for this user
+     * Not authenticated, or the token is invalid or expired
      */
-    404: unknown;
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
+     * No such sweep for this user
+     */
+    404: ErrorMessage;
+    /**
+     * The job has already finished
+     */
+    409: ErrorMessage;
     /**
      * Validation Error
      */
@@ -5465,10 +5989,14 @@ export type LabListSweepsData = {
     query?: {
         /**
          * Skip
+         *
+         * Rows to skip (0 to 1,000,000,000)
          */
         skip?: number;
         /**
          * Limit
+         *
+         * Rows per page (1 to 200)
          */
         limit?: number;
     };
@@ -5477,9 +6005,17 @@ export type LabListSweepsData = {
 
 export type LabListSweepsErrors = {
     /**
-     * No such run for this user
+     * Not authenticated, or the token is invalid or expired
      */
-    404: unknown;
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
+     * No such algorithm for this user
+     */
+    404: ErrorMessage;
     /**
      * Validation Error
      */
@@ -5504,6 +6040,19 @@ export type LabReadPromotionPolicyData = {
     url: '/api/v1/lab/promotion-policy';
 };
 
+export type LabReadPromotionPolicyErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+};
+
+export type LabReadPromotionPolicyError = LabReadPromotionPolicyErrors[keyof LabReadPromotionPolicyErrors];
+
 export type LabReadPromotionPolicyResponses = {
     /**
      * Successful Response
@@ -5521,6 +6070,14 @@ export type LabUpdatePromotionPolicyData = {
 };
 
 export type LabUpdatePromotionPolicyErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
     /**
      * Validation Error
      */
@@ -5552,18 +6109,28 @@ export type LabPromotionCheckData = {
 
 export type LabPromotionCheckErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such object for this user
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * The algorithm is archived
      */
-    409: unknown;
+    409: ErrorMessage;
     /**
      * Invalid request or evidence (`detail` names the field), or, for `promote`, a required criterion failed: the body then also holds the checklist
      */
-    422: unknown;
+    422: HttpValidationError;
 };
+
+export type LabPromotionCheckError = LabPromotionCheckErrors[keyof LabPromotionCheckErrors];
 
 export type LabPromotionCheckResponses = {
     /**
@@ -5588,18 +6155,28 @@ export type LabPromoteData = {
 
 export type LabPromoteErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such object for this user
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * The algorithm is archived
      */
-    409: unknown;
+    409: ErrorMessage;
     /**
      * Invalid request or evidence (`detail` names the field), or, for `promote`, a required criterion failed: the body then also holds the checklist
      */
-    422: unknown;
+    422: HttpValidationError;
 };
+
+export type LabPromoteError = LabPromoteErrors[keyof LabPromoteErrors];
 
 export type LabPromoteResponses = {
     /**
@@ -5632,6 +6209,14 @@ export type LabReadReleasesData = {
 
 export type LabReadReleasesErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * Validation Error
      */
     422: HttpValidationError;
@@ -5662,13 +6247,21 @@ export type LabDeleteReleaseData = {
 
 export type LabDeleteReleaseErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such object for this user
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * A deployment uses this release
      */
-    409: unknown;
+    409: ErrorMessage;
     /**
      * Validation Error
      */
@@ -5700,9 +6293,17 @@ export type LabReadReleaseData = {
 
 export type LabReadReleaseErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such object for this user
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Validation Error
      */
@@ -5734,9 +6335,17 @@ export type LabDownloadReleaseData = {
 
 export type LabDownloadReleaseErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such object for this user
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Validation Error
      */
@@ -5761,6 +6370,19 @@ export type FloorAvailableAlgorithmsData = {
     url: '/api/v1/floor/available-algorithms';
 };
 
+export type FloorAvailableAlgorithmsErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+};
+
+export type FloorAvailableAlgorithmsError = FloorAvailableAlgorithmsErrors[keyof FloorAvailableAlgorithmsErrors];
+
 export type FloorAvailableAlgorithmsResponses = {
     /**
      * Successful Response
@@ -5779,18 +6401,28 @@ export type FloorDeployData = {
 
 export type FloorDeployErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such object for this user
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Invalid request, or live requirements not met (the reason)
      */
-    422: unknown;
+    422: HttpValidationError;
     /**
      * Coinspot could not be asked for the account's balance
      */
-    503: unknown;
+    503: ErrorMessage;
 };
+
+export type FloorDeployError = FloorDeployErrors[keyof FloorDeployErrors];
 
 export type FloorDeployResponses = {
     /**
@@ -5835,6 +6467,14 @@ export type FloorReadDeploymentsData = {
 
 export type FloorReadDeploymentsErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * Validation Error
      */
     422: HttpValidationError;
@@ -5865,9 +6505,17 @@ export type FloorReadDeploymentData = {
 
 export type FloorReadDeploymentErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such object for this user
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Validation Error
      */
@@ -5902,13 +6550,21 @@ export type FloorPauseDeploymentData = {
 
 export type FloorPauseDeploymentErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such object for this user
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * The deployment's status does not allow this change
      */
-    409: unknown;
+    409: ErrorMessage;
     /**
      * Validation Error
      */
@@ -5943,13 +6599,21 @@ export type FloorResumeDeploymentData = {
 
 export type FloorResumeDeploymentErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such object for this user
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * The deployment's status does not allow this change
      */
-    409: unknown;
+    409: ErrorMessage;
     /**
      * Validation Error
      */
@@ -5984,13 +6648,21 @@ export type FloorStopDeploymentData = {
 
 export type FloorStopDeploymentErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such object for this user
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * The deployment's status does not allow this change
      */
-    409: unknown;
+    409: ErrorMessage;
     /**
      * Validation Error
      */
@@ -6042,9 +6714,13 @@ export type AuditReadAuditLogData = {
 
 export type AuditReadAuditLogErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
      * Only superusers may read every user's entries
      */
-    403: unknown;
+    403: ErrorMessage;
     /**
      * Validation Error
      */
@@ -6078,13 +6754,21 @@ export type FloorRunNowData = {
 
 export type FloorRunNowErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such deployment for this user
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * A cycle is running, the bar was decided already, or the deployment is stopped
      */
-    409: unknown;
+    409: ErrorMessage;
     /**
      * Validation Error
      */
@@ -6127,9 +6811,17 @@ export type FloorListOrdersData = {
 
 export type FloorListOrdersErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such deployment for this user
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Validation Error
      */
@@ -6172,9 +6864,17 @@ export type FloorListTradesData = {
 
 export type FloorListTradesErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such deployment for this user
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Validation Error
      */
@@ -6217,9 +6917,17 @@ export type FloorListPositionsData = {
 
 export type FloorListPositionsErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such deployment for this user
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Validation Error
      */
@@ -6262,9 +6970,17 @@ export type FloorListRunsData = {
 
 export type FloorListRunsErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such deployment for this user
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Validation Error
      */
@@ -6308,10 +7024,20 @@ export type FloorPnlSummaryData = {
 
 export type FloorPnlSummaryErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * Invalid period or dates (the field is named)
      */
-    422: unknown;
+    422: HttpValidationError;
 };
+
+export type FloorPnlSummaryError = FloorPnlSummaryErrors[keyof FloorPnlSummaryErrors];
 
 export type FloorPnlSummaryResponses = {
     /**
@@ -6348,10 +7074,20 @@ export type FloorPnlByAlgorithmData = {
 
 export type FloorPnlByAlgorithmErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * Invalid period or dates (the field is named)
      */
-    422: unknown;
+    422: HttpValidationError;
 };
+
+export type FloorPnlByAlgorithmError = FloorPnlByAlgorithmErrors[keyof FloorPnlByAlgorithmErrors];
 
 export type FloorPnlByAlgorithmResponses = {
     /**
@@ -6388,10 +7124,20 @@ export type FloorPnlByCoinData = {
 
 export type FloorPnlByCoinErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * Invalid period or dates (the field is named)
      */
-    422: unknown;
+    422: HttpValidationError;
 };
+
+export type FloorPnlByCoinError = FloorPnlByCoinErrors[keyof FloorPnlByCoinErrors];
 
 export type FloorPnlByCoinResponses = {
     /**
@@ -6428,10 +7174,20 @@ export type FloorPnlByDeploymentData = {
 
 export type FloorPnlByDeploymentErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * Invalid period or dates (the field is named)
      */
-    422: unknown;
+    422: HttpValidationError;
 };
+
+export type FloorPnlByDeploymentError = FloorPnlByDeploymentErrors[keyof FloorPnlByDeploymentErrors];
 
 export type FloorPnlByDeploymentResponses = {
     /**
@@ -6478,14 +7234,24 @@ export type FloorPnlHistoryData = {
 
 export type FloorPnlHistoryErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such deployment for this user
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Invalid period or dates (the field is named)
      */
-    422: unknown;
+    422: HttpValidationError;
 };
+
+export type FloorPnlHistoryError = FloorPnlHistoryErrors[keyof FloorPnlHistoryErrors];
 
 export type FloorPnlHistoryResponses = {
     /**
@@ -6528,10 +7294,20 @@ export type FloorPnlExportData = {
 
 export type FloorPnlExportErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * Invalid period or dates (the field is named)
      */
-    422: unknown;
+    422: HttpValidationError;
 };
+
+export type FloorPnlExportError = FloorPnlExportErrors[keyof FloorPnlExportErrors];
 
 export type FloorPnlExportResponses = {
     /**
@@ -6546,6 +7322,19 @@ export type FloorRunningAlgorithmsData = {
     query?: never;
     url: '/api/v1/floor/algorithms';
 };
+
+export type FloorRunningAlgorithmsErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+};
+
+export type FloorRunningAlgorithmsError = FloorRunningAlgorithmsErrors[keyof FloorRunningAlgorithmsErrors];
 
 export type FloorRunningAlgorithmsResponses = {
     /**
@@ -6573,13 +7362,21 @@ export type FloorActivateData = {
 
 export type FloorActivateErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such deployment
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * The deployment's status (or kind) does not allow this change
      */
-    409: unknown;
+    409: ErrorMessage;
     /**
      * Validation Error
      */
@@ -6614,13 +7411,21 @@ export type FloorPauseData = {
 
 export type FloorPauseErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such deployment
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * The deployment's status (or kind) does not allow this change
      */
-    409: unknown;
+    409: ErrorMessage;
     /**
      * Validation Error
      */
@@ -6655,13 +7460,21 @@ export type FloorDeactivateData = {
 
 export type FloorDeactivateErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such deployment
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * The deployment's status (or kind) does not allow this change
      */
-    409: unknown;
+    409: ErrorMessage;
     /**
      * Validation Error
      */
@@ -6693,18 +7506,28 @@ export type FloorOverrideParametersData = {
 
 export type FloorOverrideParametersErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such deployment
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * The deployment's status (or kind) does not allow this change
      */
-    409: unknown;
+    409: ErrorMessage;
     /**
      * A value outside the declared parameters
      */
-    422: unknown;
+    422: HttpValidationError;
 };
+
+export type FloorOverrideParametersError = FloorOverrideParametersErrors[keyof FloorOverrideParametersErrors];
 
 export type FloorOverrideParametersResponses = {
     /**
@@ -6729,9 +7552,17 @@ export type FloorPerformanceData = {
 
 export type FloorPerformanceErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such deployment
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Validation Error
      */
@@ -6768,9 +7599,17 @@ export type FloorRecentTradesData = {
 
 export type FloorRecentTradesErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such deployment
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Validation Error
      */
@@ -6806,9 +7645,17 @@ export type FloorDriftData = {
 
 export type FloorDriftErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * No such deployment
      */
-    404: unknown;
+    404: ErrorMessage;
     /**
      * Validation Error
      */
@@ -6836,6 +7683,19 @@ export type FloorFloorStatusData = {
     query?: never;
     url: '/api/v1/floor/status';
 };
+
+export type FloorFloorStatusErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+};
+
+export type FloorFloorStatusError = FloorFloorStatusErrors[keyof FloorFloorStatusErrors];
 
 export type FloorFloorStatusResponses = {
     /**
@@ -6872,6 +7732,14 @@ export type EventsListEventsData = {
 
 export type EventsListEventsErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * Validation Error
      */
     422: HttpValidationError;
@@ -6895,6 +7763,19 @@ export type AlertsGetRulesData = {
     url: '/api/v1/alerts/rules';
 };
 
+export type AlertsGetRulesErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+};
+
+export type AlertsGetRulesError = AlertsGetRulesErrors[keyof AlertsGetRulesErrors];
+
 export type AlertsGetRulesResponses = {
     /**
      * Successful Response
@@ -6912,6 +7793,14 @@ export type AlertsPutRulesData = {
 };
 
 export type AlertsPutRulesErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
     /**
      * Validation Error
      */
@@ -6955,6 +7844,14 @@ export type AlertsListAlertsData = {
 
 export type AlertsListAlertsErrors = {
     /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
      * Validation Error
      */
     422: HttpValidationError;
@@ -6977,6 +7874,19 @@ export type AlertsReadAllData = {
     query?: never;
     url: '/api/v1/alerts/read-all';
 };
+
+export type AlertsReadAllErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+};
+
+export type AlertsReadAllError = AlertsReadAllErrors[keyof AlertsReadAllErrors];
 
 export type AlertsReadAllResponses = {
     /**
@@ -7004,6 +7914,14 @@ export type AlertsReadAlertData = {
 };
 
 export type AlertsReadAlertErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
     /**
      * Validation Error
      */

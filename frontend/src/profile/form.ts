@@ -64,14 +64,16 @@ export function validateProfile(form: ProfileForm, zones: readonly string[]): Pr
   return errors
 }
 
-/** The PATCH body: amounts as fixed-point strings so no float rounding reaches the server. */
+/** The PATCH body: amounts as fixed-point strings so no float rounding reaches the server.
+ * A risk limit always has a value (the server refuses null); validateProfile stops an empty
+ * one before this is called, and an absent amount would leave the stored limit unchanged. */
 export function updateFromForm(form: ProfileForm): UserUpdateMe {
   return {
     full_name: form.full_name.trim() || null,
     display_name: form.display_name.trim() || null,
     timezone: form.timezone,
     base_currency: form.base_currency,
-    max_position_size_aud: form.max_position_size_aud?.toFixed(2) ?? null,
-    daily_loss_limit_aud: form.daily_loss_limit_aud?.toFixed(2) ?? null,
+    max_position_size_aud: form.max_position_size_aud?.toFixed(2),
+    daily_loss_limit_aud: form.daily_loss_limit_aud?.toFixed(2),
   }
 }

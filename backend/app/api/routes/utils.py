@@ -15,7 +15,11 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/utils", tags=["utils"])
 
 
-@router.get("/health-check/", response_model=bool)
+@router.get(
+    "/health-check/",
+    response_model=bool,
+    responses={503: {"description": "The database does not answer", "model": bool}},
+)
 def health_check(session: SessionDep) -> object:
     """True when the database answers; 503 and false when it does not."""
     try:

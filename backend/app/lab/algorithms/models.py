@@ -82,7 +82,10 @@ Code = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CODE_CHARS)
 class AlgorithmCreate(BaseModel):
     """New algorithm from `code`, or from a `template` key (then `code` is the template's)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"name": "MA crossover", "template": "ma_crossover"}]},
+    )
 
     name: Name
     description: Description | None = None

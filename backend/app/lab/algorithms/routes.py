@@ -1,11 +1,15 @@
 """Algorithms, versions, validation and templates under /api/v1/lab."""
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi.exceptions import RequestValidationError
 
 from app.api.deps import CurrentUser, SessionDep
+from app.api.errors import invalid, responses
+from app.api.openapi import links
+from app.api.pagination import Skip, limit_query
 from app.lab.algorithms import service
 from app.lab.algorithms.models import (
     Algorithm,
@@ -28,9 +32,24 @@ from app.lab.templates import TEMPLATES
 from app.lab.validation import ValidationResult, validate_code
 
 router = APIRouter(prefix="/lab", tags=["lab"])
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such algorithm for this user"}
-}
+_NOT_FOUND = responses({404: "No such algorithm for this user"})
+_DEPLOYED = responses(
+    {404: "No such algorithm for this user", 409: "Deployed on the Floor, or the name is taken"}
+)
+_ALGORITHM_LINKS = links(
+    "lab-read_algorithm",
+    "lab-update_algorithm",
+    "lab-delete_algorithm",
+    "lab-list_versions",
+    "lab-list_backtests",
+    "lab-list_sweeps",
+    algorithm_id="$response.body#/id",
+) | links(
+    "lab-read_version", algorithm_id="$response.body#/id", version="$response.body#/latest_version"
+)
+_RUN_FROM_ALGORITHM_LINKS = links(
+    "lab-create_backtest", "lab-create_sweep", **{"body.algorithm_id": "$response.body#/id"}
+)
 
 
 def _detail(algorithm: Algorithm, version: AlgorithmVersion) -> AlgorithmDetail:
@@ -42,7 +61,9 @@ def _detail(algorithm: Algorithm, version: AlgorithmVersion) -> AlgorithmDetail:
     )
 
 
-def _raise(error: service.AlgorithmError) -> HTTPException:
+def _raise(error: service.AlgorithmError) -> HTTPException | RequestValidationError:
+    if error.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT:
+        return invalid(error.detail, "body")
     return HTTPException(error.status_code, error.detail)
 
 
@@ -77,10 +98,8 @@ def list_templates(_: CurrentUser) -> list[TemplatePublic]:
     "/algorithms",
     status_code=status.HTTP_201_CREATED,
     response_model=AlgorithmDetail,
-    responses={
-        409: {"description": "Name taken"},
-        422: {"description": "Invalid code or parameters"},
-    },
+    responses=responses({409: "Name taken", 422: "Invalid code or parameters"})
+    | {201: {"description": "Created", "links": _ALGORITHM_LINKS | _RUN_FROM_ALGORITHM_LINKS}},
 )
 def create_algorithm(
     session: SessionDep, user: CurrentUser, body: AlgorithmCreate
@@ -99,8 +118,8 @@ def list_algorithms(
     status_filter: Annotated[AlgorithmStatus | None, Query(alias="status")] = None,
     type_filter: Annotated[AlgorithmType | None, Query(alias="type")] = None,
     search: Annotated[str | None, Query(max_length=100, description="Part of the name")] = None,
-    skip: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    skip: Skip = 0,
+    limit: Annotated[int, limit_query(200)] = 50,
 ) -> AlgorithmsPage:
     """Your algorithms, most recently changed first."""
     rows, count = service.list_owned(
@@ -133,7 +152,7 @@ def read_algorithm(
         raise _raise(error) from None
 
 
-@router.put("/algorithms/{algorithm_id}", response_model=AlgorithmDetail, responses=_NOT_FOUND)
+@router.put("/algorithms/{algorithm_id}", response_model=AlgorithmDetail, responses=_DEPLOYED)
 def update_algorithm(
     session: SessionDep, user: CurrentUser, algorithm_id: uuid.UUID, body: AlgorithmUpdate
 ) -> AlgorithmDetail:
@@ -147,7 +166,7 @@ def update_algorithm(
 
 
 @router.delete(
-    "/algorithms/{algorithm_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND
+    "/algorithms/{algorithm_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_DEPLOYED
 )
 def delete_algorithm(session: SessionDep, user: CurrentUser, algorithm_id: uuid.UUID) -> None:
     """Delete an algorithm with its versions and runs (refused while deployed)."""
@@ -164,8 +183,8 @@ def list_versions(
     session: SessionDep,
     user: CurrentUser,
     algorithm_id: uuid.UUID,
-    skip: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    skip: Skip = 0,
+    limit: Annotated[int, limit_query(200)] = 50,
 ) -> VersionsPage:
     try:
         algorithm = service.get_owned(session, user.id, algorithm_id)

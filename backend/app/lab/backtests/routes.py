@@ -8,6 +8,9 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Query, status
 
 from app.api.deps import CurrentUser, SessionDep
+from app.api.errors import invalid, responses
+from app.api.openapi import links
+from app.api.pagination import Skip, limit_query
 from app.lab.backtests import service, store
 from app.lab.backtests.algorithms import algorithm_names, owned_algorithm_exists
 from app.lab.backtests.artefacts import SIDES, iso, thinned, unpack
@@ -35,7 +38,20 @@ from app.lab.backtests.worker import get_worker
 
 router = APIRouter(prefix="/lab", tags=["lab"])
 
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such run for this user"}}
+_NOT_FOUND = responses({404: "No such run for this user"})
+_NO_SWEEP = responses({404: "No such sweep for this user"})
+_RESULTS = responses({404: "No such run for this user", 409: "The run has no results yet"})
+_CANCEL = {409: "The job has already finished"}
+_NO_ALGORITHM = responses({404: "No such algorithm for this user"})
+_RUN_LINKS = links(
+    "lab-read_backtest",
+    "lab-read_equity",
+    "lab-read_trades",
+    "lab-read_round_trips",
+    "lab-cancel_backtest",
+    run_id="$response.body#/id",
+)
+_SWEEP_LINKS = links("lab-read_sweep", "lab-cancel_sweep", sweep_id="$response.body#/id")
 
 
 def _summary(run: BacktestRun) -> RunSummary:
@@ -79,7 +95,7 @@ def _queue(create: Callable[[], BacktestRun | ParameterSweep]) -> QueuedJob:
     except service.NotFoundError as error:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
     except service.InvalidRequestError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
+        raise invalid(str(error), "body") from None
     worker = get_worker()
     if worker is not None:
         worker.notify()
@@ -111,7 +127,8 @@ def _artefacts_of(run: BacktestRun) -> Any:
     "/backtest",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=QueuedJob,
-    responses={404: {"description": "Unknown algorithm"}, 422: {"description": "Invalid request"}},
+    responses=responses({404: "Unknown algorithm", 422: "Invalid request"})
+    | {202: {"description": "Queued", "links": _RUN_LINKS}},
 )
 def create_backtest(session: SessionDep, user: CurrentUser, body: BacktestCreate) -> QueuedJob:
     """Validate and queue a backtest; poll `GET /lab/backtest/{id}` for progress."""
@@ -123,7 +140,7 @@ def read_backtest(session: SessionDep, user: CurrentUser, run_id: uuid.UUID) -> 
     return _public(_owned_run(session, run_id, user))
 
 
-@router.get("/backtest/{run_id}/equity", response_model=EquitySeries, responses=_NOT_FOUND)
+@router.get("/backtest/{run_id}/equity", response_model=EquitySeries, responses=_RESULTS)
 def read_equity(
     session: SessionDep,
     user: CurrentUser,
@@ -152,13 +169,17 @@ def read_equity(
     )
 
 
-@router.get("/backtest/{run_id}/trades", response_model=TradesPage, responses=_NOT_FOUND)
+@router.get(
+    "/backtest/{run_id}/trades",
+    response_model=TradesPage,
+    responses=_RESULTS | responses({422: "Invalid paging, or a coin the run did not trade"}),
+)
 def read_trades(
     session: SessionDep,
     user: CurrentUser,
     run_id: uuid.UUID,
-    skip: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    skip: Skip = 0,
+    limit: Annotated[int, limit_query(1000)] = 100,
     coin: str | None = None,
     side: Annotated[str | None, Query(pattern="^(buy|sell)$")] = None,
 ) -> TradesPage:
@@ -168,9 +189,7 @@ def read_trades(
     if coin is not None:
         wanted = coin.strip().upper()
         if wanted not in art.coins:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, f"{wanted} is not a coin of this run"
-            )
+            raise invalid(f"{wanted} is not a coin of this run", "query", "coin")
         selected &= art.trade_coin == art.coins.index(wanted)
     if side is not None:
         selected &= art.trade_buy == (1 if side == "buy" else 0)
@@ -194,13 +213,13 @@ def read_trades(
     return TradesPage(data=data, count=len(rows))
 
 
-@router.get("/backtest/{run_id}/round-trips", response_model=RoundTripsPage, responses=_NOT_FOUND)
+@router.get("/backtest/{run_id}/round-trips", response_model=RoundTripsPage, responses=_RESULTS)
 def read_round_trips(
     session: SessionDep,
     user: CurrentUser,
     run_id: uuid.UUID,
-    skip: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    skip: Skip = 0,
+    limit: Annotated[int, limit_query(1000)] = 100,
 ) -> RoundTripsPage:
     """Per-trade P&L: each entry into a coin until it is flat again (open ones at the end)."""
     art = _artefacts_of(_owned_run(session, run_id, user))
@@ -224,7 +243,11 @@ def read_round_trips(
     return RoundTripsPage(data=data, count=n)
 
 
-@router.post("/backtest/{run_id}/cancel", response_model=RunPublic, responses=_NOT_FOUND)
+@router.post(
+    "/backtest/{run_id}/cancel",
+    response_model=RunPublic,
+    responses=_NOT_FOUND | responses(_CANCEL),
+)
 def cancel_backtest(session: SessionDep, user: CurrentUser, run_id: uuid.UUID) -> RunPublic:
     """Cancel a queued or running run (a finished one answers 409)."""
     run = _owned_run(session, run_id, user)
@@ -232,14 +255,16 @@ def cancel_backtest(session: SessionDep, user: CurrentUser, run_id: uuid.UUID) -
     return _public(run)
 
 
-@router.get("/algorithms/{algorithm_id}/backtests", response_model=RunsPage, responses=_NOT_FOUND)
+@router.get(
+    "/algorithms/{algorithm_id}/backtests", response_model=RunsPage, responses=_NO_ALGORITHM
+)
 def list_backtests(
     session: SessionDep,
     user: CurrentUser,
     algorithm_id: uuid.UUID,
     status_filter: Annotated[RunStatus | None, Query(alias="status")] = None,
-    skip: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    skip: Skip = 0,
+    limit: Annotated[int, limit_query(200)] = 50,
 ) -> RunsPage:
     """This user's runs of one algorithm, newest first."""
     if not owned_algorithm_exists(session, algorithm_id, user.id):
@@ -250,7 +275,14 @@ def list_backtests(
     return RunsPage(data=[_summary(r) for r in runs], count=count)
 
 
-@router.get("/backtests/compare", response_model=Comparison, responses=_NOT_FOUND)
+@router.get(
+    "/backtests/compare",
+    response_model=Comparison,
+    responses=responses(
+        {404: "No such run for this user", 409: "A run has no results yet"},
+        {422: "ids is not 2 to 10 run ids separated by commas"},
+    ),
+)
 def compare_backtests(
     session: SessionDep,
     user: CurrentUser,
@@ -263,11 +295,9 @@ def compare_backtests(
             dict.fromkeys(uuid.UUID(part.strip()) for part in ids.split(",") if part.strip())
         )
     except ValueError:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, "ids must be run ids separated by commas"
-        ) from None
+        raise invalid("ids must be run ids separated by commas", "query", "ids") from None
     if not 2 <= len(run_ids) <= 10:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "compare 2 to 10 different runs")
+        raise invalid("compare 2 to 10 different runs", "query", "ids")
     runs = [_owned_run(session, run_id, user) for run_id in run_ids]
     unfinished = [
         str(r.id) for r in runs if r.status != RunStatus.SUCCEEDED.value or r.artefacts is None
@@ -320,7 +350,8 @@ def compare_backtests(
     "/sweep",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=QueuedJob,
-    responses={404: {"description": "Unknown algorithm"}, 422: {"description": "Invalid request"}},
+    responses=responses({404: "Unknown algorithm", 422: "Invalid request"})
+    | {202: {"description": "Queued", "links": _SWEEP_LINKS}},
 )
 def create_sweep(session: SessionDep, user: CurrentUser, body: SweepCreate) -> QueuedJob:
     """Queue a parameter sweep (grid or random) with an out-of-sample window."""
@@ -335,25 +366,29 @@ def _owned_sweep(session: SessionDep, sweep_id: uuid.UUID, user: CurrentUser) ->
     return sweep
 
 
-@router.get("/sweep/{sweep_id}", response_model=SweepPublic, responses=_NOT_FOUND)
+@router.get("/sweep/{sweep_id}", response_model=SweepPublic, responses=_NO_SWEEP)
 def read_sweep(session: SessionDep, user: CurrentUser, sweep_id: uuid.UUID) -> SweepPublic:
     return _sweep_public(_owned_sweep(session, sweep_id, user))
 
 
-@router.post("/sweep/{sweep_id}/cancel", response_model=SweepPublic, responses=_NOT_FOUND)
+@router.post(
+    "/sweep/{sweep_id}/cancel",
+    response_model=SweepPublic,
+    responses=_NO_SWEEP | responses(_CANCEL),
+)
 def cancel_sweep(session: SessionDep, user: CurrentUser, sweep_id: uuid.UUID) -> SweepPublic:
     sweep = _owned_sweep(session, sweep_id, user)
     _cancel(session, ParameterSweep, sweep, "sweep")
     return _sweep_public(sweep)
 
 
-@router.get("/algorithms/{algorithm_id}/sweeps", response_model=SweepsPage, responses=_NOT_FOUND)
+@router.get("/algorithms/{algorithm_id}/sweeps", response_model=SweepsPage, responses=_NO_ALGORITHM)
 def list_sweeps(
     session: SessionDep,
     user: CurrentUser,
     algorithm_id: uuid.UUID,
-    skip: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    skip: Skip = 0,
+    limit: Annotated[int, limit_query(200)] = 50,
 ) -> SweepsPage:
     if not owned_algorithm_exists(session, algorithm_id, user.id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "algorithm not found")
