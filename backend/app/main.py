@@ -12,6 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from app.api.main import api_router
 from app.core.config import REPO_ROOT, settings
+from app.core.http_security import SecurityMiddleware
 from app.core.lifespan import shutdown_hooks, startup_hooks
 from app.core.logging import setup_logging
 
@@ -73,6 +74,12 @@ def create_app(spa_dist: Path | None = None) -> FastAPI:
             allow_methods=["*"],
             allow_headers=["*"],
         )
+    # Added last, so it is outermost: headers land on every answer, CORS and errors included.
+    application.add_middleware(
+        SecurityMiddleware,
+        api_prefix=settings.API_V1_STR,
+        max_body_bytes=settings.MAX_REQUEST_BODY_BYTES,
+    )
 
     @application.exception_handler(Exception)
     async def unhandled(request: Request, exc: Exception) -> JSONResponse:

@@ -2,6 +2,14 @@
 
 from sqlmodel import SQLModel
 
+from app.auth.models import (
+    LoginEvent,
+    LoginThrottle,
+    RecoveryCode,
+    SecurityPolicy,
+    UserSession,
+    UserTotp,
+)
 from app.collector.models import CollectionRun, PriceData5Min, PriceRollup1h
 from app.credentials.models import CoinspotCredential, CredentialAuditLog
 from app.lab.algorithms.models import Algorithm, AlgorithmVersion
@@ -11,6 +19,12 @@ from app.users.models import User
 metadata = SQLModel.metadata
 
 __all__ = [
+    "LoginEvent",
+    "LoginThrottle",
+    "RecoveryCode",
+    "SecurityPolicy",
+    "UserSession",
+    "UserTotp",
     "BacktestRun",
     "ParameterSweep",
     "Algorithm",
