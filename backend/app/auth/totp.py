@@ -21,7 +21,7 @@ from sqlmodel import Session, col, delete, select
 
 from app.auth.models import RecoveryCode, UserTotp
 from app.core.config import settings
-from app.core.crypto import get_credentials_cipher
+from app.core.crypto import DecryptionError, SecretCipher, get_credentials_cipher
 
 RECOVERY_CODE_COUNT = 10
 _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
@@ -153,3 +153,21 @@ def recovery_codes_left(session: Session, user_id: uuid.UUID) -> int:
         .where(col(RecoveryCode.used_at).is_(None))
     ).all()
     return len(rows)
+
+
+def rotate_all(session: Session, cipher: SecretCipher) -> tuple[int, list[uuid.UUID]]:
+    """Re-encrypt every TOTP secret under the first key (part of `rotate-keys`); returns
+    (rotated, users whose secret no configured key decrypts — left unchanged)."""
+    rotated, failed = 0, []
+    rows = session.exec(select(UserTotp).order_by(col(UserTotp.user_id)).with_for_update()).all()
+    for row in rows:
+        try:
+            cipher.decrypt(row.secret_encrypted, context=_context(row.user_id))
+            row.secret_encrypted = cipher.rotate(row.secret_encrypted)
+        except DecryptionError:
+            failed.append(row.user_id)
+            continue
+        session.add(row)
+        rotated += 1
+    session.commit()
+    return rotated, failed
