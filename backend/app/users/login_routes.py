@@ -127,7 +127,7 @@ def login_access_token(
     """OAuth2 password login. Without 2FA: an access token (and the refresh cookie). With
     2FA: `two_factor_required` and an `mfa_token` for POST /login/two-factor."""
     attempt = _Attempt(session, request, form_data.username)
-    attempt.refuse_if_throttled()
+    attempt.refuse_if_throttled(service.get_user_by_email(session=session, email=attempt.email))
     user = service.authenticate(
         session=session, email=form_data.username, password=form_data.password
     )
