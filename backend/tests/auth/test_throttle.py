@@ -39,9 +39,7 @@ def test_lock_after_limit_then_correct_login_after_delay(
     client: TestClient, account: Account, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sent: list[dict[str, str]] = []
-    monkeypatch.setattr(
-        "app.users.login_routes.send_email", lambda **kw: sent.append(kw)
-    )
+    monkeypatch.setattr("app.users.login_routes.send_email", lambda **kw: sent.append(kw))
     limit = settings.LOGIN_MAX_FAILURES_ACCOUNT
     for _ in range(limit):
         r = _login(client, account.email, "wrong-password")
@@ -141,8 +139,20 @@ def two_app_processes() -> Iterator[list[str]]:
         port = _free_port()
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-                 "--port", str(port), "--lifespan", "off", "--log-level", "warning"],
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "app.main:app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--lifespan",
+                    "off",
+                    "--log-level",
+                    "warning",
+                ],
                 cwd=BACKEND_DIR,
                 env=env,
             )
