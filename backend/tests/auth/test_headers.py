@@ -1,5 +1,6 @@
 """Security headers on the SPA and the API, HSTS only over TLS, body size limit, CORS."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ COMMON = {
 
 
 @pytest.fixture(scope="module")
-def spa_client(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def spa_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     dist: Path = tmp_path_factory.mktemp("dist")
     (dist / "index.html").write_text("<!doctype html><div id=app></div>")
     with TestClient(create_app(spa_dist=dist)) as c:
@@ -51,7 +52,7 @@ def test_api_headers_and_hsts_over_tls(client: TestClient) -> None:
         assert r.headers["strict-transport-security"].startswith("max-age=31536000")
 
 
-def test_body_size_limit(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_body_size_limit(client: TestClient) -> None:
     big = "x" * (settings.MAX_REQUEST_BODY_BYTES + 1)
     r = client.post(
         f"{settings.API_V1_STR}/login/access-token", data={"username": big, "password": "p"}
@@ -59,7 +60,7 @@ def test_body_size_limit(client: TestClient, monkeypatch: pytest.MonkeyPatch) ->
     assert r.status_code == 413
     assert "too large" in r.json()["detail"]
 
-    def chunks():  # type: ignore[no-untyped-def]
+    def chunks() -> Iterator[bytes]:
         for _ in range(settings.MAX_REQUEST_BODY_BYTES // 65536 + 2):
             yield b"y" * 65536
 

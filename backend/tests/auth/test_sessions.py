@@ -3,6 +3,7 @@ ends the whole family, logout, the sessions list, sign out everywhere, and a pas
 change that ends the other sessions."""
 
 from fastapi.testclient import TestClient
+from sqlmodel import Session
 
 from tests.auth.conftest import API, Account
 
@@ -88,7 +89,7 @@ def test_sessions_page_and_sign_out(
     assert https_client.post(f"{API}/login/refresh").status_code == 401
 
 
-def test_other_users_session_is_404(client: TestClient, account: Account, db) -> None:  # type: ignore[no-untyped-def]
+def test_other_users_session_is_404(client: TestClient, account: Account, db: Session) -> None:
     from tests.utils import create_random_user
 
     other_email, other_pw = create_random_user(db)

@@ -61,8 +61,8 @@ def test_enrol_shows_qr_and_key_and_stores_no_plain_secret(
         "required_by_policy": False,
     }
     with engine.connect() as conn:
-        stored = conn.execute(text("SELECT secret_encrypted FROM user_totp")).scalars().all()
-        hashes = conn.execute(text("SELECT code_hash FROM user_recovery_code")).scalars().all()
+        stored = [str(v) for (v,) in conn.execute(text("SELECT secret_encrypted FROM user_totp"))]
+        hashes = [str(v[0]) for v in conn.execute(text("SELECT code_hash FROM user_recovery_code"))]
     assert all(setup["secret"] not in s for s in stored)
     assert not set(codes) & set(hashes)
     assert not {c.replace("-", "") for c in codes} & set(hashes)
