@@ -17,7 +17,8 @@ from pydantic_core import MultiHostUrl
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_SECRET = "changethis"
+# bandit B105: the placeholder that start-up refuses outside local
+DEFAULT_SECRET = "changethis"  # nosec B105
 
 
 def _parse_list(value: Any) -> list[str] | str:
