@@ -5,6 +5,24 @@ export type ClientOptions = {
 };
 
 /**
+ * AccessToken
+ */
+export type AccessToken = {
+    /**
+     * Access Token
+     */
+    access_token: string;
+    /**
+     * Token Type
+     */
+    token_type?: string;
+    /**
+     * Expires In
+     */
+    expires_in: number;
+};
+
+/**
  * AlgorithmCreate
  *
  * New algorithm from `code`, or from a `template` key (then `code` is the template's).
@@ -327,6 +345,16 @@ export type BodyLoginLoginAccessToken = {
 };
 
 /**
+ * CodeBody
+ */
+export type CodeBody = {
+    /**
+     * Code
+     */
+    code: string;
+};
+
+/**
  * CoinCoverage
  */
 export type CoinCoverage = {
@@ -626,6 +654,20 @@ export type CredentialUpdate = {
 };
 
 /**
+ * DisableTwoFactor
+ */
+export type DisableTwoFactor = {
+    /**
+     * Password
+     */
+    password: string;
+    /**
+     * Code
+     */
+    code: string;
+};
+
+/**
  * EquitySeries
  */
 export type EquitySeries = {
@@ -784,6 +826,74 @@ export type LatestPrices = {
 };
 
 /**
+ * LoginEventPublic
+ */
+export type LoginEventPublic = {
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Result
+     */
+    result: string;
+    /**
+     * Ip Address
+     */
+    ip_address: string | null;
+    /**
+     * User Agent
+     */
+    user_agent: string | null;
+};
+
+/**
+ * LoginEventsPublic
+ */
+export type LoginEventsPublic = {
+    /**
+     * Data
+     */
+    data: Array<LoginEventPublic>;
+    /**
+     * Count
+     */
+    count: number;
+};
+
+/**
+ * LoginResponse
+ *
+ * Either tokens, or `two_factor_required` with a short-lived `mfa_token` for step two.
+ */
+export type LoginResponse = {
+    /**
+     * Access Token
+     */
+    access_token?: string | null;
+    /**
+     * Token Type
+     */
+    token_type?: string;
+    /**
+     * Expires In
+     */
+    expires_in?: number | null;
+    /**
+     * Two Factor Required
+     */
+    two_factor_required?: boolean;
+    /**
+     * Mfa Token
+     */
+    mfa_token?: string | null;
+};
+
+/**
  * Message
  */
 export type Message = {
@@ -875,6 +985,26 @@ export type ParameterRange = {
 export type PermissionLevel = 'unknown' | 'read_only' | 'full_access';
 
 /**
+ * PolicyPublic
+ */
+export type PolicyPublic = {
+    /**
+     * Require Two Factor
+     */
+    require_two_factor: boolean;
+};
+
+/**
+ * PolicyUpdate
+ */
+export type PolicyUpdate = {
+    /**
+     * Require Two Factor
+     */
+    require_two_factor: boolean;
+};
+
+/**
  * PriceBar
  */
 export type PriceBar = {
@@ -948,6 +1078,16 @@ export type QueuedJob = {
      * Status
      */
     status: string;
+};
+
+/**
+ * RecoveryCodes
+ */
+export type RecoveryCodes = {
+    /**
+     * Recovery Codes
+     */
+    recovery_codes: Array<string>;
 };
 
 /**
@@ -1242,6 +1382,64 @@ export type SandboxWall = {
 };
 
 /**
+ * SessionPublic
+ */
+export type SessionPublic = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Last Used At
+     */
+    last_used_at: string;
+    /**
+     * Expires At
+     */
+    expires_at: string;
+    /**
+     * Ip Address
+     */
+    ip_address: string | null;
+    /**
+     * User Agent
+     */
+    user_agent: string | null;
+    /**
+     * Current
+     */
+    current: boolean;
+};
+
+/**
+ * SessionsPublic
+ */
+export type SessionsPublic = {
+    /**
+     * Data
+     */
+    data: Array<SessionPublic>;
+    /**
+     * Count
+     */
+    count: number;
+};
+
+/**
+ * StepUpGrant
+ */
+export type StepUpGrant = {
+    /**
+     * Valid Until
+     */
+    valid_until: string;
+};
+
+/**
  * SweepCreate
  */
 export type SweepCreate = {
@@ -1437,20 +1635,6 @@ export type TemplatePublic = {
 };
 
 /**
- * Token
- */
-export type Token = {
-    /**
-     * Access Token
-     */
-    access_token: string;
-    /**
-     * Token Type
-     */
-    token_type?: string;
-};
-
-/**
  * TradePublic
  */
 export type TradePublic = {
@@ -1562,6 +1746,60 @@ export type TradingSettings = {
      * Bars the lookahead check truncates at
      */
     lookahead_samples?: number;
+};
+
+/**
+ * TwoFactorLogin
+ */
+export type TwoFactorLogin = {
+    /**
+     * Mfa Token
+     */
+    mfa_token: string;
+    /**
+     * Code
+     */
+    code: string;
+};
+
+/**
+ * TwoFactorSetup
+ */
+export type TwoFactorSetup = {
+    /**
+     * Secret
+     */
+    secret: string;
+    /**
+     * Otpauth Uri
+     */
+    otpauth_uri: string;
+    /**
+     * Qr Svg Data Uri
+     */
+    qr_svg_data_uri: string;
+};
+
+/**
+ * TwoFactorStatus
+ */
+export type TwoFactorStatus = {
+    /**
+     * Enabled
+     */
+    enabled: boolean;
+    /**
+     * Pending Setup
+     */
+    pending_setup: boolean;
+    /**
+     * Recovery Codes Left
+     */
+    recovery_codes_left: number;
+    /**
+     * Required By Policy
+     */
+    required_by_policy: boolean;
 };
 
 /**
@@ -2031,6 +2269,10 @@ export type LoginLoginAccessTokenErrors = {
      * Validation Error
      */
     422: HttpValidationError;
+    /**
+     * Too many failed attempts; see Retry-After
+     */
+    429: unknown;
 };
 
 export type LoginLoginAccessTokenError = LoginLoginAccessTokenErrors[keyof LoginLoginAccessTokenErrors];
@@ -2039,10 +2281,93 @@ export type LoginLoginAccessTokenResponses = {
     /**
      * Successful Response
      */
-    200: Token;
+    200: LoginResponse;
 };
 
 export type LoginLoginAccessTokenResponse = LoginLoginAccessTokenResponses[keyof LoginLoginAccessTokenResponses];
+
+export type LoginLoginTwoFactorData = {
+    body: TwoFactorLogin;
+    path?: never;
+    query?: never;
+    url: '/api/v1/login/two-factor';
+};
+
+export type LoginLoginTwoFactorErrors = {
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+    /**
+     * Too many failed attempts; see Retry-After
+     */
+    429: unknown;
+};
+
+export type LoginLoginTwoFactorError = LoginLoginTwoFactorErrors[keyof LoginLoginTwoFactorErrors];
+
+export type LoginLoginTwoFactorResponses = {
+    /**
+     * Successful Response
+     */
+    200: AccessToken;
+};
+
+export type LoginLoginTwoFactorResponse = LoginLoginTwoFactorResponses[keyof LoginLoginTwoFactorResponses];
+
+export type LoginRefreshAccessTokenData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/login/refresh';
+};
+
+export type LoginRefreshAccessTokenErrors = {
+    /**
+     * No valid refresh cookie
+     */
+    401: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type LoginRefreshAccessTokenError = LoginRefreshAccessTokenErrors[keyof LoginRefreshAccessTokenErrors];
+
+export type LoginRefreshAccessTokenResponses = {
+    /**
+     * Successful Response
+     */
+    200: AccessToken;
+};
+
+export type LoginRefreshAccessTokenResponse = LoginRefreshAccessTokenResponses[keyof LoginRefreshAccessTokenResponses];
+
+export type LoginLogoutData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/login/logout';
+};
+
+export type LoginLogoutErrors = {
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type LoginLogoutError = LoginLogoutErrors[keyof LoginLogoutErrors];
+
+export type LoginLogoutResponses = {
+    /**
+     * Successful Response
+     */
+    200: Message;
+};
+
+export type LoginLogoutResponse = LoginLogoutResponses[keyof LoginLogoutResponses];
 
 export type LoginTestTokenData = {
     body?: never;
@@ -2370,6 +2695,290 @@ export type UsersUpdateUserResponses = {
 };
 
 export type UsersUpdateUserResponse = UsersUpdateUserResponses[keyof UsersUpdateUserResponses];
+
+export type SecurityTwoFactorStatusData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/security/two-factor';
+};
+
+export type SecurityTwoFactorStatusResponses = {
+    /**
+     * Successful Response
+     */
+    200: TwoFactorStatus;
+};
+
+export type SecurityTwoFactorStatusResponse = SecurityTwoFactorStatusResponses[keyof SecurityTwoFactorStatusResponses];
+
+export type SecurityTwoFactorSetupData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/security/two-factor/setup';
+};
+
+export type SecurityTwoFactorSetupErrors = {
+    /**
+     * Already enabled
+     */
+    409: unknown;
+};
+
+export type SecurityTwoFactorSetupResponses = {
+    /**
+     * Successful Response
+     */
+    200: TwoFactorSetup;
+};
+
+export type SecurityTwoFactorSetupResponse = SecurityTwoFactorSetupResponses[keyof SecurityTwoFactorSetupResponses];
+
+export type SecurityTwoFactorConfirmData = {
+    body: CodeBody;
+    path?: never;
+    query?: never;
+    url: '/api/v1/security/two-factor/confirm';
+};
+
+export type SecurityTwoFactorConfirmErrors = {
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type SecurityTwoFactorConfirmError = SecurityTwoFactorConfirmErrors[keyof SecurityTwoFactorConfirmErrors];
+
+export type SecurityTwoFactorConfirmResponses = {
+    /**
+     * Successful Response
+     */
+    200: RecoveryCodes;
+};
+
+export type SecurityTwoFactorConfirmResponse = SecurityTwoFactorConfirmResponses[keyof SecurityTwoFactorConfirmResponses];
+
+export type SecurityTwoFactorDisableData = {
+    body: DisableTwoFactor;
+    path?: never;
+    query?: never;
+    url: '/api/v1/security/two-factor/disable';
+};
+
+export type SecurityTwoFactorDisableErrors = {
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type SecurityTwoFactorDisableError = SecurityTwoFactorDisableErrors[keyof SecurityTwoFactorDisableErrors];
+
+export type SecurityTwoFactorDisableResponses = {
+    /**
+     * Successful Response
+     */
+    200: Message;
+};
+
+export type SecurityTwoFactorDisableResponse = SecurityTwoFactorDisableResponses[keyof SecurityTwoFactorDisableResponses];
+
+export type SecurityRegenerateRecoveryCodesData = {
+    body: CodeBody;
+    path?: never;
+    query?: never;
+    url: '/api/v1/security/two-factor/recovery-codes';
+};
+
+export type SecurityRegenerateRecoveryCodesErrors = {
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type SecurityRegenerateRecoveryCodesError = SecurityRegenerateRecoveryCodesErrors[keyof SecurityRegenerateRecoveryCodesErrors];
+
+export type SecurityRegenerateRecoveryCodesResponses = {
+    /**
+     * Successful Response
+     */
+    200: RecoveryCodes;
+};
+
+export type SecurityRegenerateRecoveryCodesResponse = SecurityRegenerateRecoveryCodesResponses[keyof SecurityRegenerateRecoveryCodesResponses];
+
+export type SecurityStepUpData = {
+    body: CodeBody;
+    path?: never;
+    query?: never;
+    url: '/api/v1/security/step-up';
+};
+
+export type SecurityStepUpErrors = {
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+    /**
+     * Too many failed codes
+     */
+    429: unknown;
+};
+
+export type SecurityStepUpError = SecurityStepUpErrors[keyof SecurityStepUpErrors];
+
+export type SecurityStepUpResponses = {
+    /**
+     * Successful Response
+     */
+    200: StepUpGrant;
+};
+
+export type SecurityStepUpResponse = SecurityStepUpResponses[keyof SecurityStepUpResponses];
+
+export type SecurityListSessionsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/security/sessions';
+};
+
+export type SecurityListSessionsResponses = {
+    /**
+     * Successful Response
+     */
+    200: SessionsPublic;
+};
+
+export type SecurityListSessionsResponse = SecurityListSessionsResponses[keyof SecurityListSessionsResponses];
+
+export type SecurityRevokeSessionData = {
+    body?: never;
+    path: {
+        /**
+         * Session Id
+         */
+        session_id: string;
+    };
+    query?: never;
+    url: '/api/v1/security/sessions/{session_id}';
+};
+
+export type SecurityRevokeSessionErrors = {
+    /**
+     * No such session
+     */
+    404: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type SecurityRevokeSessionError = SecurityRevokeSessionErrors[keyof SecurityRevokeSessionErrors];
+
+export type SecurityRevokeSessionResponses = {
+    /**
+     * Successful Response
+     */
+    200: Message;
+};
+
+export type SecurityRevokeSessionResponse = SecurityRevokeSessionResponses[keyof SecurityRevokeSessionResponses];
+
+export type SecurityRevokeAllSessionsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/security/sessions/revoke-all';
+};
+
+export type SecurityRevokeAllSessionsResponses = {
+    /**
+     * Successful Response
+     */
+    200: Message;
+};
+
+export type SecurityRevokeAllSessionsResponse = SecurityRevokeAllSessionsResponses[keyof SecurityRevokeAllSessionsResponses];
+
+export type SecurityListLoginEventsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Skip
+         */
+        skip?: number;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/v1/security/login-events';
+};
+
+export type SecurityListLoginEventsErrors = {
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type SecurityListLoginEventsError = SecurityListLoginEventsErrors[keyof SecurityListLoginEventsErrors];
+
+export type SecurityListLoginEventsResponses = {
+    /**
+     * Successful Response
+     */
+    200: LoginEventsPublic;
+};
+
+export type SecurityListLoginEventsResponse = SecurityListLoginEventsResponses[keyof SecurityListLoginEventsResponses];
+
+export type SecurityReadPolicyData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/security/policy';
+};
+
+export type SecurityReadPolicyResponses = {
+    /**
+     * Successful Response
+     */
+    200: PolicyPublic;
+};
+
+export type SecurityReadPolicyResponse = SecurityReadPolicyResponses[keyof SecurityReadPolicyResponses];
+
+export type SecurityUpdatePolicyData = {
+    body: PolicyUpdate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/security/policy';
+};
+
+export type SecurityUpdatePolicyErrors = {
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type SecurityUpdatePolicyError = SecurityUpdatePolicyErrors[keyof SecurityUpdatePolicyErrors];
+
+export type SecurityUpdatePolicyResponses = {
+    /**
+     * Successful Response
+     */
+    200: PolicyPublic;
+};
+
+export type SecurityUpdatePolicyResponse = SecurityUpdatePolicyResponses[keyof SecurityUpdatePolicyResponses];
 
 export type UtilsHealthCheckData = {
     body?: never;
