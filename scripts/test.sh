@@ -27,6 +27,20 @@ log "test database server: ${ADMIN_URL%%\?*}"
 
 "$REPO_ROOT/scripts/lint.sh"
 
+log "static security checks: bandit (backend)"
+(cd "$BACKEND_DIR" && uv run --frozen bandit -q -c pyproject.toml -r app) || die "bandit found issues"
+log "static security checks: npm audit of frontend/package-lock.json"
+audit_out="$(cd "$FRONTEND_DIR" && npm audit --package-lock-only --audit-level=high 2>&1)" && audit_rc=0 || audit_rc=$?
+if [ "$audit_rc" -eq 0 ]; then
+  printf '%s\n' "$audit_out" | tail -n 3
+elif printf '%s' "$audit_out" | grep -qiE "audit endpoint returned an error|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|network"; then
+  # Offline, or a registry mirror without the advisory service: report, do not fail.
+  log "npm audit: the advisory database cannot be reached; lockfile not audited"
+else
+  printf '%s\n' "$audit_out"
+  die "npm audit found high or critical advisories"
+fi
+
 testdb() { (cd "$BACKEND_DIR" && uv run --frozen --quiet python scripts/testdb.py "$@"); }
 
 if [ -x "$REPO_ROOT/scripts/test-frontend.sh" ]; then

@@ -14,6 +14,7 @@ from app.api.errors import install_error_handlers
 from app.api.main import api_router
 from app.api.openapi import install_openapi
 from app.core.config import REPO_ROOT, settings
+from app.core.http_security import SecurityMiddleware
 from app.core.lifespan import shutdown_hooks, startup_hooks
 from app.core.logging import setup_logging
 
@@ -75,6 +76,12 @@ def create_app(spa_dist: Path | None = None) -> FastAPI:
             allow_methods=["*"],
             allow_headers=["*"],
         )
+    # Added last, so it is outermost: headers land on every answer, CORS and errors included.
+    application.add_middleware(
+        SecurityMiddleware,
+        api_prefix=settings.API_V1_STR,
+        max_body_bytes=settings.MAX_REQUEST_BODY_BYTES,
+    )
 
     @application.exception_handler(Exception)
     async def unhandled(request: Request, exc: Exception) -> JSONResponse:

@@ -4,6 +4,14 @@ from sqlmodel import SQLModel
 
 from app.alerts.models import Alert, AlertRulesRow
 from app.audit.models import AuditLog
+from app.auth.models import (
+    LoginEvent,
+    LoginThrottle,
+    RecoveryCode,
+    SecurityPolicy,
+    UserSession,
+    UserTotp,
+)
 from app.collector.models import CollectionRun, PriceData5Min, PriceRollup1h
 from app.credentials.models import CoinspotCredential, CredentialAuditLog
 from app.events.models import Event
@@ -34,6 +42,12 @@ __all__ = [
     "PromotionPolicyRow",
     "Release",
     "ReleaseArtefact",
+    "LoginEvent",
+    "LoginThrottle",
+    "RecoveryCode",
+    "SecurityPolicy",
+    "UserSession",
+    "UserTotp",
     "BacktestRun",
     "ParameterSweep",
     "Algorithm",

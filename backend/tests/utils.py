@@ -1,6 +1,7 @@
 """Helpers shared by tests of every domain."""
 
 import secrets
+from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
 from sqlmodel import Session
@@ -38,3 +39,43 @@ def error_text(response: object) -> str:
     if isinstance(detail, str):
         return detail
     return "; ".join(str(error["msg"]) for error in detail)
+
+
+def totp_code(secret: str, user_email: str) -> str:
+    """A code the server accepts now: the earliest step after the last one it accepted
+    (codes are single-use), within the ±1 step it allows."""
+    import pyotp
+    from sqlalchemy import text
+
+    from app.core.db import engine
+
+    totp = pyotp.TOTP(secret)
+    current = totp.timecode(datetime.now(UTC))
+    with engine.connect() as conn:
+        last = conn.execute(
+            text(
+                'SELECT t.last_used_step FROM user_totp t JOIN "user" u ON u.id = t.user_id '
+                "WHERE u.email = :e"
+            ),
+            {"e": user_email},
+        ).scalar()
+    step = max(current - 1, (last or 0) + 1)
+    assert step <= current + 1, "no unused TOTP step left in the window"
+    return totp.generate_otp(step)
+
+
+def enable_two_factor(
+    client: TestClient, headers: dict[str, str], email: str
+) -> tuple[str, list[str]]:
+    """Enrol TOTP through the API; returns (secret, recovery codes). The session that
+    confirms it has a fresh second factor."""
+    r = client.post("/api/v1/security/two-factor/setup", headers=headers)
+    assert r.status_code == 200, r.text
+    secret = r.json()["secret"]
+    r = client.post(
+        "/api/v1/security/two-factor/confirm",
+        headers=headers,
+        json={"code": totp_code(secret, email)},
+    )
+    assert r.status_code == 200, r.text
+    return secret, r.json()["recovery_codes"]

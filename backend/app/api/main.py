@@ -6,6 +6,7 @@ from app.alerts import lifecycle as alerts_lifecycle  # noqa: F401 - registers s
 from app.alerts import routes as alerts_routes
 from app.api.routes import utils
 from app.audit import routes as audit_routes
+from app.auth import routes as auth_routes
 from app.collector import routes as collector_routes
 from app.credentials import routes as credentials_routes
 from app.events import lifecycle as events_lifecycle  # noqa: F401 - registers start/stop hooks
@@ -28,6 +29,7 @@ from app.floor.pnl import routes as pnl_routes
 api_router = APIRouter()
 api_router.include_router(login_routes.router)
 api_router.include_router(users_routes.router)
+api_router.include_router(auth_routes.router)
 api_router.include_router(utils.router)
 api_router.include_router(credentials_routes.router)
 api_router.include_router(collector_routes.prices_router)

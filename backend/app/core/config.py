@@ -18,7 +18,8 @@ from pydantic_core import MultiHostUrl
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_SECRET = "changethis"
+# bandit B105: the placeholder that start-up refuses outside local
+DEFAULT_SECRET = "changethis"  # nosec B105
 
 
 def _parse_list(value: Any) -> list[str] | str:
@@ -42,7 +43,22 @@ class Settings(BaseSettings):
     API_V1_STR: str = "/api/v1"
     ENVIRONMENT: Literal["local", "staging", "production"] = "local"
     SECRET_KEY: str = Field(default_factory=lambda: secrets.token_urlsafe(32))
-    ACCESS_TOKEN_EXPIRE_MINUTES: int = 60 * 24 * 8
+    # Access tokens are short-lived; a rotating refresh token (HttpOnly cookie) renews them.
+    ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=10, ge=1, le=60)
+    REFRESH_TOKEN_EXPIRE_DAYS: int = Field(default=14, ge=1, le=90)
+    # False only for plain-HTTP development on a host other than localhost.
+    REFRESH_COOKIE_SECURE: bool = True
+    # A fresh second factor (step-up) is valid this long for sensitive actions.
+    STEP_UP_TTL_SECONDS: int = Field(default=300, ge=30, le=3600)
+    # Login throttling: failures allowed per account / per client address before a delay,
+    # the first delay (doubling per further failure, capped), and how long failures count.
+    LOGIN_MAX_FAILURES_ACCOUNT: int = Field(default=5, ge=1, le=100)
+    LOGIN_MAX_FAILURES_ADDRESS: int = Field(default=20, ge=1, le=10000)
+    LOGIN_THROTTLE_BASE_SECONDS: int = Field(default=30, ge=1, le=3600)
+    LOGIN_THROTTLE_MAX_SECONDS: int = Field(default=900, ge=1, le=86400)
+    LOGIN_FAILURE_WINDOW_SECONDS: int = Field(default=3600, ge=60, le=86400 * 7)
+    # Largest request body accepted (413 above it).
+    MAX_REQUEST_BODY_BYTES: int = Field(default=2 * 1024 * 1024, ge=1024, le=1024**3)
     PORT: int = 8000
     FRONTEND_HOST: str = "http://localhost:8000"
     BACKEND_CORS_ORIGINS: Annotated[list[AnyUrl] | str, BeforeValidator(_parse_list)] = []

@@ -16,10 +16,36 @@ ALGORITHM = "HS256"
 password_hash = PasswordHash((Argon2Hasher(), BcryptHasher()))
 
 
-def create_access_token(subject: str | Any, expires_delta: timedelta) -> str:
+def create_access_token(
+    subject: str | Any, expires_delta: timedelta, session_id: uuid.UUID | None = None
+) -> str:
+    """A bearer token for `subject`, tied to a session (`sid`) so that it can be revoked."""
     expire = datetime.now(UTC) + expires_delta
-    to_encode = {"exp": expire, "sub": str(subject)}
+    to_encode: dict[str, Any] = {"exp": expire, "sub": str(subject), "type": "access"}
+    if session_id is not None:
+        to_encode["sid"] = str(session_id)
     return jwt.encode(to_encode, settings.SECRET_KEY, algorithm=ALGORITHM)
+
+
+def create_purpose_token(subject: str, purpose: str, expires_delta: timedelta) -> str:
+    """A short-lived token usable only for `purpose` (e.g. the second login step)."""
+    now = datetime.now(UTC)
+    return jwt.encode(
+        {"exp": now + expires_delta, "nbf": now, "sub": subject, "purpose": purpose},
+        settings.SECRET_KEY,
+        algorithm=ALGORITHM,
+    )
+
+
+def verify_purpose_token(token: str, purpose: str) -> str | None:
+    try:
+        decoded = jwt.decode(token, settings.SECRET_KEY, algorithms=[ALGORITHM])
+    except jwt.InvalidTokenError:
+        return None
+    if decoded.get("purpose") != purpose:
+        return None
+    subject = decoded.get("sub")
+    return str(subject) if subject else None
 
 
 def verify_password(plain_password: str, hashed_password: str) -> tuple[bool, str | None]:

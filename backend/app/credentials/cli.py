@@ -1,6 +1,6 @@
 """Credentials administration from the command line.
 
-    python -m app.credentials.cli rotate-keys   re-encrypt every row under the first key
+    python -m app.credentials.cli rotate-keys   re-encrypt every row (and every TOTP secret) under the first key
     python -m app.credentials.cli generate-key  print a new Fernet key
 
 Exit codes: 0 done, 1 some rows could not be decrypted (listed, left unchanged),
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from sqlmodel import Session
 
 import app.models  # noqa: F401  (registers every table, so foreign keys resolve)
+from app.auth import totp
 from app.core.crypto import (
     EncryptionNotConfiguredError,
     InvalidEncryptionKeyError,
@@ -32,7 +33,17 @@ def _rotate(batch_size: int) -> int:
         return 2
     with Session(engine) as session:
         report = rotate_all(session, cipher, batch_size=batch_size)
+        totp_rotated, totp_failed = totp.rotate_all(session, cipher)
     print(f"re-encrypted {report.rotated} credential row(s) under the first key")
+    print(f"re-encrypted {totp_rotated} two-factor secret(s) under the first key")
+    if totp_failed:
+        print(
+            f"{len(totp_failed)} two-factor secret(s) could not be decrypted and were left "
+            "unchanged (those users sign in with a recovery code and enrol again):",
+            file=sys.stderr,
+        )
+        for user_id in totp_failed:
+            print(f"  user {user_id}", file=sys.stderr)
     if report.failed:
         print(
             f"{len(report.failed)} row(s) could not be decrypted with any configured key and "
@@ -41,6 +52,8 @@ def _rotate(batch_size: int) -> int:
         )
         for row_id, user_id in report.failed:
             print(f"  row {row_id} (user {user_id})", file=sys.stderr)
+        return 1
+    if totp_failed:
         return 1
     print("old keys can now be removed from CREDENTIALS_ENCRYPTION_KEYS")
     return 0

@@ -1,5 +1,9 @@
 """Coinspot credentials API: store, read masked, replace, remove, validate, audit trail.
 
+Storing or replacing keys needs a fresh second factor (`FreshSecondFactorUser`, see
+app/api/deps.py). Reading shows only the last 4 characters, so nothing is revealed that
+needs one; deleting only removes access, and stays open as a safety action.
+
 Every route acts on the caller's own credentials only; there is no id in any path, so
 another user's credentials are unreachable and a user without any gets 404.
 
@@ -21,7 +25,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Response, status
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import CurrentUser, SessionDep
+from app.api.deps import CurrentUser, FreshSecondFactorUser, SessionDep
 from app.api.errors import invalid
 from app.api.pagination import Skip, limit_query
 from app.core.config import settings
@@ -133,9 +137,10 @@ def _own_row_or_404(session: Session, user: User, action: AuditAction) -> Coinsp
     responses={409: {"description": "Credentials already stored"}, **_NO_ENCRYPTION},
 )
 def create_credentials(
-    session: SessionDep, current_user: CurrentUser, body: CredentialCreate
+    session: SessionDep, current_user: FreshSecondFactorUser, body: CredentialCreate
 ) -> CredentialPublic:
-    """Store your Coinspot API key and secret (encrypted). 409 when you already have some."""
+    """Store your Coinspot API key and secret (encrypted). 409 when you already have some.
+    Needs a fresh second factor (403 with `X-Step-Up-Required` otherwise)."""
     if service.get_for_user(session, current_user.id) is not None:
         audit.record(
             session,
@@ -187,10 +192,10 @@ def read_credentials(session: SessionDep, current_user: CurrentUser) -> Credenti
 
 @router.put("/coinspot", responses={**_NOT_FOUND, **_UNDECRYPTABLE, **_NO_ENCRYPTION})
 def update_credentials(
-    session: SessionDep, current_user: CurrentUser, body: CredentialUpdate
+    session: SessionDep, current_user: FreshSecondFactorUser, body: CredentialUpdate
 ) -> CredentialPublic:
     """Replace the key and/or the secret and/or the label. New key material resets the
-    validation status to `not_validated`."""
+    validation status to `not_validated`. Needs a fresh second factor."""
     if body.label is None and body.api_key is None and body.api_secret is None:
         raise invalid("give at least one of label, api_key, api_secret", "body")
     row = _own_row_or_404(session, current_user, AuditAction.UPDATE)

@@ -28,7 +28,8 @@ from app.exchange.nonce import key_fingerprint
 logger = logging.getLogger(__name__)
 
 KEY_COLUMN = "api_key"
-SECRET_COLUMN = "api_secret"
+# bandit B105: a column name, not a secret
+SECRET_COLUMN = "api_secret"  # nosec B105
 
 
 class CredentialExistsError(Exception):

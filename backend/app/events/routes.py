@@ -28,7 +28,7 @@ from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconn
 from sqlmodel import Session
 from starlette.websockets import WebSocketState
 
-from app.api.deps import CurrentUser, SessionDep, get_current_user
+from app.api.deps import CurrentUser, SessionDep, get_auth_context, get_current_user
 from app.core.config import settings
 from app.core.db import engine
 from app.events import service
@@ -67,7 +67,7 @@ def list_events(
 def _authenticate(token: str) -> uuid.UUID | None:
     with Session(engine) as session:
         try:
-            return get_current_user(session, token).id
+            return get_current_user(session, get_auth_context(session, token)).id
         except HTTPException:
             return None
 

@@ -6,9 +6,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException
 from sqlmodel import col, func, select
 
-from app.api.deps import CurrentUser, SessionDep, SuperUser
+from app.api.deps import AuthContextDep, CurrentUser, CurrentUserMayEnrol, SessionDep, SuperUser
 from app.api.errors import responses
 from app.api.pagination import Skip, limit_query
+from app.auth import sessions as auth_sessions
 from app.core.security import get_password_hash, verify_password
 from app.users import service
 from app.users.models import (
@@ -67,10 +68,9 @@ def update_user_me(session: SessionDep, user_in: UserUpdateMe, current_user: Cur
     "/me/password",
     responses=responses({400: "Wrong current password, or the new one equals it"}),
 )
-def update_password_me(
-    session: SessionDep, body: UpdatePassword, current_user: CurrentUser
-) -> Message:
-    """Change your own password."""
+def update_password_me(session: SessionDep, body: UpdatePassword, ctx: AuthContextDep) -> Message:
+    """Change your own password; every other session of yours is signed out."""
+    current_user = ctx.user
     verified, _ = verify_password(body.current_password, current_user.hashed_password)
     if not verified:
         raise HTTPException(status_code=400, detail="Incorrect password")
@@ -81,11 +81,12 @@ def update_password_me(
     current_user.hashed_password = get_password_hash(body.new_password)
     session.add(current_user)
     session.commit()
+    auth_sessions.revoke_all(session, current_user.id, "password_changed", keep=ctx.session.id)
     return Message(message="Password updated successfully")
 
 
 @router.get("/me", response_model=UserPublic)
-def read_user_me(current_user: CurrentUser) -> Any:
+def read_user_me(current_user: CurrentUserMayEnrol) -> Any:
     """Your own user and profile."""
     return current_user
 
@@ -157,7 +158,10 @@ def update_user(
         existing = service.get_user_by_email(session=session, email=user_in.email)
         if existing and existing.id != user_id:
             raise HTTPException(status_code=409, detail="A user with this email already exists")
-    return service.update_user(session=session, db_user=db_user, user_in=user_in)
+    updated = service.update_user(session=session, db_user=db_user, user_in=user_in)
+    if user_in.password or user_in.is_active is False:
+        auth_sessions.revoke_all(session, user_id, "changed_by_superuser")
+    return updated
 
 
 @router.delete(

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from app.core.config import settings
 from app.core.db import engine
 from app.users import service as users_service
-from tests.utils import create_random_user, user_token_headers
+from tests.utils import create_random_user, enable_two_factor, user_token_headers
 
 API = f"{settings.API_V1_STR}/credentials/coinspot"
 
@@ -27,7 +27,10 @@ def make_owner(client: TestClient, db: Session) -> Owner:
     email, password = create_random_user(db)
     user = users_service.get_user_by_email(session=db, email=email)
     assert user is not None
-    return Owner(id=user.id, email=email, headers=user_token_headers(client, email, password))
+    headers = user_token_headers(client, email, password)
+    # Storing keys needs 2FA and a fresh second factor: enrolling gives this session one.
+    enable_two_factor(client, headers, email)
+    return Owner(id=user.id, email=email, headers=headers)
 
 
 @dataclass
@@ -68,6 +71,8 @@ def set_columns(user_id: uuid.UUID, **values: str) -> None:
 def drop_credentials(user_id: uuid.UUID) -> None:
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM coinspot_credentials WHERE user_id = :u"), {"u": user_id})
+        # The owner's TOTP secret is under the same keys; rotation walks those rows too.
+        conn.execute(text("DELETE FROM user_totp WHERE user_id = :u"), {"u": user_id})
 
 
 def audit_rows(user_id: uuid.UUID) -> list[dict[str, object]]:

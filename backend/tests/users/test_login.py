@@ -116,6 +116,7 @@ def test_token_of_deleted_user_is_refused(client: TestClient, db: Session) -> No
     headers = user_token_headers(client, email, password)
     assert client.delete(f"{API}/users/me", headers=headers).status_code == 200
     r = client.get(f"{API}/users/me", headers=headers)
+    # The user's sessions went with it, so the token names a session that no longer exists.
     assert r.status_code == 401
 
 

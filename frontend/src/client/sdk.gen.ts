@@ -2,7 +2,7 @@
 
 import { type Client, type Options as Options2, type TDataShape, urlSearchParamsBodySerializer } from './client';
 import { client } from './client.gen';
-import type { AlertsGetRulesData, AlertsGetRulesErrors, AlertsGetRulesResponses, AlertsListAlertsData, AlertsListAlertsErrors, AlertsListAlertsResponses, AlertsPutRulesData, AlertsPutRulesErrors, AlertsPutRulesResponses, AlertsReadAlertData, AlertsReadAlertErrors, AlertsReadAlertResponses, AlertsReadAllData, AlertsReadAllErrors, AlertsReadAllResponses, AuditReadAuditLogData, AuditReadAuditLogErrors, AuditReadAuditLogResponses, CollectorReadStatusData, CollectorReadStatusErrors, CollectorReadStatusResponses, CollectorTriggerRunData, CollectorTriggerRunErrors, CollectorTriggerRunResponses, CredentialsCreateCredentialsData, CredentialsCreateCredentialsErrors, CredentialsCreateCredentialsResponses, CredentialsDeleteCredentialsData, CredentialsDeleteCredentialsErrors, CredentialsDeleteCredentialsResponses, CredentialsReadAuditLogData, CredentialsReadAuditLogErrors, CredentialsReadAuditLogResponses, CredentialsReadCredentialsData, CredentialsReadCredentialsErrors, CredentialsReadCredentialsResponses, CredentialsUpdateCredentialsData, CredentialsUpdateCredentialsErrors, CredentialsUpdateCredentialsResponses, CredentialsValidateCredentialsData, CredentialsValidateCredentialsErrors, CredentialsValidateCredentialsResponses, EventsListEventsData, EventsListEventsErrors, EventsListEventsResponses, FloorActivateData, FloorActivateErrors, FloorActivateResponses, FloorAvailableAlgorithmsData, FloorAvailableAlgorithmsErrors, FloorAvailableAlgorithmsResponses, FloorDeactivateData, FloorDeactivateErrors, FloorDeactivateResponses, FloorDeployData, FloorDeployErrors, FloorDeployResponses, FloorDriftData, FloorDriftErrors, FloorDriftResponses, FloorFloorStatusData, FloorFloorStatusErrors, FloorFloorStatusResponses, FloorListOrdersData, FloorListOrdersErrors, FloorListOrdersResponses, FloorListPositionsData, FloorListPositionsErrors, FloorListPositionsResponses, FloorListRunsData, FloorListRunsErrors, FloorListRunsResponses, FloorListTradesData, FloorListTradesErrors, FloorListTradesResponses, FloorOverrideParametersData, FloorOverrideParametersErrors, FloorOverrideParametersResponses, FloorPauseData, FloorPauseDeploymentData, FloorPauseDeploymentErrors, FloorPauseDeploymentResponses, FloorPauseErrors, FloorPauseResponses, FloorPerformanceData, FloorPerformanceErrors, FloorPerformanceResponses, FloorPnlByAlgorithmData, FloorPnlByAlgorithmErrors, FloorPnlByAlgorithmResponses, FloorPnlByCoinData, FloorPnlByCoinErrors, FloorPnlByCoinResponses, FloorPnlByDeploymentData, FloorPnlByDeploymentErrors, FloorPnlByDeploymentResponses, FloorPnlExportData, FloorPnlExportErrors, FloorPnlExportResponses, FloorPnlHistoryData, FloorPnlHistoryErrors, FloorPnlHistoryResponses, FloorPnlSummaryData, FloorPnlSummaryErrors, FloorPnlSummaryResponses, FloorReadDeploymentData, FloorReadDeploymentErrors, FloorReadDeploymentResponses, FloorReadDeploymentsData, FloorReadDeploymentsErrors, FloorReadDeploymentsResponses, FloorRecentTradesData, FloorRecentTradesErrors, FloorRecentTradesResponses, FloorResumeDeploymentData, FloorResumeDeploymentErrors, FloorResumeDeploymentResponses, FloorRunningAlgorithmsData, FloorRunningAlgorithmsErrors, FloorRunningAlgorithmsResponses, FloorRunNowData, FloorRunNowErrors, FloorRunNowResponses, FloorStopDeploymentData, FloorStopDeploymentErrors, FloorStopDeploymentResponses, LabCancelBacktestData, LabCancelBacktestErrors, LabCancelBacktestResponses, LabCancelSweepData, LabCancelSweepErrors, LabCancelSweepResponses, LabCompareBacktestsData, LabCompareBacktestsErrors, LabCompareBacktestsResponses, LabCreateAlgorithmData, LabCreateAlgorithmErrors, LabCreateAlgorithmResponses, LabCreateBacktestData, LabCreateBacktestErrors, LabCreateBacktestResponses, LabCreateSweepData, LabCreateSweepErrors, LabCreateSweepResponses, LabDeleteAlgorithmData, LabDeleteAlgorithmErrors, LabDeleteAlgorithmResponses, LabDeleteReleaseData, LabDeleteReleaseErrors, LabDeleteReleaseResponses, LabDownloadReleaseData, LabDownloadReleaseErrors, LabDownloadReleaseResponses, LabListAlgorithmsData, LabListAlgorithmsErrors, LabListAlgorithmsResponses, LabListBacktestsData, LabListBacktestsErrors, LabListBacktestsResponses, LabListSweepsData, LabListSweepsErrors, LabListSweepsResponses, LabListTemplatesData, LabListTemplatesErrors, LabListTemplatesResponses, LabListVersionsData, LabListVersionsErrors, LabListVersionsResponses, LabPromoteData, LabPromoteErrors, LabPromoteResponses, LabPromotionCheckData, LabPromotionCheckErrors, LabPromotionCheckResponses, LabReadAlgorithmData, LabReadAlgorithmErrors, LabReadAlgorithmResponses, LabReadBacktestData, LabReadBacktestErrors, LabReadBacktestResponses, LabReadEquityData, LabReadEquityErrors, LabReadEquityResponses, LabReadPromotionPolicyData, LabReadPromotionPolicyErrors, LabReadPromotionPolicyResponses, LabReadReleaseData, LabReadReleaseErrors, LabReadReleaseResponses, LabReadReleasesData, LabReadReleasesErrors, LabReadReleasesResponses, LabReadRoundTripsData, LabReadRoundTripsErrors, LabReadRoundTripsResponses, LabReadSweepData, LabReadSweepErrors, LabReadSweepResponses, LabReadTradesData, LabReadTradesErrors, LabReadTradesResponses, LabReadVersionData, LabReadVersionErrors, LabReadVersionResponses, LabUpdateAlgorithmData, LabUpdateAlgorithmErrors, LabUpdateAlgorithmResponses, LabUpdatePromotionPolicyData, LabUpdatePromotionPolicyErrors, LabUpdatePromotionPolicyResponses, LabValidateData, LabValidateErrors, LabValidateResponses, LoginLoginAccessTokenData, LoginLoginAccessTokenErrors, LoginLoginAccessTokenResponses, LoginRecoverPasswordData, LoginRecoverPasswordErrors, LoginRecoverPasswordResponses, LoginResetPasswordData, LoginResetPasswordErrors, LoginResetPasswordResponses, LoginTestTokenData, LoginTestTokenErrors, LoginTestTokenResponses, PricesReadCoinsData, PricesReadCoinsErrors, PricesReadCoinsResponses, PricesReadHistoryData, PricesReadHistoryErrors, PricesReadHistoryResponses, PricesReadLatestData, PricesReadLatestErrors, PricesReadLatestResponses, UsersCreateUserData, UsersCreateUserErrors, UsersCreateUserResponses, UsersDeleteUserData, UsersDeleteUserErrors, UsersDeleteUserMeData, UsersDeleteUserMeErrors, UsersDeleteUserMeResponses, UsersDeleteUserResponses, UsersReadUserByIdData, UsersReadUserByIdErrors, UsersReadUserByIdResponses, UsersReadUserMeData, UsersReadUserMeErrors, UsersReadUserMeResponses, UsersReadUsersData, UsersReadUsersErrors, UsersReadUsersResponses, UsersRegisterUserData, UsersRegisterUserErrors, UsersRegisterUserResponses, UsersUpdatePasswordMeData, UsersUpdatePasswordMeErrors, UsersUpdatePasswordMeResponses, UsersUpdateUserData, UsersUpdateUserErrors, UsersUpdateUserMeData, UsersUpdateUserMeErrors, UsersUpdateUserMeResponses, UsersUpdateUserResponses, UtilsHealthCheckData, UtilsHealthCheckErrors, UtilsHealthCheckResponses, UtilsReadSandboxStatusData, UtilsReadSandboxStatusErrors, UtilsReadSandboxStatusResponses } from './types.gen';
+import type { AlertsGetRulesData, AlertsGetRulesErrors, AlertsGetRulesResponses, AlertsListAlertsData, AlertsListAlertsErrors, AlertsListAlertsResponses, AlertsPutRulesData, AlertsPutRulesErrors, AlertsPutRulesResponses, AlertsReadAlertData, AlertsReadAlertErrors, AlertsReadAlertResponses, AlertsReadAllData, AlertsReadAllErrors, AlertsReadAllResponses, AuditReadAuditLogData, AuditReadAuditLogErrors, AuditReadAuditLogResponses, CollectorReadStatusData, CollectorReadStatusErrors, CollectorReadStatusResponses, CollectorTriggerRunData, CollectorTriggerRunErrors, CollectorTriggerRunResponses, CredentialsCreateCredentialsData, CredentialsCreateCredentialsErrors, CredentialsCreateCredentialsResponses, CredentialsDeleteCredentialsData, CredentialsDeleteCredentialsErrors, CredentialsDeleteCredentialsResponses, CredentialsReadAuditLogData, CredentialsReadAuditLogErrors, CredentialsReadAuditLogResponses, CredentialsReadCredentialsData, CredentialsReadCredentialsErrors, CredentialsReadCredentialsResponses, CredentialsUpdateCredentialsData, CredentialsUpdateCredentialsErrors, CredentialsUpdateCredentialsResponses, CredentialsValidateCredentialsData, CredentialsValidateCredentialsErrors, CredentialsValidateCredentialsResponses, EventsListEventsData, EventsListEventsErrors, EventsListEventsResponses, FloorActivateData, FloorActivateErrors, FloorActivateResponses, FloorAvailableAlgorithmsData, FloorAvailableAlgorithmsErrors, FloorAvailableAlgorithmsResponses, FloorDeactivateData, FloorDeactivateErrors, FloorDeactivateResponses, FloorDeployData, FloorDeployErrors, FloorDeployResponses, FloorDriftData, FloorDriftErrors, FloorDriftResponses, FloorFloorStatusData, FloorFloorStatusErrors, FloorFloorStatusResponses, FloorListOrdersData, FloorListOrdersErrors, FloorListOrdersResponses, FloorListPositionsData, FloorListPositionsErrors, FloorListPositionsResponses, FloorListRunsData, FloorListRunsErrors, FloorListRunsResponses, FloorListTradesData, FloorListTradesErrors, FloorListTradesResponses, FloorOverrideParametersData, FloorOverrideParametersErrors, FloorOverrideParametersResponses, FloorPauseData, FloorPauseDeploymentData, FloorPauseDeploymentErrors, FloorPauseDeploymentResponses, FloorPauseErrors, FloorPauseResponses, FloorPerformanceData, FloorPerformanceErrors, FloorPerformanceResponses, FloorPnlByAlgorithmData, FloorPnlByAlgorithmErrors, FloorPnlByAlgorithmResponses, FloorPnlByCoinData, FloorPnlByCoinErrors, FloorPnlByCoinResponses, FloorPnlByDeploymentData, FloorPnlByDeploymentErrors, FloorPnlByDeploymentResponses, FloorPnlExportData, FloorPnlExportErrors, FloorPnlExportResponses, FloorPnlHistoryData, FloorPnlHistoryErrors, FloorPnlHistoryResponses, FloorPnlSummaryData, FloorPnlSummaryErrors, FloorPnlSummaryResponses, FloorReadDeploymentData, FloorReadDeploymentErrors, FloorReadDeploymentResponses, FloorReadDeploymentsData, FloorReadDeploymentsErrors, FloorReadDeploymentsResponses, FloorRecentTradesData, FloorRecentTradesErrors, FloorRecentTradesResponses, FloorResumeDeploymentData, FloorResumeDeploymentErrors, FloorResumeDeploymentResponses, FloorRunningAlgorithmsData, FloorRunningAlgorithmsErrors, FloorRunningAlgorithmsResponses, FloorRunNowData, FloorRunNowErrors, FloorRunNowResponses, FloorStopDeploymentData, FloorStopDeploymentErrors, FloorStopDeploymentResponses, LabCancelBacktestData, LabCancelBacktestErrors, LabCancelBacktestResponses, LabCancelSweepData, LabCancelSweepErrors, LabCancelSweepResponses, LabCompareBacktestsData, LabCompareBacktestsErrors, LabCompareBacktestsResponses, LabCreateAlgorithmData, LabCreateAlgorithmErrors, LabCreateAlgorithmResponses, LabCreateBacktestData, LabCreateBacktestErrors, LabCreateBacktestResponses, LabCreateSweepData, LabCreateSweepErrors, LabCreateSweepResponses, LabDeleteAlgorithmData, LabDeleteAlgorithmErrors, LabDeleteAlgorithmResponses, LabDeleteReleaseData, LabDeleteReleaseErrors, LabDeleteReleaseResponses, LabDownloadReleaseData, LabDownloadReleaseErrors, LabDownloadReleaseResponses, LabListAlgorithmsData, LabListAlgorithmsErrors, LabListAlgorithmsResponses, LabListBacktestsData, LabListBacktestsErrors, LabListBacktestsResponses, LabListSweepsData, LabListSweepsErrors, LabListSweepsResponses, LabListTemplatesData, LabListTemplatesErrors, LabListTemplatesResponses, LabListVersionsData, LabListVersionsErrors, LabListVersionsResponses, LabPromoteData, LabPromoteErrors, LabPromoteResponses, LabPromotionCheckData, LabPromotionCheckErrors, LabPromotionCheckResponses, LabReadAlgorithmData, LabReadAlgorithmErrors, LabReadAlgorithmResponses, LabReadBacktestData, LabReadBacktestErrors, LabReadBacktestResponses, LabReadEquityData, LabReadEquityErrors, LabReadEquityResponses, LabReadPromotionPolicyData, LabReadPromotionPolicyErrors, LabReadPromotionPolicyResponses, LabReadReleaseData, LabReadReleaseErrors, LabReadReleaseResponses, LabReadReleasesData, LabReadReleasesErrors, LabReadReleasesResponses, LabReadRoundTripsData, LabReadRoundTripsErrors, LabReadRoundTripsResponses, LabReadSweepData, LabReadSweepErrors, LabReadSweepResponses, LabReadTradesData, LabReadTradesErrors, LabReadTradesResponses, LabReadVersionData, LabReadVersionErrors, LabReadVersionResponses, LabUpdateAlgorithmData, LabUpdateAlgorithmErrors, LabUpdateAlgorithmResponses, LabUpdatePromotionPolicyData, LabUpdatePromotionPolicyErrors, LabUpdatePromotionPolicyResponses, LabValidateData, LabValidateErrors, LabValidateResponses, LoginLoginAccessTokenData, LoginLoginAccessTokenErrors, LoginLoginAccessTokenResponses, LoginLoginTwoFactorData, LoginLoginTwoFactorErrors, LoginLoginTwoFactorResponses, LoginLogoutData, LoginLogoutErrors, LoginLogoutResponses, LoginRecoverPasswordData, LoginRecoverPasswordErrors, LoginRecoverPasswordResponses, LoginRefreshAccessTokenData, LoginRefreshAccessTokenErrors, LoginRefreshAccessTokenResponses, LoginResetPasswordData, LoginResetPasswordErrors, LoginResetPasswordResponses, LoginTestTokenData, LoginTestTokenErrors, LoginTestTokenResponses, PricesReadCoinsData, PricesReadCoinsErrors, PricesReadCoinsResponses, PricesReadHistoryData, PricesReadHistoryErrors, PricesReadHistoryResponses, PricesReadLatestData, PricesReadLatestErrors, PricesReadLatestResponses, SecurityListLoginEventsData, SecurityListLoginEventsErrors, SecurityListLoginEventsResponses, SecurityListSessionsData, SecurityListSessionsErrors, SecurityListSessionsResponses, SecurityReadPolicyData, SecurityReadPolicyErrors, SecurityReadPolicyResponses, SecurityRegenerateRecoveryCodesData, SecurityRegenerateRecoveryCodesErrors, SecurityRegenerateRecoveryCodesResponses, SecurityRevokeAllSessionsData, SecurityRevokeAllSessionsErrors, SecurityRevokeAllSessionsResponses, SecurityRevokeSessionData, SecurityRevokeSessionErrors, SecurityRevokeSessionResponses, SecurityStepUpData, SecurityStepUpErrors, SecurityStepUpResponses, SecurityTwoFactorConfirmData, SecurityTwoFactorConfirmErrors, SecurityTwoFactorConfirmResponses, SecurityTwoFactorDisableData, SecurityTwoFactorDisableErrors, SecurityTwoFactorDisableResponses, SecurityTwoFactorSetupData, SecurityTwoFactorSetupErrors, SecurityTwoFactorSetupResponses, SecurityTwoFactorStatusData, SecurityTwoFactorStatusErrors, SecurityTwoFactorStatusResponses, SecurityUpdatePolicyData, SecurityUpdatePolicyErrors, SecurityUpdatePolicyResponses, UsersCreateUserData, UsersCreateUserErrors, UsersCreateUserResponses, UsersDeleteUserData, UsersDeleteUserErrors, UsersDeleteUserMeData, UsersDeleteUserMeErrors, UsersDeleteUserMeResponses, UsersDeleteUserResponses, UsersReadUserByIdData, UsersReadUserByIdErrors, UsersReadUserByIdResponses, UsersReadUserMeData, UsersReadUserMeErrors, UsersReadUserMeResponses, UsersReadUsersData, UsersReadUsersErrors, UsersReadUsersResponses, UsersRegisterUserData, UsersRegisterUserErrors, UsersRegisterUserResponses, UsersUpdatePasswordMeData, UsersUpdatePasswordMeErrors, UsersUpdatePasswordMeResponses, UsersUpdateUserData, UsersUpdateUserErrors, UsersUpdateUserMeData, UsersUpdateUserMeErrors, UsersUpdateUserMeResponses, UsersUpdateUserResponses, UtilsHealthCheckData, UtilsHealthCheckErrors, UtilsHealthCheckResponses, UtilsReadSandboxStatusData, UtilsReadSandboxStatusErrors, UtilsReadSandboxStatusResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -21,7 +21,8 @@ export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends 
 /**
  * Login Access Token
  *
- * OAuth2 password login: returns a bearer token for later requests.
+ * OAuth2 password login. Without 2FA: an access token (and the refresh cookie). With
+ * 2FA: `two_factor_required` and an `mfa_token` for POST /login/two-factor.
  */
 export const loginLoginAccessToken = <ThrowOnError extends boolean = false>(options: Options<LoginLoginAccessTokenData, ThrowOnError>) => (options.client ?? client).post<LoginLoginAccessTokenResponses, LoginLoginAccessTokenErrors, ThrowOnError>({
     ...urlSearchParamsBodySerializer,
@@ -32,6 +33,36 @@ export const loginLoginAccessToken = <ThrowOnError extends boolean = false>(opti
         ...options.headers
     }
 });
+
+/**
+ * Login Two Factor
+ *
+ * Second login step: the `mfa_token` from the password step and an authenticator code
+ * (or one of the recovery codes, which is then used up).
+ */
+export const loginLoginTwoFactor = <ThrowOnError extends boolean = false>(options: Options<LoginLoginTwoFactorData, ThrowOnError>) => (options.client ?? client).post<LoginLoginTwoFactorResponses, LoginLoginTwoFactorErrors, ThrowOnError>({
+    url: '/api/v1/login/two-factor',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Refresh Access Token
+ *
+ * A new access token for the refresh cookie, which is rotated. Presenting an already
+ * rotated token ends that whole session (it was copied).
+ */
+export const loginRefreshAccessToken = <ThrowOnError extends boolean = false>(options?: Options<LoginRefreshAccessTokenData, ThrowOnError>) => (options?.client ?? client).post<LoginRefreshAccessTokenResponses, LoginRefreshAccessTokenErrors, ThrowOnError>({ url: '/api/v1/login/refresh', ...options });
+
+/**
+ * Logout
+ *
+ * End this browser's session (the refresh cookie's) and clear the cookie.
+ */
+export const loginLogout = <ThrowOnError extends boolean = false>(options?: Options<LoginLogoutData, ThrowOnError>) => (options?.client ?? client).post<LoginLogoutResponses, LoginLogoutErrors, ThrowOnError>({ url: '/api/v1/login/logout', ...options });
 
 /**
  * Test Token
@@ -54,7 +85,8 @@ export const loginRecoverPassword = <ThrowOnError extends boolean = false>(optio
 /**
  * Reset Password
  *
- * Set a new password with the token from the recovery e-mail.
+ * Set a new password with the token from the recovery e-mail; ends every session and
+ * lifts the account's login throttle.
  */
 export const loginResetPassword = <ThrowOnError extends boolean = false>(options: Options<LoginResetPasswordData, ThrowOnError>) => (options.client ?? client).post<LoginResetPasswordResponses, LoginResetPasswordErrors, ThrowOnError>({
     url: '/api/v1/reset-password/',
@@ -131,7 +163,7 @@ export const usersUpdateUserMe = <ThrowOnError extends boolean = false>(options:
 /**
  * Update Password Me
  *
- * Change your own password.
+ * Change your own password; every other session of yours is signed out.
  */
 export const usersUpdatePasswordMe = <ThrowOnError extends boolean = false>(options: Options<UsersUpdatePasswordMeData, ThrowOnError>) => (options.client ?? client).patch<UsersUpdatePasswordMeResponses, UsersUpdatePasswordMeErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
@@ -195,6 +227,163 @@ export const usersUpdateUser = <ThrowOnError extends boolean = false>(options: O
 });
 
 /**
+ * Two Factor Status
+ *
+ * Whether 2FA is on, a setup is pending, how many recovery codes are left.
+ */
+export const securityTwoFactorStatus = <ThrowOnError extends boolean = false>(options?: Options<SecurityTwoFactorStatusData, ThrowOnError>) => (options?.client ?? client).get<SecurityTwoFactorStatusResponses, SecurityTwoFactorStatusErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/security/two-factor',
+    ...options
+});
+
+/**
+ * Two Factor Setup
+ *
+ * Start enrolment: a new secret as a QR code and as a key to type. Not active until
+ * confirmed with a code.
+ */
+export const securityTwoFactorSetup = <ThrowOnError extends boolean = false>(options?: Options<SecurityTwoFactorSetupData, ThrowOnError>) => (options?.client ?? client).post<SecurityTwoFactorSetupResponses, SecurityTwoFactorSetupErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/security/two-factor/setup',
+    ...options
+});
+
+/**
+ * Two Factor Confirm
+ *
+ * Finish enrolment with a code from the app; returns ten single-use recovery codes
+ * (shown only now). The code also counts as a fresh second factor for this session.
+ */
+export const securityTwoFactorConfirm = <ThrowOnError extends boolean = false>(options: Options<SecurityTwoFactorConfirmData, ThrowOnError>) => (options.client ?? client).post<SecurityTwoFactorConfirmResponses, SecurityTwoFactorConfirmErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/security/two-factor/confirm',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Two Factor Disable
+ *
+ * Turn 2FA off: needs your password and a current code (or a recovery code).
+ */
+export const securityTwoFactorDisable = <ThrowOnError extends boolean = false>(options: Options<SecurityTwoFactorDisableData, ThrowOnError>) => (options.client ?? client).post<SecurityTwoFactorDisableResponses, SecurityTwoFactorDisableErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/security/two-factor/disable',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Regenerate Recovery Codes
+ *
+ * Replace all recovery codes (needs a current code); the old ones stop working.
+ */
+export const securityRegenerateRecoveryCodes = <ThrowOnError extends boolean = false>(options: Options<SecurityRegenerateRecoveryCodesData, ThrowOnError>) => (options.client ?? client).post<SecurityRegenerateRecoveryCodesResponses, SecurityRegenerateRecoveryCodesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/security/two-factor/recovery-codes',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Step Up
+ *
+ * Confirm a current code to unlock sensitive actions (live trading, raising limits,
+ * changing Coinspot keys, resuming after an emergency stop) in this session for a few
+ * minutes. Then retry the action with the same access token.
+ */
+export const securityStepUp = <ThrowOnError extends boolean = false>(options: Options<SecurityStepUpData, ThrowOnError>) => (options.client ?? client).post<SecurityStepUpResponses, SecurityStepUpErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/security/step-up',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List Sessions
+ *
+ * Your signed-in sessions (devices), most recently used first.
+ */
+export const securityListSessions = <ThrowOnError extends boolean = false>(options?: Options<SecurityListSessionsData, ThrowOnError>) => (options?.client ?? client).get<SecurityListSessionsResponses, SecurityListSessionsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/security/sessions',
+    ...options
+});
+
+/**
+ * Revoke Session
+ *
+ * Sign one of your sessions out (its tokens stop working at once).
+ */
+export const securityRevokeSession = <ThrowOnError extends boolean = false>(options: Options<SecurityRevokeSessionData, ThrowOnError>) => (options.client ?? client).delete<SecurityRevokeSessionResponses, SecurityRevokeSessionErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/security/sessions/{session_id}',
+    ...options
+});
+
+/**
+ * Revoke All Sessions
+ *
+ * Sign out everywhere, this browser included.
+ */
+export const securityRevokeAllSessions = <ThrowOnError extends boolean = false>(options?: Options<SecurityRevokeAllSessionsData, ThrowOnError>) => (options?.client ?? client).post<SecurityRevokeAllSessionsResponses, SecurityRevokeAllSessionsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/security/sessions/revoke-all',
+    ...options
+});
+
+/**
+ * List Login Events
+ *
+ * Your sign-in history, newest first: time, address, browser, result.
+ */
+export const securityListLoginEvents = <ThrowOnError extends boolean = false>(options?: Options<SecurityListLoginEventsData, ThrowOnError>) => (options?.client ?? client).get<SecurityListLoginEventsResponses, SecurityListLoginEventsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/security/login-events',
+    ...options
+});
+
+/**
+ * Read Policy
+ *
+ * The platform's security policy.
+ */
+export const securityReadPolicy = <ThrowOnError extends boolean = false>(options?: Options<SecurityReadPolicyData, ThrowOnError>) => (options?.client ?? client).get<SecurityReadPolicyResponses, SecurityReadPolicyErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/security/policy',
+    ...options
+});
+
+/**
+ * Update Policy
+ *
+ * Require (or stop requiring) two-factor authentication for every user (superusers;
+ * enable it on your own account first).
+ */
+export const securityUpdatePolicy = <ThrowOnError extends boolean = false>(options: Options<SecurityUpdatePolicyData, ThrowOnError>) => (options.client ?? client).put<SecurityUpdatePolicyResponses, SecurityUpdatePolicyErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/security/policy',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
  * Health Check
  *
  * True when the database answers; 503 and false when it does not.
@@ -243,6 +432,7 @@ export const credentialsReadCredentials = <ThrowOnError extends boolean = false>
  * Create Credentials
  *
  * Store your Coinspot API key and secret (encrypted). 409 when you already have some.
+ * Needs a fresh second factor (403 with `X-Step-Up-Required` otherwise).
  */
 export const credentialsCreateCredentials = <ThrowOnError extends boolean = false>(options: Options<CredentialsCreateCredentialsData, ThrowOnError>) => (options.client ?? client).post<CredentialsCreateCredentialsResponses, CredentialsCreateCredentialsErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
@@ -258,7 +448,7 @@ export const credentialsCreateCredentials = <ThrowOnError extends boolean = fals
  * Update Credentials
  *
  * Replace the key and/or the secret and/or the label. New key material resets the
- * validation status to `not_validated`.
+ * validation status to `not_validated`. Needs a fresh second factor.
  */
 export const credentialsUpdateCredentials = <ThrowOnError extends boolean = false>(options: Options<CredentialsUpdateCredentialsData, ThrowOnError>) => (options.client ?? client).put<CredentialsUpdateCredentialsResponses, CredentialsUpdateCredentialsErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],

@@ -5,6 +5,24 @@ export type ClientOptions = {
 };
 
 /**
+ * AccessToken
+ */
+export type AccessToken = {
+    /**
+     * Access Token
+     */
+    access_token: string;
+    /**
+     * Token Type
+     */
+    token_type?: string;
+    /**
+     * Expires In
+     */
+    expires_in: number;
+};
+
+/**
  * AlertKind
  */
 export type AlertKind = 'drawdown' | 'daily_loss' | 'limit_breach' | 'order_problem' | 'reconciliation_break' | 'system_failure' | 'drift' | 'daily_summary';
@@ -653,6 +671,16 @@ export type ChecklistItem = {
 };
 
 /**
+ * CodeBody
+ */
+export type CodeBody = {
+    /**
+     * Code
+     */
+    code: string;
+};
+
+/**
  * CoinCoverage
  */
 export type CoinCoverage = {
@@ -1157,6 +1185,20 @@ export type DeploymentsPage = {
      * Count
      */
     count: number;
+};
+
+/**
+ * DisableTwoFactor
+ */
+export type DisableTwoFactor = {
+    /**
+     * Password
+     */
+    password: string;
+    /**
+     * Code
+     */
+    code: string;
 };
 
 /**
@@ -1697,6 +1739,74 @@ export type LatestPrices = {
 };
 
 /**
+ * LoginEventPublic
+ */
+export type LoginEventPublic = {
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Result
+     */
+    result: string;
+    /**
+     * Ip Address
+     */
+    ip_address: string | null;
+    /**
+     * User Agent
+     */
+    user_agent: string | null;
+};
+
+/**
+ * LoginEventsPublic
+ */
+export type LoginEventsPublic = {
+    /**
+     * Data
+     */
+    data: Array<LoginEventPublic>;
+    /**
+     * Count
+     */
+    count: number;
+};
+
+/**
+ * LoginResponse
+ *
+ * Either tokens, or `two_factor_required` with a short-lived `mfa_token` for step two.
+ */
+export type LoginResponse = {
+    /**
+     * Access Token
+     */
+    access_token?: string | null;
+    /**
+     * Token Type
+     */
+    token_type?: string;
+    /**
+     * Expires In
+     */
+    expires_in?: number | null;
+    /**
+     * Two Factor Required
+     */
+    two_factor_required?: boolean;
+    /**
+     * Mfa Token
+     */
+    mfa_token?: string | null;
+};
+
+/**
  * Message
  */
 export type Message = {
@@ -2192,6 +2302,26 @@ export type PnlSummary = {
 };
 
 /**
+ * PolicyPublic
+ */
+export type PolicyPublic = {
+    /**
+     * Require Two Factor
+     */
+    require_two_factor: boolean;
+};
+
+/**
+ * PolicyUpdate
+ */
+export type PolicyUpdate = {
+    /**
+     * Require Two Factor
+     */
+    require_two_factor: boolean;
+};
+
+/**
  * PositionPublic
  */
 export type PositionPublic = {
@@ -2388,6 +2518,16 @@ export type QueuedJob = {
      * Status
      */
     status: string;
+};
+
+/**
+ * RecoveryCodes
+ */
+export type RecoveryCodes = {
+    /**
+     * Recovery Codes
+     */
+    recovery_codes: Array<string>;
 };
 
 /**
@@ -3054,6 +3194,54 @@ export type SandboxWall = {
 };
 
 /**
+ * SessionPublic
+ */
+export type SessionPublic = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Last Used At
+     */
+    last_used_at: string;
+    /**
+     * Expires At
+     */
+    expires_at: string;
+    /**
+     * Ip Address
+     */
+    ip_address: string | null;
+    /**
+     * User Agent
+     */
+    user_agent: string | null;
+    /**
+     * Current
+     */
+    current: boolean;
+};
+
+/**
+ * SessionsPublic
+ */
+export type SessionsPublic = {
+    /**
+     * Data
+     */
+    data: Array<SessionPublic>;
+    /**
+     * Count
+     */
+    count: number;
+};
+
+/**
  * SharpeCriterion
  */
 export type SharpeCriterion = {
@@ -3125,6 +3313,16 @@ export type StatusChange = {
      * Reason
      */
     reason?: string | null;
+};
+
+/**
+ * StepUpGrant
+ */
+export type StepUpGrant = {
+    /**
+     * Valid Until
+     */
+    valid_until: string;
 };
 
 /**
@@ -3323,20 +3521,6 @@ export type TemplatePublic = {
 };
 
 /**
- * Token
- */
-export type Token = {
-    /**
-     * Access Token
-     */
-    access_token: string;
-    /**
-     * Token Type
-     */
-    token_type?: string;
-};
-
-/**
  * TradesPage
  */
 export type TradesPage = {
@@ -3456,6 +3640,60 @@ export type TripsCriterionUpdate = {
      * Minimum closed round trips
      */
     threshold?: number | null;
+};
+
+/**
+ * TwoFactorLogin
+ */
+export type TwoFactorLogin = {
+    /**
+     * Mfa Token
+     */
+    mfa_token: string;
+    /**
+     * Code
+     */
+    code: string;
+};
+
+/**
+ * TwoFactorSetup
+ */
+export type TwoFactorSetup = {
+    /**
+     * Secret
+     */
+    secret: string;
+    /**
+     * Otpauth Uri
+     */
+    otpauth_uri: string;
+    /**
+     * Qr Svg Data Uri
+     */
+    qr_svg_data_uri: string;
+};
+
+/**
+ * TwoFactorStatus
+ */
+export type TwoFactorStatus = {
+    /**
+     * Enabled
+     */
+    enabled: boolean;
+    /**
+     * Pending Setup
+     */
+    pending_setup: boolean;
+    /**
+     * Recovery Codes Left
+     */
+    recovery_codes_left: number;
+    /**
+     * Required By Policy
+     */
+    required_by_policy: boolean;
 };
 
 /**
@@ -4065,6 +4303,10 @@ export type LoginLoginAccessTokenErrors = {
      * Validation Error
      */
     422: HttpValidationError;
+    /**
+     * Too many failed attempts; see Retry-After
+     */
+    429: ErrorMessage;
 };
 
 export type LoginLoginAccessTokenError = LoginLoginAccessTokenErrors[keyof LoginLoginAccessTokenErrors];
@@ -4073,10 +4315,97 @@ export type LoginLoginAccessTokenResponses = {
     /**
      * Successful Response
      */
-    200: Token;
+    200: LoginResponse;
 };
 
 export type LoginLoginAccessTokenResponse = LoginLoginAccessTokenResponses[keyof LoginLoginAccessTokenResponses];
+
+export type LoginLoginTwoFactorData = {
+    body: TwoFactorLogin;
+    path?: never;
+    query?: never;
+    url: '/api/v1/login/two-factor';
+};
+
+export type LoginLoginTwoFactorErrors = {
+    /**
+     * Incorrect e-mail or password, or an inactive account
+     */
+    400: ErrorMessage;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+    /**
+     * Too many failed attempts; see Retry-After
+     */
+    429: ErrorMessage;
+};
+
+export type LoginLoginTwoFactorError = LoginLoginTwoFactorErrors[keyof LoginLoginTwoFactorErrors];
+
+export type LoginLoginTwoFactorResponses = {
+    /**
+     * Successful Response
+     */
+    200: AccessToken;
+};
+
+export type LoginLoginTwoFactorResponse = LoginLoginTwoFactorResponses[keyof LoginLoginTwoFactorResponses];
+
+export type LoginRefreshAccessTokenData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/login/refresh';
+};
+
+export type LoginRefreshAccessTokenErrors = {
+    /**
+     * No valid refresh cookie
+     */
+    401: ErrorMessage;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type LoginRefreshAccessTokenError = LoginRefreshAccessTokenErrors[keyof LoginRefreshAccessTokenErrors];
+
+export type LoginRefreshAccessTokenResponses = {
+    /**
+     * Successful Response
+     */
+    200: AccessToken;
+};
+
+export type LoginRefreshAccessTokenResponse = LoginRefreshAccessTokenResponses[keyof LoginRefreshAccessTokenResponses];
+
+export type LoginLogoutData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/login/logout';
+};
+
+export type LoginLogoutErrors = {
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type LoginLogoutError = LoginLogoutErrors[keyof LoginLogoutErrors];
+
+export type LoginLogoutResponses = {
+    /**
+     * Successful Response
+     */
+    200: Message;
+};
+
+export type LoginLogoutResponse = LoginLogoutResponses[keyof LoginLogoutResponses];
 
 export type LoginTestTokenData = {
     body?: never;
@@ -4320,7 +4649,7 @@ export type UsersUpdateUserMeErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -4540,6 +4869,408 @@ export type UsersUpdateUserResponses = {
 
 export type UsersUpdateUserResponse = UsersUpdateUserResponses[keyof UsersUpdateUserResponses];
 
+export type SecurityTwoFactorStatusData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/security/two-factor';
+};
+
+export type SecurityTwoFactorStatusErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+};
+
+export type SecurityTwoFactorStatusError = SecurityTwoFactorStatusErrors[keyof SecurityTwoFactorStatusErrors];
+
+export type SecurityTwoFactorStatusResponses = {
+    /**
+     * Successful Response
+     */
+    200: TwoFactorStatus;
+};
+
+export type SecurityTwoFactorStatusResponse = SecurityTwoFactorStatusResponses[keyof SecurityTwoFactorStatusResponses];
+
+export type SecurityTwoFactorSetupData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/security/two-factor/setup';
+};
+
+export type SecurityTwoFactorSetupErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
+     * Already enabled
+     */
+    409: ErrorMessage;
+};
+
+export type SecurityTwoFactorSetupError = SecurityTwoFactorSetupErrors[keyof SecurityTwoFactorSetupErrors];
+
+export type SecurityTwoFactorSetupResponses = {
+    /**
+     * Successful Response
+     */
+    200: TwoFactorSetup;
+};
+
+export type SecurityTwoFactorSetupResponse = SecurityTwoFactorSetupResponses[keyof SecurityTwoFactorSetupResponses];
+
+export type SecurityTwoFactorConfirmData = {
+    body: CodeBody;
+    path?: never;
+    query?: never;
+    url: '/api/v1/security/two-factor/confirm';
+};
+
+export type SecurityTwoFactorConfirmErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type SecurityTwoFactorConfirmError = SecurityTwoFactorConfirmErrors[keyof SecurityTwoFactorConfirmErrors];
+
+export type SecurityTwoFactorConfirmResponses = {
+    /**
+     * Successful Response
+     */
+    200: RecoveryCodes;
+};
+
+export type SecurityTwoFactorConfirmResponse = SecurityTwoFactorConfirmResponses[keyof SecurityTwoFactorConfirmResponses];
+
+export type SecurityTwoFactorDisableData = {
+    body: DisableTwoFactor;
+    path?: never;
+    query?: never;
+    url: '/api/v1/security/two-factor/disable';
+};
+
+export type SecurityTwoFactorDisableErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type SecurityTwoFactorDisableError = SecurityTwoFactorDisableErrors[keyof SecurityTwoFactorDisableErrors];
+
+export type SecurityTwoFactorDisableResponses = {
+    /**
+     * Successful Response
+     */
+    200: Message;
+};
+
+export type SecurityTwoFactorDisableResponse = SecurityTwoFactorDisableResponses[keyof SecurityTwoFactorDisableResponses];
+
+export type SecurityRegenerateRecoveryCodesData = {
+    body: CodeBody;
+    path?: never;
+    query?: never;
+    url: '/api/v1/security/two-factor/recovery-codes';
+};
+
+export type SecurityRegenerateRecoveryCodesErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type SecurityRegenerateRecoveryCodesError = SecurityRegenerateRecoveryCodesErrors[keyof SecurityRegenerateRecoveryCodesErrors];
+
+export type SecurityRegenerateRecoveryCodesResponses = {
+    /**
+     * Successful Response
+     */
+    200: RecoveryCodes;
+};
+
+export type SecurityRegenerateRecoveryCodesResponse = SecurityRegenerateRecoveryCodesResponses[keyof SecurityRegenerateRecoveryCodesResponses];
+
+export type SecurityStepUpData = {
+    body: CodeBody;
+    path?: never;
+    query?: never;
+    url: '/api/v1/security/step-up';
+};
+
+export type SecurityStepUpErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+    /**
+     * Too many failed codes
+     */
+    429: ErrorMessage;
+};
+
+export type SecurityStepUpError = SecurityStepUpErrors[keyof SecurityStepUpErrors];
+
+export type SecurityStepUpResponses = {
+    /**
+     * Successful Response
+     */
+    200: StepUpGrant;
+};
+
+export type SecurityStepUpResponse = SecurityStepUpResponses[keyof SecurityStepUpResponses];
+
+export type SecurityListSessionsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/security/sessions';
+};
+
+export type SecurityListSessionsErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+};
+
+export type SecurityListSessionsError = SecurityListSessionsErrors[keyof SecurityListSessionsErrors];
+
+export type SecurityListSessionsResponses = {
+    /**
+     * Successful Response
+     */
+    200: SessionsPublic;
+};
+
+export type SecurityListSessionsResponse = SecurityListSessionsResponses[keyof SecurityListSessionsResponses];
+
+export type SecurityRevokeSessionData = {
+    body?: never;
+    path: {
+        /**
+         * Session Id
+         */
+        session_id: string;
+    };
+    query?: never;
+    url: '/api/v1/security/sessions/{session_id}';
+};
+
+export type SecurityRevokeSessionErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
+     * No such session
+     */
+    404: ErrorMessage;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type SecurityRevokeSessionError = SecurityRevokeSessionErrors[keyof SecurityRevokeSessionErrors];
+
+export type SecurityRevokeSessionResponses = {
+    /**
+     * Successful Response
+     */
+    200: Message;
+};
+
+export type SecurityRevokeSessionResponse = SecurityRevokeSessionResponses[keyof SecurityRevokeSessionResponses];
+
+export type SecurityRevokeAllSessionsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/security/sessions/revoke-all';
+};
+
+export type SecurityRevokeAllSessionsErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+};
+
+export type SecurityRevokeAllSessionsError = SecurityRevokeAllSessionsErrors[keyof SecurityRevokeAllSessionsErrors];
+
+export type SecurityRevokeAllSessionsResponses = {
+    /**
+     * Successful Response
+     */
+    200: Message;
+};
+
+export type SecurityRevokeAllSessionsResponse = SecurityRevokeAllSessionsResponses[keyof SecurityRevokeAllSessionsResponses];
+
+export type SecurityListLoginEventsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Skip
+         */
+        skip?: number;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/v1/security/login-events';
+};
+
+export type SecurityListLoginEventsErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type SecurityListLoginEventsError = SecurityListLoginEventsErrors[keyof SecurityListLoginEventsErrors];
+
+export type SecurityListLoginEventsResponses = {
+    /**
+     * Successful Response
+     */
+    200: LoginEventsPublic;
+};
+
+export type SecurityListLoginEventsResponse = SecurityListLoginEventsResponses[keyof SecurityListLoginEventsResponses];
+
+export type SecurityReadPolicyData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/security/policy';
+};
+
+export type SecurityReadPolicyErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * The account is inactive
+     */
+    403: ErrorMessage;
+};
+
+export type SecurityReadPolicyError = SecurityReadPolicyErrors[keyof SecurityReadPolicyErrors];
+
+export type SecurityReadPolicyResponses = {
+    /**
+     * Successful Response
+     */
+    200: PolicyPublic;
+};
+
+export type SecurityReadPolicyResponse = SecurityReadPolicyResponses[keyof SecurityReadPolicyResponses];
+
+export type SecurityUpdatePolicyData = {
+    body: PolicyUpdate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/security/policy';
+};
+
+export type SecurityUpdatePolicyErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Superusers only
+     */
+    403: ErrorMessage;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type SecurityUpdatePolicyError = SecurityUpdatePolicyErrors[keyof SecurityUpdatePolicyErrors];
+
+export type SecurityUpdatePolicyResponses = {
+    /**
+     * Successful Response
+     */
+    200: PolicyPublic;
+};
+
+export type SecurityUpdatePolicyResponse = SecurityUpdatePolicyResponses[keyof SecurityUpdatePolicyResponses];
+
 export type UtilsHealthCheckData = {
     body?: never;
     path?: never;
@@ -4582,7 +5313,7 @@ export type UtilsReadSandboxStatusErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
 };
@@ -4611,7 +5342,7 @@ export type CredentialsDeleteCredentialsErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -4644,7 +5375,7 @@ export type CredentialsReadCredentialsErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -4685,7 +5416,7 @@ export type CredentialsCreateCredentialsErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * A fresh second factor is needed (header X-Step-Up-Required says how)
      */
     403: ErrorMessage;
     /**
@@ -4726,7 +5457,7 @@ export type CredentialsUpdateCredentialsErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * A fresh second factor is needed (header X-Step-Up-Required says how)
      */
     403: ErrorMessage;
     /**
@@ -4771,7 +5502,7 @@ export type CredentialsValidateCredentialsErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -4829,7 +5560,7 @@ export type CredentialsReadAuditLogErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -4862,7 +5593,7 @@ export type PricesReadLatestErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
 };
@@ -4891,7 +5622,7 @@ export type PricesReadCoinsErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
 };
@@ -4960,7 +5691,7 @@ export type PricesReadHistoryErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -4997,7 +5728,7 @@ export type CollectorReadStatusErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
 };
@@ -5055,7 +5786,7 @@ export type LabValidateErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -5088,7 +5819,7 @@ export type LabListTemplatesErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
 };
@@ -5146,7 +5877,7 @@ export type LabListAlgorithmsErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -5179,7 +5910,7 @@ export type LabCreateAlgorithmErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -5221,7 +5952,7 @@ export type LabDeleteAlgorithmErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -5267,7 +5998,7 @@ export type LabReadAlgorithmErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -5309,7 +6040,7 @@ export type LabUpdateAlgorithmErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -5368,7 +6099,7 @@ export type LabListVersionsErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -5414,7 +6145,7 @@ export type LabReadVersionErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -5451,7 +6182,7 @@ export type LabCreateBacktestErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -5493,7 +6224,7 @@ export type LabReadBacktestErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -5542,7 +6273,7 @@ export type LabReadEquityErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -5609,7 +6340,7 @@ export type LabReadTradesErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -5668,7 +6399,7 @@ export type LabReadRoundTripsErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -5714,7 +6445,7 @@ export type LabCancelBacktestErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -5777,7 +6508,7 @@ export type LabListBacktestsErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -5825,7 +6556,7 @@ export type LabCompareBacktestsErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -5866,7 +6597,7 @@ export type LabCreateSweepErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -5908,7 +6639,7 @@ export type LabReadSweepErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -5950,7 +6681,7 @@ export type LabCancelSweepErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -6009,7 +6740,7 @@ export type LabListSweepsErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -6046,7 +6777,7 @@ export type LabReadPromotionPolicyErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
 };
@@ -6075,7 +6806,7 @@ export type LabUpdatePromotionPolicyErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -6113,7 +6844,7 @@ export type LabPromotionCheckErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -6159,7 +6890,7 @@ export type LabPromoteErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -6213,7 +6944,7 @@ export type LabReadReleasesErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -6251,7 +6982,7 @@ export type LabDeleteReleaseErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -6297,7 +7028,7 @@ export type LabReadReleaseErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -6339,7 +7070,7 @@ export type LabDownloadReleaseErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -6376,7 +7107,7 @@ export type FloorAvailableAlgorithmsErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
 };
@@ -6405,7 +7136,7 @@ export type FloorDeployErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -6471,7 +7202,7 @@ export type FloorReadDeploymentsErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -6509,7 +7240,7 @@ export type FloorReadDeploymentErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -6554,7 +7285,7 @@ export type FloorPauseDeploymentErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -6603,7 +7334,7 @@ export type FloorResumeDeploymentErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -6652,7 +7383,7 @@ export type FloorStopDeploymentErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -6758,7 +7489,7 @@ export type FloorRunNowErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -6815,7 +7546,7 @@ export type FloorListOrdersErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -6868,7 +7599,7 @@ export type FloorListTradesErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -6921,7 +7652,7 @@ export type FloorListPositionsErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -6974,7 +7705,7 @@ export type FloorListRunsErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -7028,7 +7759,7 @@ export type FloorPnlSummaryErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -7078,7 +7809,7 @@ export type FloorPnlByAlgorithmErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -7128,7 +7859,7 @@ export type FloorPnlByCoinErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -7178,7 +7909,7 @@ export type FloorPnlByDeploymentErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -7238,7 +7969,7 @@ export type FloorPnlHistoryErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -7298,7 +8029,7 @@ export type FloorPnlExportErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -7329,7 +8060,7 @@ export type FloorRunningAlgorithmsErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
 };
@@ -7366,7 +8097,7 @@ export type FloorActivateErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -7415,7 +8146,7 @@ export type FloorPauseErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -7464,7 +8195,7 @@ export type FloorDeactivateErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -7510,7 +8241,7 @@ export type FloorOverrideParametersErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -7556,7 +8287,7 @@ export type FloorPerformanceErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -7603,7 +8334,7 @@ export type FloorRecentTradesErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -7649,7 +8380,7 @@ export type FloorDriftErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -7690,7 +8421,7 @@ export type FloorFloorStatusErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
 };
@@ -7736,7 +8467,7 @@ export type EventsListEventsErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -7769,7 +8500,7 @@ export type AlertsGetRulesErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
 };
@@ -7798,7 +8529,7 @@ export type AlertsPutRulesErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -7848,7 +8579,7 @@ export type AlertsListAlertsErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**
@@ -7881,7 +8612,7 @@ export type AlertsReadAllErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
 };
@@ -7919,7 +8650,7 @@ export type AlertsReadAlertErrors = {
      */
     401: ErrorMessage;
     /**
-     * The account is inactive
+     * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
     /**

@@ -29,6 +29,8 @@ const routes: RouteRecordRaw[] = [
       },
       { path: "floor", name: "floor", component: () => import("@/views/FloorView.vue"), meta: { title: "Floor" } },
       { path: "settings", name: "settings", component: () => import("@/views/SettingsView.vue"), meta: { title: "Settings" } },
+      { path: "settings/security", name: "settings-security", component: () => import("@/settings/SecurityView.vue"), meta: { title: "Security" } },
+      { path: "settings/sessions", name: "settings-sessions", component: () => import("@/settings/SessionsView.vue"), meta: { title: "Sessions" } },
       { path: "profile", name: "profile", component: () => import("@/views/ProfileView.vue"), meta: { title: "Profile" } },
     ],
   },
@@ -37,8 +39,9 @@ const routes: RouteRecordRaw[] = [
 
 export const router = createRouter({ history: createWebHistory(), routes })
 
-router.beforeEach((to) => {
+router.beforeEach(async (to) => {
   const auth = useAuthStore()
+  await auth.restore() // silent refresh from the HttpOnly cookie after a page load
   if (!to.meta.public && !auth.isLoggedIn) {
     return { name: "login", query: to.fullPath === "/" ? {} : { redirect: to.fullPath } }
   }

@@ -261,7 +261,8 @@ def _require_aud(coin: str, market: str) -> None:
 def _public_book(engine: Engine, coin: str, market: str) -> Body:
     quote = engine.quote_for(coin, market)
     _require_aud(coin, market)
-    rng = random.Random(f"{engine.config.seed}:{coin}:{engine.market.ticks}:book")
+    # bandit B311: simulated order book, reproducible on purpose
+    rng = random.Random(f"{engine.config.seed}:{coin}:{engine.market.ticks}:book")  # nosec B311
     entries: list[tuple[Side, Body]] = []
     tick = tick_size(quote.mid)
     for level in range(engine.config.book_depth):

@@ -160,7 +160,8 @@ def combinations(
         wanted = samples if samples is not None else min(size, cap)
         if wanted > cap:
             raise SweepSpaceError(f"samples ({wanted}) is more than the limit of {cap}")
-        rng = random.Random(seed)
+        # bandit B311: a reproducible parameter sample, not a secret
+        rng = random.Random(seed)  # nosec B311
         if wanted >= size:
             chosen = list(itertools.product(*(axes[n] for n in names)))
             rng.shuffle(chosen)
