@@ -8,6 +8,7 @@ import PrimeVue from "primevue/config"
 import ToastService from "primevue/toastservice"
 import { createApp } from "vue"
 
+import { shouldRetry } from "@/api/errors"
 import { configureApiClient } from "@/api/setup"
 import App from "@/App.vue"
 import { router } from "@/router"
@@ -19,7 +20,7 @@ app.use(pinia)
 app.use(PrimeVue, { theme: { preset: Aura, options: { darkModeSelector: ".omc-dark" } } })
 app.use(ToastService)
 app.use(VueQueryPlugin, {
-  queryClientConfig: { defaultOptions: { queries: { retry: 1, refetchOnWindowFocus: false } } },
+  queryClientConfig: { defaultOptions: { queries: { retry: shouldRetry, refetchOnWindowFocus: false } } },
 })
 
 configureApiClient(() => {

@@ -29,6 +29,7 @@ const routes: RouteRecordRaw[] = [
       },
       { path: "floor", name: "floor", component: () => import("@/views/FloorView.vue"), meta: { title: "Floor" } },
       { path: "settings", name: "settings", component: () => import("@/views/SettingsView.vue"), meta: { title: "Settings" } },
+      { path: "settings/coinspot", name: "coinspot-keys", component: () => import("@/settings/CoinspotKeysView.vue"), meta: { title: "Coinspot API keys" } },
       { path: "profile", name: "profile", component: () => import("@/views/ProfileView.vue"), meta: { title: "Profile" } },
     ],
   },
