@@ -105,3 +105,39 @@ test("a missing or malformed id shows not found and stops asking the server", as
     expect(reads.length, `${path} kept polling`).toBe(asked)
   }
 })
+
+test("sweep: counts distinct values, labelled boxes, random mode, a legend, and it survives a reload", async ({ page }) => {
+  test.setTimeout(180_000)
+  await login(page)
+  await newAlgorithm(page, "E2E sweep")
+  await page.getByTestId("open-sweep").click()
+  await expect(page.getByTestId("page-title")).toHaveText("Parameter sweep")
+
+  // Labelled boxes; 50 steps over 2..40 are 39 distinct whole numbers.
+  await page.getByLabel("From").first().fill("2")
+  await page.locator("#sweep-max-fast").fill("40")
+  await page.locator("#sweep-steps-input-fast").fill("50")
+  await page.locator("#sweep-min-slow").fill("50")
+  await page.locator("#sweep-max-slow").fill("99")
+  await page.locator("#sweep-steps-input-slow").fill("50")
+  await expect(page.getByTestId("sweep-values-fast")).toContainText("39 values")
+  await expect(page.getByTestId("sweep-count")).toContainText("1950 combinations")
+
+  // Too many for a grid: the page offers the random mode it talks about.
+  await page.getByTestId("run-sweep").click()
+  await expect(page.getByTestId("sweep-too-many")).toContainText("random mode")
+  await page.getByTestId("sweep-mode").click()
+  await page.getByRole("option", { name: "Random sample" }).click()
+  await page.locator("#sw-samples").fill("4")
+  await expect(page.getByTestId("sweep-count")).toContainText("4 combinations drawn from 1950")
+  await page.getByTestId("run-sweep").click()
+  await expect(page).toHaveURL(/[?&]sweep=/)
+  await expect(page.getByTestId("sweep-table").locator("tbody tr")).toHaveCount(4, { timeout: 90_000 })
+  await expect(page.getByTestId("heatmap-legend")).toContainText("(best)")
+
+  // A reload shows the same sweep, and it is in the list of past sweeps.
+  await page.reload()
+  await expect(page.getByTestId("sweep-table").locator("tbody tr")).toHaveCount(4)
+  await expect(page.getByTestId("past-sweeps").locator("tbody tr")).toHaveCount(1)
+  await expect(page.getByTestId("past-sweeps")).toContainText("succeeded")
+})
