@@ -19,6 +19,7 @@ from app.core.db import engine
 from app.lab.backtests import store
 from app.lab.backtests.algorithms import load_version
 from app.lab.backtests.data import coin_frame, positions_on_grid
+from app.lab.backtests.failures import failure_message
 from app.lab.backtests.models import ParameterSweep, RunStatus
 from app.lab.backtests.runner import Progress, RunStopped, config_from
 from app.lab.backtests.schemas import RANKING_METRICS
@@ -104,7 +105,7 @@ async def execute(sweep_id: uuid.UUID, worker_id: str, pool: SandboxPool) -> Non
     except asyncio.CancelledError:
         raise
     except Exception as error:
-        message = getattr(error, "detail", None) or str(error) or type(error).__name__
+        message = failure_message(error)
         logger.warning("sweep failed", extra={"sweep_id": str(sweep_id), "error": message})
         await asyncio.to_thread(
             store.finish,
