@@ -9,7 +9,7 @@
  */
 import { checkNumber } from "@/forms/number"
 
-import type { ParamField } from "./paramForm"
+import { checkConstraints, type Constraint, type ParamField } from "./paramForm"
 
 export interface Axis {
   use: boolean
@@ -69,4 +69,35 @@ export function heatColor(value: number | null | undefined, lo: number, hi: numb
   const t = hi > lo ? (value - lo) / (hi - lo) : 0.5
   const good = higherIsBetter === false ? 1 - t : t
   return `hsl(${Math.round(good * 120)}, 65%, 70%)`
+}
+
+/**
+ * How many grid combinations break a declared constraint (the server skips them), or null
+ * when the grid is too large to enumerate here. Unswept parameters keep their `base` values.
+ */
+export function skippedByConstraints(
+  fields: ParamField[],
+  axes: Record<string, Axis>,
+  base: Record<string, unknown>,
+  constraints: Constraint[],
+  limit = 200_000,
+): number | null {
+  if (!constraints.length) return 0
+  const used = fields.filter((f) => axes[f.name]?.use)
+  if (gridSize(fields, axes) > limit) return null
+  const values = used.map((f) => axisValues(f.kind, axes[f.name]!))
+  let skipped = 0
+  const combo: Record<string, unknown> = { ...base }
+  const walk = (i: number): void => {
+    if (i === used.length) {
+      if (Object.keys(checkConstraints(constraints, combo)).length) skipped += 1
+      return
+    }
+    for (const v of values[i]!) {
+      combo[used[i]!.name] = v
+      walk(i + 1)
+    }
+  }
+  walk(0)
+  return skipped
 }

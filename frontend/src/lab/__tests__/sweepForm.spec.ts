@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
 
 import { fieldsFromSchema } from "../paramForm"
-import { axisValues, checkAxis, checkSamples, gridSize, heatColor, roundHalfEven } from "../sweepForm"
+import { axisValues, checkAxis, checkSamples, gridSize, heatColor, roundHalfEven, skippedByConstraints } from "../sweepForm"
 
 const fields = fieldsFromSchema({
   properties: {
@@ -52,5 +52,15 @@ describe("checks", () => {
     expect(heatColor(1, 0, 1, true)).toBe("hsl(120, 65%, 70%)")
     expect(heatColor(1, 0, 1, false)).toBe("hsl(0, 65%, 70%)")
     expect(heatColor(null, 0, 1, true)).toBe("#f3f4f6")
+  })
+})
+
+describe("declared constraints", () => {
+  const constraints = [{ text: "fast < slow", left: "fast", op: "<" as const, right: "slow" }]
+  it("counts the combinations the server will skip", () => {
+    const axes = { fast: { use: true, min: 6, max: 48, steps: 3 }, slow: { use: true, min: 12, max: 36, steps: 2 }, band: { use: false, min: 0, max: 0.05, steps: 3 } }
+    // fast 6, 27, 48 × slow 12, 36: (27,12) (48,12) (48,36) break fast < slow.
+    expect(skippedByConstraints(fields, axes, { band: 0 }, constraints)).toBe(3)
+    expect(skippedByConstraints(fields, axes, {}, [])).toBe(0)
   })
 })
