@@ -141,3 +141,23 @@ test("sweep: counts distinct values, labelled boxes, random mode, a legend, and 
   await expect(page.getByTestId("past-sweeps").locator("tbody tr")).toHaveCount(1)
   await expect(page.getByTestId("past-sweeps")).toContainText("succeeded")
 })
+
+test("markets: one price format, a search that says what it did not find, every coin visible, times named", async ({ page }) => {
+  await login(page)
+  await page.goto("/markets")
+  const table = page.getByTestId("prices-table")
+  await expect(table.locator("tbody tr")).toHaveCount(4)
+  // Every price from 1 AUD up has at least two decimals.
+  for (const text of await table.locator("tbody td:nth-child(2)").allTextContents()) {
+    if (Number(text.replace(/,/g, "")) >= 1) expect(text).toMatch(/\.\d{2,4}$/)
+  }
+  // Demo data but no collector run: say where the prices came from, not "none yet".
+  await expect(page.getByTestId("newest-price")).toContainText("synthetic")
+  await expect(page.getByTestId("collector-status")).not.toContainText("none yet")
+  await expect(table).toContainText(/\d{2}\/\d{2}\/\d{4} \d{2}:\d{2} [A-Z]{3,5}/)
+  // No inner scroll box hiding rows.
+  const scrolls = await table.evaluate((el) => Array.from(el.querySelectorAll("*")).some((e) => e.scrollHeight > e.clientHeight + 1 && getComputedStyle(e).overflowY !== "visible"))
+  expect(scrolls).toBe(false)
+  await page.getByTestId("coin-search").fill("ZZZ")
+  await expect(page.getByTestId("search-empty")).toHaveText("No coin matches “ZZZ”.")
+})

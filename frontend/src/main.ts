@@ -12,8 +12,10 @@ import { shouldRetry } from "@/api/errors"
 import { configureApiClient } from "@/api/setup"
 import App from "@/App.vue"
 import { router } from "@/router"
+import { startTheme } from "@/settings/theme"
 import { useAuthStore } from "@/stores/auth"
 
+startTheme()
 const app = createApp(App)
 const pinia = createPinia()
 app.use(pinia)
