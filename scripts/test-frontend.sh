@@ -35,10 +35,21 @@ export COINSPOT_BASE_URL="http://127.0.0.1:9"
 
 (cd "$BACKEND_DIR" && "$VENV_BIN/alembic" upgrade head >/dev/null && "$VENV_BIN/python" -m app.initial_data \
   && "$VENV_BIN/python" -m app.collector.cli generate-demo --days 21 --coins 4 --seed 3 >/dev/null)
+# The Coinspot simulator on a free port, with one funded account whose keys the credentials
+# journey stores and validates (E2E_COINSPOT_KEY / E2E_COINSPOT_SECRET).
+SIM_PORT="$("$VENV_BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+export E2E_COINSPOT_KEY="e2e-$("$VENV_BIN/python" -c 'import secrets; print(secrets.token_hex(12))')"
+export E2E_COINSPOT_SECRET="$("$VENV_BIN/python" -c 'import secrets; print(secrets.token_hex(24))')"
+SIM_LOG="$REPO_ROOT/.omc/e2e-simulator.log"
+(cd "$BACKEND_DIR" && exec "$VENV_BIN/python" -m app.exchange.simulator --host 127.0.0.1 --port "$SIM_PORT" \
+  --account "$E2E_COINSPOT_KEY:$E2E_COINSPOT_SECRET" --fund AUD=2500 --fund BTC=0.05 --log-level warning) >"$SIM_LOG" 2>&1 &
+SIM_PID=$!
+export COINSPOT_BASE_URL="http://127.0.0.1:$SIM_PORT"
+
 BACKEND_LOG="$REPO_ROOT/.omc/e2e-backend.log"
 (cd "$BACKEND_DIR" && exec "$VENV_BIN/uvicorn" app.main:app --host 127.0.0.1 --port "$E2E_PORT") >"$BACKEND_LOG" 2>&1 &
 BACKEND_PID=$!
-trap 'kill "$BACKEND_PID" 2>/dev/null || true; wait "$BACKEND_PID" 2>/dev/null || true' EXIT
+trap 'kill "$BACKEND_PID" "$SIM_PID" 2>/dev/null || true; wait "$BACKEND_PID" "$SIM_PID" 2>/dev/null || true' EXIT
 
 export E2E_BASE_URL="http://127.0.0.1:$E2E_PORT"
 "$VENV_BIN/python" - "$E2E_BASE_URL/api/v1/utils/health-check/" "$BACKEND_PID" <<'PY' || { cat "$BACKEND_LOG" >&2; die "the backend for the browser tests did not start"; }
@@ -57,6 +68,19 @@ while time.monotonic() < deadline:
     except OSError:
         time.sleep(0.2)  # polling a server that is still starting
 sys.exit("backend not ready after 60 s")
+PY
+
+"$VENV_BIN/python" - "$COINSPOT_BASE_URL/pubapi/v2/latest" <<'PY' || { cat "$SIM_LOG" >&2; die "the Coinspot simulator did not start"; }
+import sys, time, urllib.request
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline:
+    try:
+        with urllib.request.urlopen(sys.argv[1], timeout=2) as response:
+            if response.status == 200:
+                sys.exit(0)
+    except OSError:
+        time.sleep(0.2)  # polling a server that is still starting
+sys.exit("simulator not ready after 30 s")
 PY
 
 log "browser tests (playwright + $(chromium_path))"

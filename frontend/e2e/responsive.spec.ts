@@ -13,6 +13,8 @@ test("pages fit a narrow window", async ({ page }) => {
     ["/markets/BTC", "BTC"],
     ["/lab", "Lab"],
     ["/profile", "Profile"],
+    ["/settings", "Settings"],
+    ["/settings/coinspot", "Coinspot API keys"],
   ] as const) {
     await page.goto(path)
     await expect(page.getByTestId("page-title")).toHaveText(title)
@@ -20,4 +22,23 @@ test("pages fit a narrow window", async ({ page }) => {
     expect(overflow, `${path} is wider than the window`).toBeLessThanOrEqual(1)
   }
   await page.screenshot({ path: "test-results/screenshots/narrow-lab.png", fullPage: true })
+})
+
+// On a phone the navigation folds behind a menu button instead of wrapping into a tall block.
+test("a phone gets a menu button, not a wrapped navigation", async ({ page }) => {
+  await page.setViewportSize({ width: 390, height: 844 })
+  await page.goto("/login")
+  await page.getByLabel("Email").fill(process.env.E2E_EMAIL ?? "")
+  await page.locator("#password").fill(process.env.E2E_PASSWORD ?? "")
+  await page.getByTestId("login-submit").click()
+  await expect(page.getByTestId("page-title")).toHaveText("Dashboard")
+  const header = page.locator("header.topbar")
+  expect((await header.boundingBox())!.height).toBeLessThan(70)
+  await expect(page.getByTestId("nav-lab")).toBeHidden()
+  await page.getByTestId("menu-button").click()
+  await expect(page.getByTestId("menu-button")).toHaveAttribute("aria-expanded", "true")
+  await page.getByTestId("nav-lab").click()
+  await expect(page.getByTestId("page-title")).toHaveText("Lab")
+  await expect(page.getByTestId("nav-lab")).toBeHidden()
+  await page.screenshot({ path: "test-results/screenshots/phone-menu.png" })
 })

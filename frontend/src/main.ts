@@ -8,18 +8,21 @@ import PrimeVue from "primevue/config"
 import ToastService from "primevue/toastservice"
 import { createApp } from "vue"
 
+import { shouldRetry } from "@/api/errors"
 import { configureApiClient } from "@/api/setup"
 import App from "@/App.vue"
 import { router } from "@/router"
+import { startTheme } from "@/settings/theme"
 import { useAuthStore } from "@/stores/auth"
 
+startTheme()
 const app = createApp(App)
 const pinia = createPinia()
 app.use(pinia)
 app.use(PrimeVue, { theme: { preset: Aura, options: { darkModeSelector: ".omc-dark" } } })
 app.use(ToastService)
 app.use(VueQueryPlugin, {
-  queryClientConfig: { defaultOptions: { queries: { retry: 1, refetchOnWindowFocus: false } } },
+  queryClientConfig: { defaultOptions: { queries: { retry: shouldRetry, refetchOnWindowFocus: false } } },
 })
 
 configureApiClient(() => {

@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from app.lab import constraints as param_constraints
 from app.lab.sdk.params import ParameterError
 
 
@@ -34,6 +35,8 @@ def check_parameters(schema: Mapping[str, Any], values: Mapping[str, Any]) -> di
         if problem:
             problems.append(problem)
         result[name] = value
+    if not problems:
+        problems.extend(param_constraints.problems(schema, result))
     if problems:
         raise ParameterError("; ".join(problems))
     return result

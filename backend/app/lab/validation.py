@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from app.lab import constraints as param_constraints
 from app.lab.code_policy import (
     ALLOWED_DUNDER_METHODS,
     ALLOWED_DUNDER_NAMES,
@@ -43,6 +44,7 @@ from app.lab.code_policy import (
     is_dunder,
     module_refusal,
 )
+from app.lab.names import undefined_names
 from app.lab.parameter_values import check_parameters
 from app.lab.sdk.base import ALGORITHM_TYPES
 from app.lab.sdk.params import PARAMETER_KINDS, Param, object_schema
@@ -81,6 +83,7 @@ def _validate_cached(code: str) -> ValidationResult:
 
 
 # "{0.__class__}".format(x) reaches attributes through a format string.
+NUMERIC = ("integer", "number")
 _FORMAT_DUNDER = re.compile(r"\{[^{}]*__\w*__")
 _is_dunder = is_dunder
 # Re-exported: the policy's home is `code_policy`; older imports name this module.
@@ -141,6 +144,12 @@ class _Validator(ast.NodeVisitor):
             self.error(None, "the code is nested too deeply")
             return self._result(None, None, None)
         class_name, schema, algorithm_type = self._check_interface(tree)
+        for name, line, column in undefined_names(tree, self.code, FILENAME):
+            self.errors.append(
+                ValidationIssue(
+                    line=line, column=column, message=f"{name!r} is not defined (a typo?)"
+                )
+            )
         if not self.errors:
             try:
                 compile(tree, FILENAME, "exec", dont_inherit=True)
@@ -369,9 +378,13 @@ class _Validator(ast.NodeVisitor):
 
         params: dict[str, Param[Any]] = {}
         algorithm_type: str | None = None
+        declared_constraints: tuple[ast.stmt, list[str]] | None = None
         for statement in cls.body:
             target, value = _assignment(statement)
             if target is None or value is None:
+                continue
+            if target == param_constraints.ATTRIBUTE:
+                declared_constraints = (statement, self._constraint_texts(value, statement))
                 continue
             if target == "algorithm_type":
                 if isinstance(value, ast.Constant) and value.value in ALGORITHM_TYPES:
@@ -390,7 +403,30 @@ class _Validator(ast.NodeVisitor):
         for name in params:
             if name in methods:
                 self.error(methods[name], f"{name!r} is both a parameter and a method")
-        return cls.name, object_schema(cls.name, params), algorithm_type
+        schema = object_schema(cls.name, params)
+        if declared_constraints is not None:
+            statement, texts = declared_constraints
+            numeric = {n: p for n, p in params.items() if p.json_schema().get("type") in NUMERIC}
+            parsed = []
+            for text in texts:
+                try:
+                    parsed.append(param_constraints.parse(text, numeric))
+                except param_constraints.ConstraintError as exc:
+                    self.error(statement, str(exc))
+            schema[param_constraints.SCHEMA_KEY] = parsed
+        return cls.name, schema, algorithm_type
+
+    def _constraint_texts(self, value: ast.expr, statement: ast.stmt) -> list[str]:
+        elements = value.elts if isinstance(value, ast.Tuple | ast.List) else None
+        if elements is None or not all(
+            isinstance(e, ast.Constant) and isinstance(e.value, str) for e in elements
+        ):
+            self.error(
+                statement,
+                "constraints must be a tuple of literal strings, e.g. ('fast < slow',)",
+            )
+            return []
+        return [str(e.value) for e in elements if isinstance(e, ast.Constant)]
 
     def _check_signature(
         self,

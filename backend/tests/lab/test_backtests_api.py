@@ -315,6 +315,11 @@ def test_cancel_and_compare(client: TestClient) -> None:
         f"{API}/backtests/compare", headers=headers, params={"ids": f"{first['id']},{second['id']}"}
     ).json()
     assert [r["label"] for r in comparison["runs"]] == ["fast", "slow"]
+    # What each run was run with, so the comparison can show it (issue 15).
+    for run in comparison["runs"]:
+        assert run["settings"]["starting_cash"] == 10_000 and run["settings"]["fee_rate"] > 0
+        assert run["start_date"].startswith(START.date().isoformat())
+        assert run["end_date"] > run["start_date"]
     sharpe = {r["id"]: r["metrics"]["sharpe"] for r in comparison["runs"]}
     assert comparison["best"]["sharpe"] == max(sharpe, key=lambda k: sharpe[k])
     assert (

@@ -8,12 +8,30 @@ interface FieldError {
 /** An API call that failed: the HTTP status and the server's `detail`, made readable. */
 export class ApiError extends Error {
   readonly status: number
+  /** The server's `detail` as it came (a string or FastAPI's list of field errors). */
+  readonly detail: unknown
 
-  constructor(status: number, message: string) {
+  constructor(status: number, message: string, detail?: unknown) {
     super(message)
     this.name = "ApiError"
     this.status = status
+    this.detail = detail
   }
+}
+
+/** Whether the thing asked for does not exist (404) or cannot be named at all (a malformed id: 422). */
+export function isNotFound(error: unknown): boolean {
+  return error instanceof ApiError && (error.status === 404 || (error.status === 422 && isPathError(error.detail)))
+}
+
+function isPathError(detail: unknown): boolean {
+  return Array.isArray(detail) && detail.some((item) => Array.isArray((item as FieldError).loc) && (item as FieldError).loc?.[0] === "path")
+}
+
+/** Retry a failed query only when trying again can help: never for an answer of 4xx. */
+export function shouldRetry(failureCount: number, error: unknown): boolean {
+  if (error instanceof ApiError && error.status >= 400 && error.status < 500) return false
+  return failureCount < 1
 }
 
 function describeField(error: FieldError): string {
@@ -55,7 +73,8 @@ export async function unwrap<T>(call: Promise<ClientResult<T>>): Promise<T> {
   }
   const status = result.response?.status ?? 0
   if (result.error !== undefined || !result.response?.ok) {
-    throw new ApiError(status, errorMessage(result.error, result.response?.status))
+    const detail = result.error && typeof result.error === "object" && "detail" in result.error ? (result.error as { detail: unknown }).detail : undefined
+    throw new ApiError(status, errorMessage(result.error, result.response?.status), detail)
   }
   return result.data as T
 }

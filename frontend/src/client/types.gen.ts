@@ -864,6 +864,22 @@ export type ComparedRun = {
      */
     coins: Array<string>;
     /**
+     * Start Date
+     */
+    start_date: string;
+    /**
+     * End Date
+     */
+    end_date: string;
+    /**
+     * Settings
+     *
+     * Cash, fee rate, slippage … the run used
+     */
+    settings: {
+        [key: string]: unknown;
+    };
+    /**
      * Parameters
      */
     parameters: {

@@ -53,12 +53,15 @@ export function formatMetric(value: unknown, kind: MetricKind): string {
   }
 }
 
-/** Prices from 150,000 AUD down to 0.00001 AUD, with the digits that matter. */
+/**
+ * Prices from 150,000 AUD down to 0.00001 AUD, with the digits that matter and at least two
+ * decimals from 1 AUD up, so a column never shows "410" beside "407.95".
+ */
 export function formatPrice(value: number): string {
   if (!Number.isFinite(value)) return "—"
   const abs = Math.abs(value)
-  if (abs >= 1000) return value.toLocaleString("en-AU", { maximumFractionDigits: 2 })
-  if (abs >= 1) return value.toLocaleString("en-AU", { maximumFractionDigits: 4 })
+  if (abs >= 1000) return value.toLocaleString("en-AU", { minimumFractionDigits: 2, maximumFractionDigits: 2 })
+  if (abs >= 1) return value.toLocaleString("en-AU", { minimumFractionDigits: 2, maximumFractionDigits: 4 })
   if (abs === 0) return "0"
   return value.toPrecision(4)
 }

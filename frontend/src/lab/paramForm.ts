@@ -12,8 +12,45 @@ export interface SchemaProperty {
   title?: string
 }
 
+/** A relation between parameters the algorithm declares (`constraints = ("fast < slow",)`). */
+export interface Constraint {
+  text: string
+  left: string
+  op: "<" | "<=" | ">" | ">=" | "!="
+  right: string | number
+}
+
 export interface ParameterSchema {
   properties?: Record<string, SchemaProperty>
+  "x-constraints"?: Constraint[]
+}
+
+const WORDS: Record<Constraint["op"], string> = { "<": "less than", "<=": "at most", ">": "more than", ">=": "at least", "!=": "different from" }
+const HOLDS: Record<Constraint["op"], (a: number, b: number) => boolean> = {
+  "<": (a, b) => a < b,
+  "<=": (a, b) => a <= b,
+  ">": (a, b) => a > b,
+  ">=": (a, b) => a >= b,
+  "!=": (a, b) => a !== b,
+}
+
+export function constraintsOf(schema: ParameterSchema | null | undefined): Constraint[] {
+  return schema?.["x-constraints"] ?? []
+}
+
+/** The declared constraints `values` break, keyed by the left-hand parameter (as the server words them). */
+export function checkConstraints(constraints: Constraint[], values: Record<string, unknown>): Record<string, string> {
+  const problems: Record<string, string> = {}
+  for (const c of constraints) {
+    const left = values[c.left]
+    const right = typeof c.right === "string" ? values[c.right] : c.right
+    if (typeof left !== "number" || typeof right !== "number" || !Number.isFinite(left) || !Number.isFinite(right)) continue
+    if (!HOLDS[c.op](left, right)) {
+      const shown = typeof c.right === "string" ? `${c.right} (${right})` : String(right)
+      problems[c.left] = `${c.left} (${left}) must be ${WORDS[c.op]} ${shown}: the algorithm requires ${c.text}`
+    }
+  }
+  return problems
 }
 
 export type FieldKind = "integer" | "number" | "boolean" | "choice"
@@ -79,6 +116,13 @@ export function checkValues(fields: ParamField[], values: Record<string, unknown
     }
   }
   return problems
+}
+
+/** Per-field problems first; then the algorithm's declared constraints between fields. */
+export function checkAll(schema: ParameterSchema | null | undefined, values: Record<string, unknown>): Record<string, string> {
+  const problems = checkValues(fieldsFromSchema(schema), values)
+  if (Object.keys(problems).length) return problems
+  return checkConstraints(constraintsOf(schema), values)
 }
 
 /** Current values for every field: the given ones, else the declared defaults. */

@@ -1,4 +1,5 @@
 /** The profile form: its fields, client-side checks (the server checks again) and payload. */
+import type { FieldSpec } from "@/api/fields"
 import type { UserPublic, UserUpdateMe } from "@/client/types.gen"
 
 export interface ProfileForm {
@@ -11,6 +12,16 @@ export interface ProfileForm {
 }
 
 export type ProfileErrors = Partial<Record<keyof ProfileForm, string>>
+
+/** Where the server's validation errors about the profile go. */
+export const PROFILE_FIELD_SPECS: Record<string, FieldSpec<keyof ProfileForm>> = {
+  full_name: { field: "full_name", label: "Full name" },
+  display_name: { field: "display_name", label: "Display name" },
+  timezone: { field: "timezone", label: "Time zone" },
+  base_currency: { field: "base_currency", label: "Base currency" },
+  max_position_size_aud: { field: "max_position_size_aud", label: "Max position size" },
+  daily_loss_limit_aud: { field: "daily_loss_limit_aud", label: "Daily loss limit" },
+}
 
 export const BASE_CURRENCIES = ["AUD"] as const
 // The backend stores risk limits as NUMERIC(14, 2).

@@ -31,6 +31,7 @@ const routes: RouteRecordRaw[] = [
       { path: "settings", name: "settings", component: () => import("@/views/SettingsView.vue"), meta: { title: "Settings" } },
       { path: "settings/security", name: "settings-security", component: () => import("@/settings/SecurityView.vue"), meta: { title: "Security" } },
       { path: "settings/sessions", name: "settings-sessions", component: () => import("@/settings/SessionsView.vue"), meta: { title: "Sessions" } },
+      { path: "settings/coinspot", name: "coinspot-keys", component: () => import("@/settings/CoinspotKeysView.vue"), meta: { title: "Coinspot API keys" } },
       { path: "profile", name: "profile", component: () => import("@/views/ProfileView.vue"), meta: { title: "Profile" } },
     ],
   },

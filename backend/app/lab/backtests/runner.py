@@ -10,7 +10,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -18,9 +18,11 @@ from sqlmodel import Session
 
 from app.core.db import engine
 from app.lab.backtests import store
+from app.lab.backtests.advice import run_warnings
 from app.lab.backtests.algorithms import load_version
 from app.lab.backtests.artefacts import from_result, pack
 from app.lab.backtests.data import positions_on_grid, price_cache
+from app.lab.backtests.failures import failure_message
 from app.lab.backtests.models import BacktestRun, RunStatus
 from app.lab.backtests.signals import Algo, CoinSignals, coin_signals, lookahead_check
 from app.lab.engine.backtest import run_backtest
@@ -48,6 +50,7 @@ class RunSpec:
     end: pd.Timestamp
     parameters: dict[str, Any]
     settings: dict[str, Any]
+    schema: dict[str, Any] = field(default_factory=dict)
 
 
 def _load_spec(run_id: uuid.UUID) -> tuple[RunSpec, Algo]:
@@ -65,6 +68,7 @@ def _load_spec(run_id: uuid.UUID) -> tuple[RunSpec, Algo]:
             end=pd.Timestamp(run.end_date),
             parameters=dict(run.parameters),
             settings=dict(run.settings),
+            schema=dict(version.parameter_schema),
         )
         return spec, Algo(code=version.code, type=version.type)
 
@@ -120,7 +124,7 @@ async def execute(run_id: uuid.UUID, worker_id: str, pool: SandboxPool) -> None:
     except asyncio.CancelledError:
         raise
     except Exception as error:
-        message = getattr(error, "detail", None) or str(error) or type(error).__name__
+        message = failure_message(error)
         logger.warning("backtest failed", extra={"run_id": str(run_id), "error": message})
         await asyncio.to_thread(
             store.finish,
@@ -221,6 +225,13 @@ async def _execute(run_id: uuid.UUID, pool: SandboxPool, progress: Progress) -> 
 
     results = {
         "metrics": metrics,
+        "warnings": run_warnings(
+            metrics=metrics,
+            schema=spec.schema,
+            parameters=spec.parameters,
+            held_any=bool((targets.fillna(0.0) > 0).to_numpy().any()),
+            starting_cash=float(spec.settings["starting_cash"]),
+        ),
         "data": history.report(),
         "windows": {
             "train": (

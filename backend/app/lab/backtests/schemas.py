@@ -205,6 +205,9 @@ class ComparedRun(BaseModel):
     algorithm_version: int
     label: str | None
     coins: list[str]
+    start_date: datetime
+    end_date: datetime
+    settings: dict[str, Any] = Field(description="Cash, fee rate, slippage … the run used")
     parameters: dict[str, Any]
     metrics: dict[str, Any]
     lookahead: dict[str, Any] | None

@@ -7,6 +7,7 @@ from typing import Any
 from sqlmodel import Session, col, func, select
 
 from app.core.config import settings
+from app.lab import constraints as param_constraints
 from app.lab.backtests import store
 from app.lab.backtests.algorithms import AlgorithmNotFoundError, AlgorithmVersion, load_version
 from app.lab.backtests.data import DataUnavailableError, check_coverage
@@ -101,7 +102,16 @@ def create_sweep(session: Session, request: SweepCreate, user_id: uuid.UUID) -> 
             samples=request.samples,
             seed=request.seed,
         )
-        for combo in combos:
+        # Combinations that break a declared constraint (fast < slow) are skipped.
+        kept = [c for c in combos if param_constraints.satisfied(version.parameter_schema, c)]
+        if not kept:
+            texts = ", ".join(
+                c["text"] for c in version.parameter_schema.get(param_constraints.SCHEMA_KEY, [])
+            )
+            raise SweepSpaceError(
+                f"no combination satisfies the algorithm's constraints ({texts}): change the ranges"
+            )
+        for combo in kept:
             check_parameters(version.parameter_schema, combo)
     except (SweepSpaceError, ValueError) as error:
         raise InvalidRequestError(str(error)) from None
@@ -121,7 +131,8 @@ def create_sweep(session: Session, request: SweepCreate, user_id: uuid.UUID) -> 
             "metric": request.metric,
             "test_fraction": request.test_fraction,
             "base_parameters": base,
-            "combinations": combos,
+            "combinations": kept,
+            "skipped_by_constraints": len(combos) - len(kept),
         },
     )
     session.add(sweep)

@@ -25,6 +25,7 @@ from app.lab.backtests.data import (
     positions_on_grid_array,
     price_cache,
 )
+from app.lab.backtests.failures import failure_message
 from app.lab.backtests.models import ParameterSweep, RunStatus
 from app.lab.backtests.runner import Progress, RunStopped, config_from
 from app.lab.backtests.schemas import RANKING_METRICS
@@ -112,7 +113,7 @@ async def execute(sweep_id: uuid.UUID, worker_id: str, pool: SandboxPool) -> Non
     except asyncio.CancelledError:
         raise
     except Exception as error:
-        message = getattr(error, "detail", None) or str(error) or type(error).__name__
+        message = failure_message(error)
         logger.warning("sweep failed", extra={"sweep_id": str(sweep_id), "error": message})
         await asyncio.to_thread(
             store.finish,

@@ -10,7 +10,8 @@
   training labels inside ``fit`` only.
 - Feature transformers for scikit-learn pipelines: `PriceFeatures`, `Returns`,
   `LaggedReturns`, `MovingAverageRatio`, `Volatility`, `RSI`, `ZScore`.
-- Positions: `to_positions` (NaN to 0, clip to [0, 1]) and `check_positions`.
+- Positions: `to_positions` (NaN to 0, clip to [0, 1]), `hold_at_least` (a minimum holding
+  time against churn) and `check_positions`.
 - Scoring: `backtest_sharpe`, `strategy_returns`, `sharpe_ratio`.
 - Reinforcement learning: `TradingEnv`, a Gymnasium-style environment over a price frame.
 
@@ -38,7 +39,7 @@ from app.lab.sdk.features import (
     zscore,
 )
 from app.lab.sdk.params import Bool, Choice, Float, Int, Param, ParameterError
-from app.lab.sdk.positions import PositionsError, check_positions, to_positions
+from app.lab.sdk.positions import PositionsError, check_positions, hold_at_least, to_positions
 from app.lab.sdk.rl import Box, Discrete, TradingEnv
 from app.lab.sdk.scoring import (
     DEFAULT_FEE,
@@ -85,6 +86,7 @@ __all__ = [
     "check_positions",
     "ema",
     "forward_returns",
+    "hold_at_least",
     "lag",
     "log_returns",
     "price",

@@ -46,6 +46,9 @@ The rules:
   parameter sets: ``GridSearchCV(algo, {"fast": [6, 12]}, cv=TimeSeriesSplit(4)).fit(X)``.
 - Set ``algorithm_type`` to ``"rule"``, ``"ml"`` or ``"rl"`` to tell the Lab what kind of
   algorithm it is (optional).
+- Declare relations between parameters as ``constraints = ("fast < slow",)`` (optional):
+  literal strings ``name op name-or-number`` with op one of ``< <= > >= !=``. The parameter
+  form, backtests and sweeps check them before anything runs (see `app.lab.constraints`).
 """
 
 import inspect
@@ -69,6 +72,8 @@ class Algorithm(BaseEstimator):
 
     #: "rule", "ml" or "rl"; shown in the Lab. None when not declared.
     algorithm_type: ClassVar[str | None] = None
+    #: Relations between parameters, e.g. ("fast < slow",); checked before every run.
+    constraints: ClassVar[tuple[str, ...]] = ()
     #: The fee rate `score` charges on every change of position.
     fee: ClassVar[float] = DEFAULT_FEE
 

@@ -23,6 +23,29 @@ class PositionsError(ValueError):
     """`predict` returned something that is not one position in [0, 1] per bar."""
 
 
+def hold_at_least(positions: Any, bars: int) -> Any:
+    """Keep each new position for at least `bars` bars before it may change again.
+
+    Causal (bar t depends only on bars up to t), so it is safe in `predict`; it cuts the
+    churn of a signal that flips every few bars, which fees punish on 5-minute bars.
+    A Series stays a Series (with its index), anything else becomes a float64 numpy array.
+    """
+    if bars < 1:
+        raise ValueError("hold_at_least needs bars >= 1")
+    values = np.asarray(positions, dtype=np.float64).copy()
+    if len(values):
+        held, since = values[0], 0
+        for i in range(1, len(values)):
+            if values[i] != held:
+                if i - since < bars:
+                    values[i] = held
+                else:
+                    held, since = values[i], i
+    if isinstance(positions, pd.Series):
+        return pd.Series(values, index=positions.index, name=positions.name)
+    return values
+
+
 def to_positions(signal: Any, *, fill: float = 0.0, low: float = 0.0, high: float = 1.0) -> Any:
     """Turn a signal into valid positions: missing values (NaN) become `fill`, everything
     is clipped into [`low`, `high`] (a sub-range of [0, 1]). A Series stays a Series (with

@@ -21,6 +21,9 @@ class MovingAverageCrossover(Algorithm):
     slow = Int(48, ge=3, le=5000, description="Bars in the slow moving average (48 = 4 hours)")
     band = Float(0.0, ge=0.0, le=0.05, description="Dead band as a fraction of the slow average")
     source = Choice("last", options=("last", "mid"), description="Price to average")
+    # Checked by the form, runs and sweeps: a fast average at least as slow as the slow one
+    # makes no crossover.
+    constraints = ("fast < slow",)
 
     def predict(self, X: pd.DataFrame) -> pd.Series:
         p = price(X, str(self.source))

@@ -18,6 +18,7 @@ from app.lab.sdk import (
     PriceFeatures,
     check_is_fitted,
     forward_returns,
+    hold_at_least,
     price,
 )
 
@@ -27,8 +28,11 @@ class UpDownClassifier(Algorithm):
 
     algorithm_type = "ml"
 
-    horizon = Int(1, ge=1, le=288, description="Bars ahead the label looks (training only)")
-    threshold = Float(0.55, ge=0.5, le=1.0, description="Probability of an up move needed to hold")
+    # Defaults that trade sensibly on 5-minute bars: an hour-ahead label, a clear edge before
+    # buying and at least an hour in each position, so fees do not eat the account.
+    horizon = Int(12, ge=1, le=288, description="Bars ahead the label looks (training only)")
+    threshold = Float(0.6, ge=0.5, le=1.0, description="Probability of an up move needed to hold")
+    min_hold = Int(12, ge=1, le=2016, description="Bars to keep a position before changing it")
     max_iter = Int(100, ge=10, le=1000, description="Boosting iterations")
     learning_rate = Float(0.05, gt=0.0, le=1.0, description="Boosting learning rate")
     max_depth = Int(3, ge=1, le=12, description="Depth of each tree")
@@ -63,4 +67,4 @@ class UpDownClassifier(Algorithm):
             return np.zeros(0)
         classes = list(self.model_.classes_)
         p_up = self.model_.predict_proba(X)[:, classes.index(1)]
-        return (p_up >= self.threshold).astype(np.float64)
+        return hold_at_least((p_up >= self.threshold).astype(np.float64), self.min_hold)

@@ -20,6 +20,7 @@ from app.lab.sdk import (
     PriceFeatures,
     check_is_fitted,
     forward_returns,
+    hold_at_least,
     price,
 )
 
@@ -32,9 +33,12 @@ class RidgeReturnForecast(Algorithm):
     lags = Int(6, ge=1, le=48, description="Past 1-bar returns used as features")
     window = Int(48, ge=5, le=2000, description="Window of the trend and volatility features")
     alpha = Float(10.0, gt=0.0, le=1e6, description="Ridge regularisation strength")
+    # A forecast must beat the round-trip fee (about 2 x 0.1 %) before it is worth holding,
+    # and a position is kept at least an hour: 5-minute noise otherwise churns the account.
     threshold = Float(
-        0.0002, ge=0.0, le=0.05, description="Minimum predicted return to hold (0.0002 = 2 bps)"
+        0.002, ge=0.0, le=0.05, description="Minimum predicted return to hold (0.002 = 20 bps)"
     )
+    min_hold = Int(12, ge=1, le=2016, description="Bars to keep a position before changing it")
 
     def _pipeline(self) -> Pipeline:
         features = PriceFeatures(
@@ -64,4 +68,4 @@ class RidgeReturnForecast(Algorithm):
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "model_")
         predicted = self.model_.predict(X)
-        return (predicted > self.threshold).astype(np.float64)
+        return hold_at_least((predicted > self.threshold).astype(np.float64), self.min_hold)

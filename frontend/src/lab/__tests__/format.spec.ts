@@ -24,6 +24,10 @@ describe("prices and changes", () => {
     expect(formatPrice(150123.456)).toBe("150,123.46")
     expect(formatPrice(3.41256)).toBe("3.4126")
     expect(formatPrice(0.00002134)).toBe("0.00002134")
+    // One format in one column: never "410" beside "407.95".
+    expect(formatPrice(410)).toBe("410.00")
+    expect(formatPrice(407.95)).toBe("407.95")
+    expect(formatPrice(1500)).toBe("1,500.00")
     expect(formatChange(1.5)).toBe("+1.50%")
     expect(formatChange(-0.25)).toBe("-0.25%")
     expect(formatChange(null)).toBe("—")

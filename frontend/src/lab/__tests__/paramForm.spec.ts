@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 
-import { checkValues, fieldsFromSchema, initialValues } from "../paramForm"
+import { checkAll, checkValues, fieldsFromSchema, initialValues } from "../paramForm"
 
 const schema = {
   properties: {
@@ -51,5 +51,17 @@ describe("checkValues and initialValues", () => {
     expect(problems.band).toMatch(/at most 0.05/)
     expect(checkValues(fields, initialValues(fields, {}))).toEqual({})
     expect(checkValues(fields, { ...initialValues(fields, {}), fast: 1 }).fast).toMatch(/at least 2/)
+  })
+})
+
+describe("declared constraints", () => {
+  const withConstraint = {
+    properties: { fast: { type: "integer", minimum: 2, maximum: 1000 }, slow: { type: "integer", minimum: 3, maximum: 5000 } },
+    "x-constraints": [{ text: "fast < slow", left: "fast", op: "<" as const, right: "slow" }],
+  }
+  it("refuses fast >= slow at the fast field, after the per-field checks", () => {
+    expect(checkAll(withConstraint, { fast: 48, slow: 12 })).toEqual({ fast: "fast (48) must be less than slow (12): the algorithm requires fast < slow" })
+    expect(checkAll(withConstraint, { fast: 6, slow: 12 })).toEqual({})
+    expect(checkAll(withConstraint, { fast: 1, slow: 12 })).toEqual({ fast: "Fast must be at least 2" })
   })
 })

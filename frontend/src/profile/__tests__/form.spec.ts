@@ -70,3 +70,14 @@ describe("profile payload", () => {
     expect(names).toContain("Australia/Sydney")
   })
 })
+
+describe("risk limits typed by the user", () => {
+  it("refuses -500 instead of saving 500", () => {
+    const errors = validateProfile(
+      { full_name: "", display_name: "", timezone: "UTC", base_currency: "AUD", max_position_size_aud: -500, daily_loss_limit_aud: 2_000_000_000 },
+      ["UTC"],
+    )
+    expect(errors.max_position_size_aud).toBe("Max position size cannot be negative")
+    expect(errors.daily_loss_limit_aud).toMatch(/cannot exceed/)
+  })
+})
