@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from app.api.deps import CurrentUser, SessionDep
+from app.api.errors import invalid
 from app.floor import deployments as service
 from app.floor.models import DeploymentMode, DeploymentStatus
 from app.floor.schemas import (
@@ -22,14 +23,16 @@ router = APIRouter(prefix="/floor", tags=["floor"])
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such object for this user"}}
 
 
-def _http(error: Exception) -> HTTPException:
+def _http(error: Exception) -> Exception:
     if isinstance(error, service.NotFoundError):
         return HTTPException(404, str(error))
     if isinstance(error, service.ConflictError):
         return HTTPException(409, str(error))
     if isinstance(error, service.ExchangeUnavailableError):
         return HTTPException(503, str(error))
-    return HTTPException(422, str(error))
+    message = str(error)
+    field = message.split(":", 1)[0] if ":" in message.split(" ", 1)[0] else "body"
+    return invalid(message, "body", field)
 
 
 @router.get("/available-algorithms", response_model=AvailablePage)

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlmodel import col, func, select
 
 from app.api.deps import CurrentUser, SessionDep
+from app.api.errors import invalid
 from app.audit import service as audit
 from app.collector.scheduler import get_service as collector_service
 from app.floor import deployments
@@ -232,7 +233,7 @@ def override_parameters(
     try:
         values = check_parameters(release.parameter_schema, {**dep.parameters, **body.parameters})
     except ValueError as error:
-        raise HTTPException(422, f"parameters: {error}") from None
+        raise invalid(f"parameters: {error}", "body", "parameters") from None
     before = dict(dep.parameters)
     dep.parameters = values
     dep.updated_at = datetime.now(UTC)

@@ -25,6 +25,7 @@ from tests.lab.promotion_helpers import (
     store_swinging_prices,
 )
 from tests.lab.test_backtests_api import headers_for_new_user
+from tests.utils import error_text
 
 COIN = "PROMB"
 CREDS = f"{settings.API_V1_STR}/credentials/coinspot"
@@ -111,7 +112,7 @@ def test_paper_deploy_status_changes_and_audit(
     )
     assert paused.status_code == 200 and paused.json()["status"] == "paused"
     again = client.post(f"{FLOOR}/deployments/{dep}/pause", headers=owner)
-    assert again.status_code == 409 and "paused" in again.json()["detail"]
+    assert again.status_code == 409 and "paused" in error_text(again)
     assert (
         client.post(f"{FLOOR}/deployments/{dep}/resume", headers=owner).json()["status"] == "active"
     )
@@ -122,7 +123,7 @@ def test_paper_deploy_status_changes_and_audit(
 
     # A release a deployment refers to cannot be deleted, even after the deployment stopped.
     refused = client.delete(f"{API}/releases/{release['release']}", headers=owner)
-    assert refused.status_code == 409 and "deployment" in refused.json()["detail"]
+    assert refused.status_code == 409 and "deployment" in error_text(refused)
     assert client.get(f"{API}/releases/{release['release']}", headers=owner).json()["in_use"]
 
     audit = client.get(
@@ -148,7 +149,7 @@ def test_live_needs_credentials_paper_time_acknowledgement_and_balance(
 ) -> None:
     live = {"release_id": release["release"], "mode": "live", "capital": "1000", "coins": [COIN]}
     no_keys = deploy(client, owner, **live, acknowledge_real_money=True)
-    assert no_keys.status_code == 422 and "credentials" in no_keys.json()["detail"]
+    assert no_keys.status_code == 422 and "credentials" in error_text(no_keys)
 
     account = simulator.admin.create_account({"AUD": "5000.00"})
     stored = client.post(
@@ -158,14 +159,14 @@ def test_live_needs_credentials_paper_time_acknowledgement_and_balance(
     )
     assert stored.status_code in (200, 201), stored.text
     unvalidated = deploy(client, owner, **live, acknowledge_real_money=True)
-    assert unvalidated.status_code == 422 and "validated" in unvalidated.json()["detail"]
+    assert unvalidated.status_code == 422 and "validated" in error_text(unvalidated)
     assert client.post(f"{CREDS}/validate", headers=owner).json()["valid"] is True
 
     paper = deploy(client, owner, release_id=release["release"], capital="100", coins=[COIN])
     assert paper.status_code == 201
     too_soon = deploy(client, owner, **live, acknowledge_real_money=True)
     assert too_soon.status_code == 422
-    assert "paper" in too_soon.json()["detail"] and "24" in too_soon.json()["detail"]
+    assert "paper" in error_text(too_soon) and "24" in error_text(too_soon)
     with engine.begin() as conn:
         conn.execute(
             sa.text("UPDATE deployed_algorithms SET deployed_at = deployed_at - :d WHERE id = :id"),
@@ -173,9 +174,9 @@ def test_live_needs_credentials_paper_time_acknowledgement_and_balance(
         )
     unacknowledged = deploy(client, owner, **live)
     assert unacknowledged.status_code == 422
-    assert "acknowledge_real_money" in unacknowledged.json()["detail"]
+    assert "acknowledge_real_money" in error_text(unacknowledged)
     too_much = deploy(client, owner, **{**live, "capital": "5000.01"}, acknowledge_real_money=True)
-    assert too_much.status_code == 422 and "balance" in too_much.json()["detail"]
+    assert too_much.status_code == 422 and "balance" in error_text(too_much)
     ok = deploy(client, owner, **live, acknowledge_real_money=True)
     assert ok.status_code == 201, ok.text
     assert ok.json()["mode"] == "live" and ok.json()["acknowledged_real_money"] is True
@@ -190,7 +191,7 @@ def test_live_needs_credentials_paper_time_acknowledgement_and_balance(
             {"id": ok.json()["id"]},
         )
     read_only = deploy(client, owner, **live, acknowledge_real_money=True)
-    assert read_only.status_code == 422 and "trading rights" in read_only.json()["detail"]
+    assert read_only.status_code == 422 and "trading rights" in error_text(read_only)
 
 
 def test_someone_elses_release_and_deployment_are_404(

@@ -26,6 +26,7 @@ from tests.lab.promotion_helpers import (
     store_swinging_prices,
 )
 from tests.lab.test_backtests_api import PEEK, headers_for_new_user
+from tests.utils import error_text
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -205,7 +206,7 @@ def test_each_criterion_refuses_with_that_criterion_marked(
     assert refused.status_code == 422, refused.text
     body = refused.json()
     assert failed_required(body) == {criterion}, body["checklist"]
-    assert criterion in body["detail"] and body["passed"] is False
+    assert criterion in error_text(refused) and body["passed"] is False
     item = next(i for i in body["checklist"] if i["key"] == criterion)
     assert item["passed"] is False and item["detail"]
 
@@ -261,18 +262,18 @@ def test_bad_evidence_is_refused_naming_the_field(
     url = f"{API}/algorithms/{good['algo']}/promote"
     missing = client.post(url, headers=owner, json=promotion_body([str(uuid.uuid4())]))
     assert missing.status_code == 422
-    assert "evidence.backtest_run_ids[0]" in missing.json()["detail"]
+    assert "evidence.backtest_run_ids[0]" in error_text(missing)
     empty = client.post(url, headers=owner, json={"evidence": {"backtest_run_ids": []}})
     assert empty.status_code == 422 and "backtest_run_ids" in json.dumps(empty.json()["detail"])
     other_algo = new_algorithm(client, owner, template="ma_crossover")
     wrong = client.post(
         f"{API}/algorithms/{other_algo}/promote", headers=owner, json=promotion_body([good["main"]])
     )
-    assert wrong.status_code == 422 and "another algorithm" in wrong.json()["detail"]
+    assert wrong.status_code == 422 and "another algorithm" in error_text(wrong)
     bad_params = client.post(
         url, headers=owner, json=promotion_body([good["main"]], parameters={"fast": 0})
     )
-    assert bad_params.status_code == 422 and "parameters" in bad_params.json()["detail"]
+    assert bad_params.status_code == 422 and "parameters" in error_text(bad_params)
     # Parameters that differ from the evidence's fail the always-required match.
     other_params = client.post(
         url,
@@ -289,7 +290,7 @@ def test_bad_evidence_is_refused_naming_the_field(
             training={"start": START.isoformat(), "end": MAIN_END.isoformat()},
         ),
     )
-    assert training.status_code == 422 and "training" in training.json()["detail"]
+    assert training.status_code == 422 and "training" in error_text(training)
     style = client.post(
         url, headers=owner, json={**promotion_body([good["main"]]), "execution_style": "fast"}
     )
@@ -317,7 +318,7 @@ def test_someone_elses_algorithm_and_release_are_404(
     # A stranger's own algorithm cannot use the owner's runs as evidence.
     theirs = new_algorithm(client, stranger, template="ma_crossover")
     r = client.post(f"{API}/algorithms/{theirs}/promote", headers=stranger, json=body)
-    assert r.status_code == 422 and "no backtest run" in r.json()["detail"]
+    assert r.status_code == 422 and "no backtest run" in error_text(r)
 
 
 def test_releases_are_immutable_and_deletable_only_when_unused(
@@ -344,7 +345,7 @@ def test_releases_are_immutable_and_deletable_only_when_unused(
     db.commit()
     try:
         r = client.post(f"{API}/algorithms/{good['algo']}/promote", headers=owner, json=body)
-        assert r.status_code == 409 and "archived" in r.json()["detail"]
+        assert r.status_code == 409 and "archived" in error_text(r)
     finally:
         algorithm.status = status_before
         db.add(algorithm)

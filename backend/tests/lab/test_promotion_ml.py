@@ -29,6 +29,7 @@ from tests.lab.promotion_helpers import (
     store_swinging_prices,
 )
 from tests.lab.test_backtests_api import headers_for_new_user
+from tests.utils import error_text
 
 COIN = "PROMC"
 ADVISORY = {
@@ -70,7 +71,7 @@ async def test_an_ml_release_predicts_the_same_after_a_reload(
     no_window = client.post(
         f"{API}/algorithms/{algo}/promote", headers=owner, json=promotion_body([run])
     )
-    assert no_window.status_code == 422 and "training" in no_window.json()["detail"]
+    assert no_window.status_code == 422 and "training" in error_text(no_window)
     made = client.post(
         f"{API}/algorithms/{algo}/promote",
         headers=owner,
@@ -102,4 +103,4 @@ async def test_an_ml_release_predicts_the_same_after_a_reload(
         headers=owner,
         json={"release_id": str(release.id), "capital": "100", "coins": ["BTC"]},
     )
-    assert other.status_code == 422 and "no fitted model for BTC" in other.json()["detail"]
+    assert other.status_code == 422 and "no fitted model for BTC" in error_text(other)

@@ -9,6 +9,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime, BaseModel
 
 from app.api.deps import CurrentUser, SessionDep
+from app.api.errors import invalid
 from app.floor.pnl import service
 from app.floor.pnl.service import Period
 
@@ -78,7 +79,7 @@ def _bounds(
     try:
         return service.period_bounds(period, user.timezone, start, end, datetime.now(UTC))
     except ValueError as error:
-        raise HTTPException(422, f"period: {error}") from None
+        raise invalid(f"period: {error}", "query", "period") from None
 
 
 PeriodQ = Annotated[Period, Query(description="today (your time zone), 7d, 30d, all, custom")]

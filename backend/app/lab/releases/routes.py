@@ -7,6 +7,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from app.api.deps import CurrentUser, SessionDep
+from app.api.errors import invalid
 from app.audit import service as audit
 from app.lab.releases import service
 from app.lab.releases.gate import EvidenceError
@@ -37,12 +38,13 @@ _REFUSED: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _raise(error: Exception) -> HTTPException:
+def _raise(error: Exception) -> Exception:
     if isinstance(error, service.NotFoundError):
         return HTTPException(404, str(error))
     if isinstance(error, service.ConflictError):
         return HTTPException(409, str(error))
-    return HTTPException(422, str(error))
+    field = str(error).split(":", 1)[0]
+    return invalid(str(error), "body", field)
 
 
 @router.get("/promotion-policy", response_model=PromotionPolicy)
@@ -85,7 +87,7 @@ async def _promote(
             session, get_pool(), user.id, algorithm_id, body, request, create
         )
     except EvidenceError as error:
-        raise HTTPException(422, str(error)) from None
+        raise invalid(str(error), "body", error.field) from None
     except (service.NotFoundError, service.ConflictError, service.InvalidError) as error:
         raise _raise(error) from None
 
@@ -122,10 +124,15 @@ async def promote(
     answer = await _promote(session, user, algorithm_id, body, request, create=True)
     if not answer.passed:
         failed = [i.key for i in answer.checklist if i.required and not i.passed]
+        message = "promotion refused: " + ", ".join(failed) + " did not pass"
         return JSONResponse(
             status_code=422,
             content={
-                "detail": "promotion refused: " + ", ".join(failed) + " did not pass",
+                # The standard 422 shape (one field error naming the evidence), plus the
+                # checklist that says which criteria failed and by how much.
+                "detail": [
+                    {"loc": ["body", "evidence"], "msg": message, "type": "promotion_refused"}
+                ],
                 **answer.model_dump(mode="json"),
             },
         )
