@@ -7,7 +7,8 @@ from fastapi import APIRouter, HTTPException
 from sqlmodel import col, func, select
 
 from app.api.deps import AuthContextDep, CurrentUser, CurrentUserMayEnrol, SessionDep, SuperUser
-from app.api.errors import responses
+from app.api.errors import ResponseSpec, responses
+from app.api.openapi import links
 from app.api.pagination import Skip, limit_query
 from app.auth import sessions as auth_sessions
 from app.core.security import get_password_hash, verify_password
@@ -26,6 +27,18 @@ from app.users.models import (
 
 router = APIRouter(prefix="/users", tags=["users"])
 
+_USER_LINKS: ResponseSpec = {
+    200: {
+        "description": "Successful Response",
+        "links": links(
+            "users-read_user_by_id",
+            "users-update_user",
+            "users-delete_user",
+            user_id="$response.body#/id",
+        ),
+    }
+}
+
 
 @router.get("/", response_model=UsersPublic)
 def read_users(
@@ -42,7 +55,9 @@ def read_users(
     return UsersPublic(data=[UserPublic.model_validate(u) for u in users], count=count)
 
 
-@router.post("/", response_model=UserPublic, responses=responses({400: "The e-mail is taken"}))
+@router.post(
+    "/", response_model=UserPublic, responses=responses({400: "The e-mail is taken"}) | _USER_LINKS
+)
 def create_user(session: SessionDep, _: SuperUser, user_in: UserCreate) -> Any:
     """Create a user (superusers only)."""
     if service.get_user_by_email(session=session, email=user_in.email):
@@ -104,7 +119,9 @@ def delete_user_me(session: SessionDep, current_user: CurrentUser) -> Message:
 
 
 @router.post(
-    "/signup", response_model=UserPublic, responses=responses({400: "The e-mail is taken"})
+    "/signup",
+    response_model=UserPublic,
+    responses=responses({400: "The e-mail is taken"}) | _USER_LINKS,
 )
 def register_user(session: SessionDep, user_in: UserRegister) -> Any:
     """Open sign-up for a normal (non-superuser) account."""
