@@ -24,10 +24,9 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such obj
 
 
 def _http(error: Exception) -> Exception:
+    """The deploy route's refusals: 404, 503 or a 422 naming the field."""
     if isinstance(error, service.NotFoundError):
         return HTTPException(404, str(error))
-    if isinstance(error, service.ConflictError):
-        return HTTPException(409, str(error))
     if isinstance(error, service.ExchangeUnavailableError):
         return HTTPException(503, str(error))
     message = str(error)
@@ -95,7 +94,7 @@ def read_deployment(
     try:
         return service.public(service.get(session, user.id, deployment_id))
     except service.NotFoundError as error:
-        raise _http(error) from None
+        raise HTTPException(404, str(error)) from None
 
 
 def _change(
@@ -116,8 +115,10 @@ def _change(
             user.id,
             request,
         )
-    except (service.NotFoundError, service.ConflictError) as error:
-        raise _http(error) from None
+    except service.NotFoundError as error:
+        raise HTTPException(404, str(error)) from None
+    except service.ConflictError as error:
+        raise HTTPException(409, str(error)) from None
     return service.public(row)
 
 

@@ -158,7 +158,7 @@ def read_release(session: SessionDep, user: CurrentUser, release_id: uuid.UUID) 
     try:
         release = service.get_release(session, user.id, release_id)
     except service.NotFoundError as error:
-        raise _raise(error) from None
+        raise HTTPException(404, str(error)) from None
     used = release.id in service.used_ids(session, [release.id])
     return ReleasePublic(**release.model_dump(), in_use=used)
 
@@ -177,7 +177,7 @@ def download_release(session: SessionDep, user: CurrentUser, release_id: uuid.UU
     try:
         release = service.get_release(session, user.id, release_id)
     except service.NotFoundError as error:
-        raise _raise(error) from None
+        raise HTTPException(404, str(error)) from None
     data = service.bundle_file(session, release)
     name = f"release-{release.content_hash[:12]}.zip"
     return Response(
