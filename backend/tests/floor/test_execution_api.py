@@ -58,6 +58,11 @@ def test_run_now_and_the_deployments_records(
     assert runs["count"] == 1 and runs["data"][0]["order_ids"] == [orders["data"][0]["id"]]
     assert client.get(f"{base}/runs?skip=1", headers=headers).json()["data"] == []
 
+    account = client.get(f"{settings.API_V1_STR}/floor/positions", headers=headers).json()
+    assert [(a["mode"], a["coin"], a["deployments"]) for a in account] == [("paper", "BTC", 1)]
+    assert Decimal(account[0]["quantity"]) == Decimal(position["quantity"]) > 0
+    assert client.get(f"{settings.API_V1_STR}/floor/positions", headers=other_headers).json() == []
+
     for path in ("orders", "trades", "positions", "runs"):
         assert client.get(f"{base}/{path}", headers=other_headers).status_code == 404
     assert client.post(f"{base}/run-now", headers=other_headers).status_code == 404

@@ -5,6 +5,38 @@ export type ClientOptions = {
 };
 
 /**
+ * AccountPosition
+ *
+ * One coin summed over the user's deployments (paper and live apart).
+ */
+export type AccountPosition = {
+    /**
+     * Mode
+     */
+    mode: string;
+    /**
+     * Coin
+     */
+    coin: string;
+    /**
+     * Quantity
+     */
+    quantity: string;
+    /**
+     * Cost Basis
+     */
+    cost_basis: string;
+    /**
+     * Average Price
+     */
+    average_price: string | null;
+    /**
+     * Deployments
+     */
+    deployments: number;
+};
+
+/**
  * AlgorithmCreate
  *
  * New algorithm from `code`, or from a `template` key (then `code` is the template's).
@@ -3816,6 +3848,24 @@ export type LabListSweepsResponses = {
 };
 
 export type LabListSweepsResponse = LabListSweepsResponses[keyof LabListSweepsResponses];
+
+export type FloorAccountPositionsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/floor/positions';
+};
+
+export type FloorAccountPositionsResponses = {
+    /**
+     * Response Floor-Account Positions
+     *
+     * Successful Response
+     */
+    200: Array<AccountPosition>;
+};
+
+export type FloorAccountPositionsResponse = FloorAccountPositionsResponses[keyof FloorAccountPositionsResponses];
 
 export type FloorRunNowData = {
     body?: never;
