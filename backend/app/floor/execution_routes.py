@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
+import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel
 from sqlalchemy import func
@@ -90,6 +91,17 @@ class PositionPublic(BaseModel):
     updated_at: datetime
 
 
+class AccountPosition(BaseModel):
+    """One coin summed over the user's deployments (paper and live apart)."""
+
+    mode: str
+    coin: str
+    quantity: Decimal
+    cost_basis: Decimal
+    average_price: Decimal | None
+    deployments: int
+
+
 class ExecutionRunPublic(BaseModel):
     id: uuid.UUID
     bar: datetime
@@ -112,6 +124,38 @@ class RunNowResult(BaseModel):
     status: str
     decisions: dict[str, Any]
     order_ids: list[str]
+
+
+@router.get("/positions", response_model=list[AccountPosition])
+def account_positions(session: SessionDep, user: CurrentUser) -> list[AccountPosition]:
+    """The account view: every coin held, summed over the user's deployments, by mode."""
+    query = (
+        sa.select(
+            col(DeployedAlgorithm.mode),
+            col(Position.coin),
+            func.sum(col(Position.quantity)),
+            func.sum(col(Position.cost_basis)),
+            func.count(),
+        )
+        .join(DeployedAlgorithm, col(DeployedAlgorithm.id) == col(Position.deployment_id))
+        .where(col(Position.user_id) == user.id, col(Position.quantity) > 0)
+        .group_by(col(DeployedAlgorithm.mode), col(Position.coin))
+        .order_by(col(DeployedAlgorithm.mode), col(Position.coin))
+    )
+    return [
+        AccountPosition(
+            mode=mode,
+            coin=coin,
+            quantity=quantity,
+            cost_basis=cost,
+            average_price=cost / quantity if quantity else None,
+            deployments=count,
+        )
+        for mode, coin, quantity, cost, count in (
+            (str(r[0]), str(r[1]), Decimal(r[2]), Decimal(r[3]), int(r[4]))
+            for r in session.execute(query).all()
+        )
+    ]
 
 
 def _owned(session: Session, user: CurrentUser, deployment_id: uuid.UUID) -> DeployedAlgorithm:

@@ -23,6 +23,38 @@ export type AccessToken = {
 };
 
 /**
+ * AccountPosition
+ *
+ * One coin summed over the user's deployments (paper and live apart).
+ */
+export type AccountPosition = {
+    /**
+     * Mode
+     */
+    mode: string;
+    /**
+     * Coin
+     */
+    coin: string;
+    /**
+     * Quantity
+     */
+    quantity: string;
+    /**
+     * Cost Basis
+     */
+    cost_basis: string;
+    /**
+     * Average Price
+     */
+    average_price: string | null;
+    /**
+     * Deployments
+     */
+    deployments: number;
+};
+
+/**
  * AlertKind
  */
 export type AlertKind = 'drawdown' | 'daily_loss' | 'limit_breach' | 'order_problem' | 'reconciliation_break' | 'system_failure' | 'drift' | 'daily_summary';
@@ -7484,6 +7516,37 @@ export type AuditReadAuditLogResponses = {
 };
 
 export type AuditReadAuditLogResponse = AuditReadAuditLogResponses[keyof AuditReadAuditLogResponses];
+
+export type FloorAccountPositionsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/floor/positions';
+};
+
+export type FloorAccountPositionsErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Two-factor authentication is required for every account
+     */
+    403: ErrorMessage;
+};
+
+export type FloorAccountPositionsError = FloorAccountPositionsErrors[keyof FloorAccountPositionsErrors];
+
+export type FloorAccountPositionsResponses = {
+    /**
+     * Response Floor-Account Positions
+     *
+     * Successful Response
+     */
+    200: Array<AccountPosition>;
+};
+
+export type FloorAccountPositionsResponse = FloorAccountPositionsResponses[keyof FloorAccountPositionsResponses];
 
 export type FloorRunNowData = {
     body?: never;
