@@ -14,7 +14,6 @@ import io
 import linecache
 import mmap
 import os
-# bandit B403: fitted models are unpickled only inside the sandbox child
 import pickle  # nosec B403
 import sys
 import traceback
