@@ -55,7 +55,7 @@ export E2E_BASE_URL="http://127.0.0.1:$E2E_PORT"
 "$VENV_BIN/python" - "$E2E_BASE_URL/api/v1/utils/health-check/" "$BACKEND_PID" <<'PY' || { cat "$BACKEND_LOG" >&2; die "the backend for the browser tests did not start"; }
 import os, sys, time, urllib.request
 url, pid = sys.argv[1], int(sys.argv[2])
-deadline = time.monotonic() + 60
+deadline = time.monotonic() + 240  # importing the app is slow on a busy machine
 while time.monotonic() < deadline:
     try:
         os.kill(pid, 0)
@@ -67,7 +67,7 @@ while time.monotonic() < deadline:
                 sys.exit(0)
     except OSError:
         time.sleep(0.2)  # polling a server that is still starting
-sys.exit("backend not ready after 60 s")
+sys.exit("backend not ready after 240 s")
 PY
 
 "$VENV_BIN/python" - "$COINSPOT_BASE_URL/pubapi/v2/latest" <<'PY' || { cat "$SIM_LOG" >&2; die "the Coinspot simulator did not start"; }

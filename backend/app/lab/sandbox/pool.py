@@ -26,9 +26,7 @@ import queue
 import select
 import signal
 import socket
-
-# bandit B404: starts our own forkserver, never user input
-import subprocess  # nosec B404
+import subprocess  # nosec B404 - starts our own forkserver, never user input
 import sys
 import threading
 import time
