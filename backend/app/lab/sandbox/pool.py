@@ -26,7 +26,7 @@ import queue
 import select
 import signal
 import socket
-import subprocess  # nosec B404 - starts our own forkserver, never user input
+import subprocess  # nosec B404
 import sys
 import threading
 import time

@@ -14,7 +14,7 @@ import io
 import linecache
 import mmap
 import os
-import pickle  # nosec B403 - fitted models are unpickled only inside the sandbox child
+import pickle  # nosec B403
 import sys
 import time
 import traceback
