@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
-from app.api.deps import CurrentUser, SessionDep
+from app.api.deps import AuthContextDep, CurrentUser, SessionDep, require_fresh_second_factor
 from app.api.errors import invalid
 from app.floor import deployments as service
 from app.floor.models import DeploymentMode, DeploymentStatus
@@ -52,10 +52,17 @@ def available_algorithms(session: SessionDep, user: CurrentUser) -> AvailablePag
     },
 )
 async def deploy(
-    session: SessionDep, user: CurrentUser, body: DeployRequest, request: Request
+    session: SessionDep,
+    user: CurrentUser,
+    ctx: AuthContextDep,
+    body: DeployRequest,
+    request: Request,
 ) -> DeploymentPublic:
-    """Deploy a release on paper or live. Live needs validated full-access credentials, the
-    release's paper time, capital within the AUD balance and `acknowledge_real_money`."""
+    """Deploy a release on paper or live. Live needs a fresh second factor (step-up),
+    validated full-access credentials, the release's paper time, capital within the AUD
+    balance and `acknowledge_real_money`."""
+    if body.mode == DeploymentMode.LIVE:
+        require_fresh_second_factor(session, ctx, user)
     try:
         row = await service.deploy(session, user.id, body, request)
     except (service.NotFoundError, service.RefusedError, service.ExchangeUnavailableError) as e:

@@ -25,7 +25,13 @@ from tests.lab.promotion_helpers import (
     store_swinging_prices,
 )
 from tests.lab.test_backtests_api import headers_for_new_user
-from tests.utils import error_text
+from tests.utils import (
+    enable_two_factor,
+    error_text,
+    random_email,
+    random_password,
+    user_token_headers,
+)
 
 COIN = "PROMB"
 CREDS = f"{settings.API_V1_STR}/credentials/coinspot"
@@ -45,8 +51,18 @@ def simulator(simulator_server: RunningSimulator, monkeypatch: pytest.MonkeyPatc
 
 
 @pytest.fixture(scope="module")
-def owner(client: TestClient) -> dict[str, str]:
-    return headers_for_new_user(client)
+def owner_email() -> str:
+    return random_email()
+
+
+@pytest.fixture(scope="module")
+def owner(client: TestClient, owner_email: str) -> dict[str, str]:
+    password = random_password()
+    signup = client.post(
+        f"{settings.API_V1_STR}/users/signup", json={"email": owner_email, "password": password}
+    )
+    assert signup.status_code in (200, 201), signup.text
+    return user_token_headers(client, owner_email, password)
 
 
 @pytest.fixture(scope="module")
@@ -141,13 +157,18 @@ def test_paper_deploy_status_changes_and_audit(
     assert audit[2]["after"]["status_reason"] == "lunch"
 
 
-def test_live_needs_credentials_paper_time_acknowledgement_and_balance(
+def test_live_needs_step_up_credentials_paper_time_acknowledgement_and_balance(
     client: TestClient,
     owner: dict[str, str],
+    owner_email: str,
     release: dict[str, str],
     simulator: RunningSimulator,
 ) -> None:
     live = {"release_id": release["release"], "mode": "live", "capital": "1000", "coins": [COIN]}
+    # Live trading moves money: without two-factor authentication it is refused outright.
+    no_2fa = deploy(client, owner, **live, acknowledge_real_money=True)
+    assert no_2fa.status_code == 403 and no_2fa.headers["X-Step-Up-Required"] == "enrol"
+    enable_two_factor(client, owner, owner_email)  # this session now has a fresh factor
     no_keys = deploy(client, owner, **live, acknowledge_real_money=True)
     assert no_keys.status_code == 422 and "credentials" in error_text(no_keys)
 
