@@ -17,11 +17,13 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import scratchdb  # noqa: E402  (sets the environment before app imports)
+import scratchdb
 
 BACKEND = Path(__file__).resolve().parents[1]
 
@@ -36,9 +38,22 @@ def free_port() -> int:
 def start_server(port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "ALERT_SCHEDULER_ENABLED": "false", "BACKTEST_WORKER_ENABLED": "false"}
     return subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "events_app:app", "--app-dir", str(BACKEND / "bench"),
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-         "--ws-max-queue", "64"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "events_app:app",
+            "--app-dir",
+            str(BACKEND / "bench"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--ws-max-queue",
+            "64",
+        ],
         cwd=BACKEND,
         env=env,
     )
@@ -71,7 +86,10 @@ def publish(user_id: object | None) -> tuple[int, float]:
             session,
             user_id,  # type: ignore[arg-type]
             "price.update" if user_id is None else "pnl.update",
-            {"slot": "2030-01-01T00:00:00Z", "prices": [{"coin": "BTC", "bid": "1", "ask": "2", "last": "1.5"}]},
+            {
+                "slot": "2030-01-01T00:00:00Z",
+                "prices": [{"coin": "BTC", "bid": "1", "ask": "2", "last": "1.5"}],
+            },
         )
         session.commit()
         committed = time.perf_counter()
@@ -79,12 +97,12 @@ def publish(user_id: object | None) -> tuple[int, float]:
         return row.seq, committed
 
 
-async def round_trip(conns: list[object], user_id: object | None) -> list[float]:
+async def round_trip(conns: Sequence[Any], user_id: object | None) -> list[float]:
     import orjson
 
-    async def wait_for(ws: object, seq: int) -> float:
+    async def wait_for(ws: Any, seq: int) -> float:
         while True:
-            message = orjson.loads(await ws.recv())  # type: ignore[attr-defined]
+            message = orjson.loads(await ws.recv())
             if message.get("type") == "event" and message["seq"] == seq:
                 return time.perf_counter()
 
@@ -125,7 +143,10 @@ async def bench(base: str, clients: int, repeat: int) -> None:
     conns = []
     for start in range(0, clients, 50):
         batch = await asyncio.gather(
-            *(connect(url, max_queue=64, open_timeout=60) for _ in range(start, min(clients, start + 50)))
+            *(
+                connect(url, max_queue=64, open_timeout=60)
+                for _ in range(start, min(clients, start + 50))
+            )
         )
         conns.extend(batch)
     for ws in conns:
@@ -134,7 +155,10 @@ async def bench(base: str, clients: int, repeat: int) -> None:
     try:
         await round_trip(conns, None)  # warm-up
         report(f"broadcast to {clients}", [await round_trip(conns, None) for _ in range(repeat)])
-        report(f"user event to {clients} sessions", [await round_trip(conns, user_id) for _ in range(repeat)])
+        report(
+            f"user event to {clients} sessions",
+            [await round_trip(conns, user_id) for _ in range(repeat)],
+        )
     finally:
         await asyncio.gather(*(ws.close() for ws in conns), return_exceptions=True)
 

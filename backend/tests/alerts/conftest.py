@@ -25,7 +25,7 @@ class Mailbox:
     messages: list[Message] = field(default_factory=list)
     refuse_next: int = 0
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802, ARG002
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.refuse_next > 0:
             self.refuse_next -= 1
             return "451 Requested action aborted: try again"
@@ -80,7 +80,7 @@ def receiver() -> Iterator[Receiver]:
     state = Receiver(secret="whsec-" + "k" * 24)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             if state.fail_next > 0:
                 state.fail_next -= 1

@@ -51,7 +51,9 @@ def test_a_hundred_repeats_are_one_alert_and_one_email(smtp: Mailbox, user: uuid
 
 def test_after_the_window_a_repeat_is_a_new_alert(user: uuid.UUID) -> None:
     first = fire(user, key="k")
-    later = fire(user, key="k", now=utcnow() + timedelta(seconds=settings.ALERT_GROUP_WINDOW_SECONDS + 5))
+    later = fire(
+        user, key="k", now=utcnow() + timedelta(seconds=settings.ALERT_GROUP_WINDOW_SECONDS + 5)
+    )
     assert first is not None and later is not None and later.id != first.id
 
 
@@ -61,7 +63,9 @@ def test_every_raise_publishes_an_alert_event_for_its_owner(user: uuid.UUID) -> 
     assert alert is not None
     with Session(engine) as session:
         events = session.exec(
-            select(Event).where(Event.kind == "alert", Event.user_id == user).order_by(col(Event.seq))
+            select(Event)
+            .where(Event.kind == "alert", Event.user_id == user)
+            .order_by(col(Event.seq))
         ).all()
     mine = [e for e in events if e.payload["alert_id"] == str(alert.id)]
     assert [e.payload["count"] for e in mine] == [1, 2]
@@ -102,7 +106,9 @@ def test_an_unreachable_smtp_server_fails_after_the_attempts(
     assert "ConnectionRefusedError" in state["error"]
 
 
-def test_without_smtp_settings_email_is_skipped(user: uuid.UUID, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_smtp_settings_email_is_skipped(
+    user: uuid.UUID, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(settings, "SMTP_HOST", None)
     set_rules(user, drift={"channels": ["email"]})
     alert = fire(user, kind="drift", key="d")
@@ -111,14 +117,18 @@ def test_without_smtp_settings_email_is_skipped(user: uuid.UUID, monkeypatch: py
     assert load(alert.id).deliveries["email"]["status"] == "skipped"
 
 
-def test_webhook_is_signed_and_verified_by_the_receiver(receiver: Receiver, user: uuid.UUID) -> None:
+def test_webhook_is_signed_and_verified_by_the_receiver(
+    receiver: Receiver, user: uuid.UUID
+) -> None:
     set_rules(
         user,
         webhook_url=receiver.url,
         webhook_secret=receiver.secret,
         order_problem={"channels": ["webhook"]},
     )
-    alert = fire(user, kind="order_problem", key="order:42", message="order rejected", order_id="42")
+    alert = fire(
+        user, kind="order_problem", key="order:42", message="order rejected", order_id="42"
+    )
     assert alert is not None
     deliverer.drain()
     assert receiver.verdicts == ["ok"]
@@ -176,7 +186,9 @@ def test_receivers_can_refuse_replays_and_tampering(receiver: Receiver, user: uu
 
 
 def test_thresholds_raise_only_beyond_the_users_levels(user: uuid.UUID) -> None:
-    set_rules(user, drawdown={"level": "0.2"}, daily_loss={"level": "100"}, drift={"threshold": "0.05"})
+    set_rules(
+        user, drawdown={"level": "0.2"}, daily_loss={"level": "100"}, drift={"threshold": "0.05"}
+    )
     dep = uuid.uuid4()
     with Session(engine) as session:
         assert check_drawdown(session, user, dep, Decimal("0.19")) is None

@@ -16,7 +16,9 @@ def alice(client: TestClient, db: Session) -> tuple[uuid.UUID, dict[str, str]]:
     return user_id, {"Authorization": f"Bearer {token}"}
 
 
-def test_rules_default_then_partial_update(client: TestClient, alice: tuple[uuid.UUID, dict[str, str]]) -> None:
+def test_rules_default_then_partial_update(
+    client: TestClient, alice: tuple[uuid.UUID, dict[str, str]]
+) -> None:
     _, headers = alice
     r = client.get("/api/v1/alerts/rules", headers=headers)
     assert r.status_code == 200
@@ -39,7 +41,9 @@ def test_rules_default_then_partial_update(client: TestClient, alice: tuple[uuid
     assert client.get("/api/v1/alerts/rules", headers=headers).json() == body
 
 
-def test_the_webhook_secret_is_write_only(client: TestClient, alice: tuple[uuid.UUID, dict[str, str]], db: Session) -> None:
+def test_the_webhook_secret_is_write_only(
+    client: TestClient, alice: tuple[uuid.UUID, dict[str, str]], db: Session
+) -> None:
     user_id, headers = alice
     secret = "s3cret-" + uuid.uuid4().hex
     r = client.put(
@@ -60,7 +64,11 @@ def test_the_webhook_secret_is_write_only(client: TestClient, alice: tuple[uuid.
 
     row = db.get(AlertRulesRow, user_id)
     db.refresh(row)
-    assert row is not None and row.webhook_secret_encrypted and secret not in row.webhook_secret_encrypted
+    assert (
+        row is not None
+        and row.webhook_secret_encrypted
+        and secret not in row.webhook_secret_encrypted
+    )
 
     # Clearing the secret while a rule still uses the webhook is refused, naming the rule.
     r = client.put("/api/v1/alerts/rules", headers=headers, json={"webhook_secret": None})
@@ -82,7 +90,7 @@ def test_the_webhook_secret_is_write_only(client: TestClient, alice: tuple[uuid.
         ({"nonsense": True}, "nonsense"),
         ({"email_to": "not-an-email"}, "email_to"),
         ({"webhook_url": "ftp://example.com/x"}, "webhook_url"),
-        ({"webhook_secret": "short"}, "webhook_secret"),
+        ({"webhook_secret": "tooshort-xyz"}, "webhook_secret"),
     ],
 )
 def test_bad_rules_are_422_naming_the_field(
@@ -92,14 +100,16 @@ def test_bad_rules_are_422_naming_the_field(
     r = client.put("/api/v1/alerts/rules", headers=headers, json=body)
     assert r.status_code == 422, r.text
     assert field in str(r.json()["detail"])
-    assert "short" not in str(r.json()["detail"]) or field != "webhook_secret" or True
+    assert "input" not in r.text  # the webhook secret (or anything else) is never echoed
 
 
 def test_the_webhook_channel_needs_a_url_and_secret(
     client: TestClient, alice: tuple[uuid.UUID, dict[str, str]]
 ) -> None:
     _, headers = alice
-    r = client.put("/api/v1/alerts/rules", headers=headers, json={"drift": {"channels": ["webhook"]}})
+    r = client.put(
+        "/api/v1/alerts/rules", headers=headers, json={"drift": {"channels": ["webhook"]}}
+    )
     assert r.status_code == 422
     assert r.json()["detail"].startswith("drift.channels")
 
@@ -160,7 +170,11 @@ def test_another_users_alert_is_404_and_invisible(
     ],
 )
 def test_bad_query_input_is_422(
-    client: TestClient, alice: tuple[uuid.UUID, dict[str, str]], method: str, path: str, params: dict[str, object]
+    client: TestClient,
+    alice: tuple[uuid.UUID, dict[str, str]],
+    method: str,
+    path: str,
+    params: dict[str, object],
 ) -> None:
     _, headers = alice
     r = getattr(client, method)(path, headers=headers, params=params)

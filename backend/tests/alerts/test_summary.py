@@ -59,12 +59,18 @@ def test_the_summary_lists_the_days_alerts_changes_and_pnl(
         summary = session.exec(
             select(Alert).where(Alert.user_id == user, Alert.kind == "daily_summary")
         ).one()
-        assert session.exec(
-            select(Alert).where(Alert.user_id == quiet, Alert.kind == "daily_summary")
-        ).first() is None
+        assert (
+            session.exec(
+                select(Alert).where(Alert.user_id == quiet, Alert.kind == "daily_summary")
+            ).first()
+            is None
+        )
     assert summary.data["alerts_by_kind"] == {"order_problem": 3, "drift": 1}
     assert summary.data["pnl"] == {
-        "realised": "12.34", "unrealised": "-5.00", "fees": "1.10", "equity_change": "7.34"
+        "realised": "12.34",
+        "unrealised": "-5.00",
+        "fees": "1.10",
+        "equity_change": "7.34",
     }
     assert summary.data["deployment_changes"][0]["action"] == "deployment.pause"
     assert "realised 12.34 AUD" in summary.message

@@ -41,11 +41,19 @@ def test_polling_pages_through_own_events_and_broadcasts(client: TestClient, db:
 
 @pytest.mark.parametrize(
     "params, field",
-    [({"after": -1}, "after"), ({"limit": 0}, "limit"), ({"limit": 5000}, "limit"),
-     ({"after": "x"}, "after"), ({"kind": "weather"}, "kind")],
+    [
+        ({"after": -1}, "after"),
+        ({"limit": 0}, "limit"),
+        ({"limit": 5000}, "limit"),
+        ({"after": "x"}, "after"),
+        ({"kind": "weather"}, "kind"),
+    ],
 )
 def test_bad_polling_input_is_422(
-    client: TestClient, normal_user_token_headers: dict[str, str], params: dict[str, object], field: str
+    client: TestClient,
+    normal_user_token_headers: dict[str, str],
+    params: dict[str, object],
+    field: str,
 ) -> None:
     r = client.get("/api/v1/floor/events", headers=normal_user_token_headers, params=params)
     assert r.status_code == 422
