@@ -17,7 +17,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -95,12 +97,12 @@ def publish(user_id: object | None) -> tuple[int, float]:
         return row.seq, committed
 
 
-async def round_trip(conns: list[object], user_id: object | None) -> list[float]:
+async def round_trip(conns: Sequence[Any], user_id: object | None) -> list[float]:
     import orjson
 
-    async def wait_for(ws: object, seq: int) -> float:
+    async def wait_for(ws: Any, seq: int) -> float:
         while True:
-            message = orjson.loads(await ws.recv())  # type: ignore[attr-defined]
+            message = orjson.loads(await ws.recv())
             if message.get("type") == "event" and message["seq"] == seq:
                 return time.perf_counter()
 

@@ -19,8 +19,10 @@ from app.alerts.schemas import (
 )
 from app.api.deps import CurrentUser, SessionDep
 from app.core.crypto import EncryptionNotConfiguredError
+from app.credentials.safe_errors import SecretSafeRoute
 
-router = APIRouter(prefix="/alerts", tags=["alerts"])
+# The rules body carries the webhook secret: 422 answers must not echo inputs.
+router = APIRouter(prefix="/alerts", tags=["alerts"], route_class=SecretSafeRoute)
 
 
 @router.get("/rules", response_model=AlertRulesPublic)

@@ -27,6 +27,8 @@ from app.core.config import settings
 from app.credentials import service as credentials
 from app.credentials.models import PermissionLevel, ValidationStatus
 from app.credentials.validation import default_client_factory
+from app.events.schemas import DeploymentStatusEvent
+from app.events.service import publish_deployment_status
 from app.exchange.errors import ExchangeError
 from app.floor.models import RUNNING_STATUSES, DeployedAlgorithm, DeploymentMode, DeploymentStatus
 from app.floor.schemas import AvailableRelease, DeploymentPublic, DeployRequest
@@ -315,6 +317,14 @@ def change_status(
             "algorithm_status": {"before": moved[0], "after": moved[1]} if moved else None,
         },
         request=http,
+    )
+    # Live update for the owner's pages (last in the transaction: see app/events).
+    publish_deployment_status(
+        session,
+        row.user_id,
+        DeploymentStatusEvent(
+            deployment_id=row.id, status=row.status, previous=before["status"], reason=reason
+        ),
     )
     session.commit()
     session.refresh(row)

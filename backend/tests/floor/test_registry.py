@@ -156,6 +156,20 @@ def test_paper_deploy_status_changes_and_audit(
     assert audit[0]["client_address"]
     assert audit[2]["after"]["status_reason"] == "lunch"
 
+    # Each status change is a live `deployment.status` event for the owner.
+    events = client.get(
+        "/api/v1/floor/events",
+        headers=owner,
+        params={"kind": "deployment.status", "limit": 1000},
+    ).json()["data"]
+    changes = [e["payload"] for e in events if e["payload"]["deployment_id"] == dep]
+    assert [(c["previous"], c["status"]) for c in changes] == [
+        ("active", "paused"),
+        ("paused", "active"),
+        ("active", "stopped"),
+    ]
+    assert changes[0]["reason"] == "lunch"
+
 
 def test_live_needs_step_up_credentials_paper_time_acknowledgement_and_balance(
     client: TestClient,

@@ -890,8 +890,9 @@ export const floorAvailableAlgorithms = <ThrowOnError extends boolean = false>(o
 /**
  * Deploy
  *
- * Deploy a release on paper or live. Live needs validated full-access credentials, the
- * release's paper time, capital within the AUD balance and `acknowledge_real_money`.
+ * Deploy a release on paper or live. Live needs a fresh second factor (step-up),
+ * validated full-access credentials, the release's paper time, capital within the AUD
+ * balance and `acknowledge_real_money`.
  */
 export const floorDeploy = <ThrowOnError extends boolean = false>(options: Options<FloorDeployData, ThrowOnError>) => (options.client ?? client).post<FloorDeployResponses, FloorDeployErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
