@@ -17,6 +17,7 @@ from app.alerts.schemas import (
     AlertRulesUpdate,
     AlertsPage,
 )
+from app.api import errors
 from app.api.deps import CurrentUser, SessionDep
 from app.core.crypto import EncryptionNotConfiguredError
 from app.credentials.safe_errors import SecretSafeRoute
@@ -30,7 +31,11 @@ def get_rules(session: SessionDep, current_user: CurrentUser) -> AlertRulesPubli
     return service.rules_public(service.rules_row(session, current_user.id))
 
 
-@router.put("/rules", response_model=AlertRulesPublic)
+@router.put(
+    "/rules",
+    response_model=AlertRulesPublic,
+    responses=errors.responses({503: "Encryption keys are not configured"}),
+)
 def put_rules(
     session: SessionDep, current_user: CurrentUser, body: AlertRulesUpdate
 ) -> AlertRulesPublic:
@@ -68,7 +73,11 @@ def read_all(session: SessionDep, current_user: CurrentUser) -> dict[str, int]:
     return {"updated": service.mark_all_read(session, current_user.id)}
 
 
-@router.post("/{alert_id}/read", response_model=AlertPublic)
+@router.post(
+    "/{alert_id}/read",
+    response_model=AlertPublic,
+    responses=errors.responses({404: "No such alert for this user"}),
+)
 def read_alert(session: SessionDep, current_user: CurrentUser, alert_id: uuid.UUID) -> AlertPublic:
     alert = service.get_alert(session, current_user.id, alert_id)
     if alert is None:

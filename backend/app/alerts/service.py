@@ -36,7 +36,7 @@ from app.events.schemas import AlertEvent
 from app.events.service import publish_alert
 from app.users.models import User
 
-SECRET_FIELD = "webhook_secret"
+SECRET_FIELD = "webhook_secret"  # nosec B105 - the name of a field, not a secret
 
 
 class RulesError(ValueError):

@@ -17,6 +17,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
+from app.api import errors
 from app.api.deps import AuthContextDep, CurrentUserMayEnrol, SessionDep, SuperUser
 from app.auth import audit, sessions, throttle, totp
 from app.auth.models import (
@@ -96,7 +97,12 @@ def two_factor_status(session: SessionDep, user: CurrentUserMayEnrol) -> TwoFact
     )
 
 
-@router.post("/two-factor/setup", responses={409: {"description": "Already enabled"}})
+@router.post(
+    "/two-factor/setup",
+    responses=errors.responses(
+        {409: "Already enabled"}, {503: "Encryption keys are not configured"}
+    ),
+)
 def two_factor_setup(
     session: SessionDep, user: CurrentUserMayEnrol, response: Response
 ) -> TwoFactorSetup:
@@ -112,7 +118,7 @@ def two_factor_setup(
     return TwoFactorSetup(secret=secret, otpauth_uri=uri, qr_svg_data_uri=qr)
 
 
-@router.post("/two-factor/confirm")
+@router.post("/two-factor/confirm", responses=errors.responses(400, 409, 503))
 def two_factor_confirm(
     session: SessionDep,
     ctx: AuthContextDep,
@@ -141,7 +147,7 @@ def two_factor_confirm(
     return RecoveryCodes(recovery_codes=codes)
 
 
-@router.post("/two-factor/disable")
+@router.post("/two-factor/disable", responses=errors.responses(400, 409, 429, 503))
 def two_factor_disable(
     session: SessionDep, user: CurrentUserMayEnrol, body: DisableTwoFactor, request: Request
 ) -> Message:
@@ -156,7 +162,7 @@ def two_factor_disable(
     return Message(message="Two-factor authentication is off")
 
 
-@router.post("/two-factor/recovery-codes")
+@router.post("/two-factor/recovery-codes", responses=errors.responses(400, 409, 429, 503))
 def regenerate_recovery_codes(
     session: SessionDep, user: CurrentUserMayEnrol, body: CodeBody, request: Request
 ) -> RecoveryCodes:
@@ -167,7 +173,10 @@ def regenerate_recovery_codes(
     return RecoveryCodes(recovery_codes=totp.replace_recovery_codes(session, user.id))
 
 
-@router.post("/step-up", responses={429: {"description": "Too many failed codes"}})
+@router.post(
+    "/step-up",
+    responses=errors.responses(400, 409, {429: "Too many failed codes"}, 503),
+)
 def step_up(
     session: SessionDep, ctx: AuthContextDep, body: CodeBody, request: Request
 ) -> StepUpGrant:
@@ -249,7 +258,7 @@ def read_policy(session: SessionDep, _: CurrentUserMayEnrol) -> PolicyPublic:
     return PolicyPublic(require_two_factor=audit.two_factor_required(session))
 
 
-@router.put("/policy")
+@router.put("/policy", responses=errors.responses(409))
 def update_policy(session: SessionDep, admin: SuperUser, body: PolicyUpdate) -> PolicyPublic:
     """Require (or stop requiring) two-factor authentication for every user (superusers;
     enable it on your own account first)."""

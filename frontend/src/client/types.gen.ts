@@ -4966,6 +4966,10 @@ export type SecurityTwoFactorSetupErrors = {
      * Already enabled
      */
     409: ErrorMessage;
+    /**
+     * Encryption keys are not configured
+     */
+    503: ErrorMessage;
 };
 
 export type SecurityTwoFactorSetupError = SecurityTwoFactorSetupErrors[keyof SecurityTwoFactorSetupErrors];
@@ -4988,6 +4992,10 @@ export type SecurityTwoFactorConfirmData = {
 
 export type SecurityTwoFactorConfirmErrors = {
     /**
+     * The request cannot be carried out as sent
+     */
+    400: ErrorMessage;
+    /**
      * Not authenticated, or the token is invalid or expired
      */
     401: ErrorMessage;
@@ -4996,9 +5004,17 @@ export type SecurityTwoFactorConfirmErrors = {
      */
     403: ErrorMessage;
     /**
+     * Conflicts with the object's current state
+     */
+    409: ErrorMessage;
+    /**
      * Validation Error
      */
     422: HttpValidationError;
+    /**
+     * A service this request needs is unavailable or not configured
+     */
+    503: ErrorMessage;
 };
 
 export type SecurityTwoFactorConfirmError = SecurityTwoFactorConfirmErrors[keyof SecurityTwoFactorConfirmErrors];
@@ -5021,6 +5037,10 @@ export type SecurityTwoFactorDisableData = {
 
 export type SecurityTwoFactorDisableErrors = {
     /**
+     * The request cannot be carried out as sent
+     */
+    400: ErrorMessage;
+    /**
      * Not authenticated, or the token is invalid or expired
      */
     401: ErrorMessage;
@@ -5029,9 +5049,21 @@ export type SecurityTwoFactorDisableErrors = {
      */
     403: ErrorMessage;
     /**
+     * Conflicts with the object's current state
+     */
+    409: ErrorMessage;
+    /**
      * Validation Error
      */
     422: HttpValidationError;
+    /**
+     * Too many requests: wait for `Retry-After` seconds
+     */
+    429: ErrorMessage;
+    /**
+     * A service this request needs is unavailable or not configured
+     */
+    503: ErrorMessage;
 };
 
 export type SecurityTwoFactorDisableError = SecurityTwoFactorDisableErrors[keyof SecurityTwoFactorDisableErrors];
@@ -5054,6 +5086,10 @@ export type SecurityRegenerateRecoveryCodesData = {
 
 export type SecurityRegenerateRecoveryCodesErrors = {
     /**
+     * The request cannot be carried out as sent
+     */
+    400: ErrorMessage;
+    /**
      * Not authenticated, or the token is invalid or expired
      */
     401: ErrorMessage;
@@ -5062,9 +5098,21 @@ export type SecurityRegenerateRecoveryCodesErrors = {
      */
     403: ErrorMessage;
     /**
+     * Conflicts with the object's current state
+     */
+    409: ErrorMessage;
+    /**
      * Validation Error
      */
     422: HttpValidationError;
+    /**
+     * Too many requests: wait for `Retry-After` seconds
+     */
+    429: ErrorMessage;
+    /**
+     * A service this request needs is unavailable or not configured
+     */
+    503: ErrorMessage;
 };
 
 export type SecurityRegenerateRecoveryCodesError = SecurityRegenerateRecoveryCodesErrors[keyof SecurityRegenerateRecoveryCodesErrors];
@@ -5087,6 +5135,10 @@ export type SecurityStepUpData = {
 
 export type SecurityStepUpErrors = {
     /**
+     * The request cannot be carried out as sent
+     */
+    400: ErrorMessage;
+    /**
      * Not authenticated, or the token is invalid or expired
      */
     401: ErrorMessage;
@@ -5095,6 +5147,10 @@ export type SecurityStepUpErrors = {
      */
     403: ErrorMessage;
     /**
+     * Conflicts with the object's current state
+     */
+    409: ErrorMessage;
+    /**
      * Validation Error
      */
     422: HttpValidationError;
@@ -5102,6 +5158,10 @@ export type SecurityStepUpErrors = {
      * Too many failed codes
      */
     429: ErrorMessage;
+    /**
+     * A service this request needs is unavailable or not configured
+     */
+    503: ErrorMessage;
 };
 
 export type SecurityStepUpError = SecurityStepUpErrors[keyof SecurityStepUpErrors];
@@ -5302,6 +5362,10 @@ export type SecurityUpdatePolicyErrors = {
      * Superusers only
      */
     403: ErrorMessage;
+    /**
+     * Conflicts with the object's current state
+     */
+    409: ErrorMessage;
     /**
      * Validation Error
      */
@@ -8615,6 +8679,10 @@ export type AlertsPutRulesErrors = {
      * Validation Error
      */
     422: HttpValidationError;
+    /**
+     * Encryption keys are not configured
+     */
+    503: ErrorMessage;
 };
 
 export type AlertsPutRulesError = AlertsPutRulesErrors[keyof AlertsPutRulesErrors];
@@ -8732,6 +8800,10 @@ export type AlertsReadAlertErrors = {
      * Two-factor authentication is required for every account
      */
     403: ErrorMessage;
+    /**
+     * No such alert for this user
+     */
+    404: ErrorMessage;
     /**
      * Validation Error
      */
