@@ -29,6 +29,9 @@ from tests.credentials.helpers import (
 
 BACKEND_DIR = Path(__file__).resolve().parents[2]
 
+# The keys the whole test run encrypts with (tests/conftest.py sets them in the environment).
+RUN_KEYS = [k for k in os.environ.get("CREDENTIALS_ENCRYPTION_KEYS", "").split(",") if k]
+
 
 def _all_rows() -> list[CoinspotCredential]:
     with engine.connect() as conn:
@@ -57,7 +60,9 @@ def test_rotation_re_encrypts_every_row(
         assert client.post(API, headers=o.headers, json=p.body()).status_code == 201
 
     new = generate_key()
-    monkeypatch.setattr(settings, "CREDENTIALS_ENCRYPTION_KEYS", [new, old])
+    # The test run's own key stays last: it decrypts rows other test modules made with it (a
+    # TOTP secret, another user's keys), which `rotate-keys` must re-encrypt too.
+    monkeypatch.setattr(settings, "CREDENTIALS_ENCRYPTION_KEYS", [new, old, *RUN_KEYS])
     # Before rotation the old key still decrypts everything (through the API too).
     for o, p in zip(owners, pairs, strict=True):
         assert client.get(API, headers=o.headers).json()["key_last4"] == p.key[-4:]
@@ -89,6 +94,11 @@ def test_rotation_re_encrypts_every_row(
         assert body["key_last4"] == p.key[-4:]
     keys = service.decrypt(CoinspotCredential.model_validate(raw_row(owners[0].id)))
     assert keys.api_secret.get_secret_value() == pairs[0].secret
+
+    # Leave every secret of the run (TOTP secrets of other modules' users included) under the
+    # run's own key again, as the other tests expect.
+    monkeypatch.setattr(settings, "CREDENTIALS_ENCRYPTION_KEYS", [*RUN_KEYS, new])
+    assert cli.main(["rotate-keys"]) == 0
 
 
 def test_rotation_reports_and_skips_undecryptable_rows(
@@ -132,7 +142,8 @@ def test_cli_entry_point_runs_as_a_module(
     pair = new_pair()
     assert client.post(API, headers=owner.headers, json=pair.body()).status_code == 201
     new = generate_key()
-    env = {**os.environ, "CREDENTIALS_ENCRYPTION_KEYS": f"{new},{encryption_keys}"}
+    keys = ",".join([new, encryption_keys, *RUN_KEYS])
+    env = {**os.environ, "CREDENTIALS_ENCRYPTION_KEYS": keys}
     done = subprocess.run(
         [sys.executable, "-m", "app.credentials.cli", "rotate-keys"],
         cwd=BACKEND_DIR,
@@ -146,6 +157,16 @@ def test_cli_entry_point_runs_as_a_module(
     assert "re-encrypted" in done.stdout
     row = CoinspotCredential.model_validate(raw_row(owner.id))
     assert service.decrypt(row, SecretCipher([new])).api_key.get_secret_value() == pair.key
+    back = subprocess.run(  # every secret back under the run's own key, for the tests after
+        [sys.executable, "-m", "app.credentials.cli", "rotate-keys"],
+        cwd=BACKEND_DIR,
+        env={**os.environ, "CREDENTIALS_ENCRYPTION_KEYS": ",".join([*RUN_KEYS, new])},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert back.returncode == 0, back.stderr
     generated = subprocess.run(
         [sys.executable, "-m", "app.credentials.cli", "generate-key"],
         cwd=BACKEND_DIR,
