@@ -1,31 +1,6 @@
-import { createHmac } from "node:crypto"
-
 import { expect, test } from "@playwright/test"
 
-// RFC 6238 TOTP (SHA-1, 6 digits, 30 s), as an authenticator app computes it.
-function base32Decode(secret: string): Buffer {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-  let bits = ""
-  for (const char of secret.replace(/=+$/, "").toUpperCase()) {
-    const value = alphabet.indexOf(char)
-    if (value < 0) throw new Error(`not base32: ${char}`)
-    bits += value.toString(2).padStart(5, "0")
-  }
-  const bytes = []
-  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2))
-  return Buffer.from(bytes)
-}
-
-function totp(secret: string, step: number): string {
-  const counter = Buffer.alloc(8)
-  counter.writeBigUInt64BE(BigInt(step))
-  const digest = createHmac("sha1", base32Decode(secret)).update(counter).digest()
-  const offset = digest[digest.length - 1]! & 0x0f
-  const value = (digest.readUInt32BE(offset) & 0x7fffffff) % 1_000_000
-  return value.toString().padStart(6, "0")
-}
-
-const currentStep = (): number => Math.floor(Date.now() / 30_000)
+import { currentStep, totp } from "./helpers/totp"
 
 test("enrol 2FA, log in with a code, see the sessions, sign out everywhere", async ({ page, request }) => {
   const errors: string[] = []
@@ -79,6 +54,9 @@ test("enrol 2FA, log in with a code, see the sessions, sign out everywhere", asy
 
   // A reload keeps the session: the access token is renewed from the HttpOnly refresh cookie.
   await page.goto("/settings/sessions")
+  // Let this load's silent refresh finish first: the refresh token rotates on every use, and a
+  // reload that aborts the refresh in flight can lose the rotated cookie and end signed out.
+  await expect(page.getByTestId("page-title")).toHaveText("Sessions")
   await page.reload()
   await expect(page.getByTestId("page-title")).toHaveText("Sessions")
   await expect(page.getByTestId("session-row")).toHaveCount(1)

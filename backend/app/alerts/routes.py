@@ -19,6 +19,7 @@ from app.alerts.schemas import (
 )
 from app.api import errors
 from app.api.deps import CurrentUser, SessionDep
+from app.api.pagination import Skip
 from app.core.crypto import EncryptionNotConfiguredError
 from app.credentials.safe_errors import SecretSafeRoute
 
@@ -59,7 +60,7 @@ def list_alerts(
     current_user: CurrentUser,
     unread: bool | None = None,
     kind: AlertKind | None = None,
-    skip: Annotated[int, Query(ge=0)] = 0,
+    skip: Skip = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> AlertsPage:
     rows, count, unread_count = service.listing(

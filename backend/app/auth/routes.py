@@ -19,6 +19,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from app.api import errors
 from app.api.deps import AuthContextDep, CurrentUserMayEnrol, SessionDep, SuperUser
+from app.api.pagination import Skip
 from app.auth import audit, sessions, throttle, totp
 from app.auth.models import (
     CodeBody,
@@ -243,7 +244,7 @@ def revoke_all_sessions(session: SessionDep, ctx: AuthContextDep, response: Resp
 def list_login_events(
     session: SessionDep,
     user: CurrentUserMayEnrol,
-    skip: Annotated[int, Query(ge=0)] = 0,
+    skip: Skip = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> LoginEventsPublic:
     """Your sign-in history, newest first: time, address, browser, result."""

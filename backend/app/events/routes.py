@@ -48,7 +48,9 @@ REPLAY_PAGE = 500
 def list_events(
     session: SessionDep,
     current_user: CurrentUser,
-    after: Annotated[int, Query(ge=0, description="Return events with seq greater than this.")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=2**63 - 1, description="Return events with seq greater than this.")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     kind: Annotated[list[EventKind] | None, Query(description="Only these kinds.")] = None,
 ) -> EventsPage:
@@ -156,8 +158,8 @@ def _error(detail: str) -> dict[str, str]:
 
 
 def _check_resume(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        return "resume_from: must be a whole number >= 0"
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        return "resume_from: must be a whole number from 0 to 2**63 - 1"
     return None
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from app.api.deps import CurrentUser, SessionDep
+from app.api.pagination import Skip
 from app.floor.executor import CycleRefused, run_cycle
 from app.floor.ledger import ExecutionRun, Order, Position, Trade
 from app.floor.models import DeployedAlgorithm
@@ -30,7 +31,6 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such deployment for this user"}
 }
 T = TypeVar("T")
-Skip = Annotated[int, Query(ge=0)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 DeploymentId = Annotated[uuid.UUID, Path(description="Deployment id")]
 

@@ -5281,6 +5281,8 @@ export type SecurityListLoginEventsData = {
     query?: {
         /**
          * Skip
+         *
+         * Rows to skip (0 to 1,000,000,000)
          */
         skip?: number;
         /**
@@ -7673,6 +7675,8 @@ export type FloorListOrdersData = {
     query?: {
         /**
          * Skip
+         *
+         * Rows to skip (0 to 1,000,000,000)
          */
         skip?: number;
         /**
@@ -7726,6 +7730,8 @@ export type FloorListTradesData = {
     query?: {
         /**
          * Skip
+         *
+         * Rows to skip (0 to 1,000,000,000)
          */
         skip?: number;
         /**
@@ -7779,6 +7785,8 @@ export type FloorListPositionsData = {
     query?: {
         /**
          * Skip
+         *
+         * Rows to skip (0 to 1,000,000,000)
          */
         skip?: number;
         /**
@@ -7832,6 +7840,8 @@ export type FloorListRunsData = {
     query?: {
         /**
          * Skip
+         *
+         * Rows to skip (0 to 1,000,000,000)
          */
         skip?: number;
         /**
@@ -8710,6 +8720,8 @@ export type AlertsListAlertsData = {
         kind?: AlertKind | null;
         /**
          * Skip
+         *
+         * Rows to skip (0 to 1,000,000,000)
          */
         skip?: number;
         /**
