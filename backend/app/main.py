@@ -75,6 +75,8 @@ def create_app(spa_dist: Path | None = None) -> FastAPI:
             allow_credentials=True,
             allow_methods=["*"],
             allow_headers=["*"],
+            # Headers the SPA reads from another origin: the step-up prompt and 429 waits.
+            expose_headers=["X-Step-Up-Required", "Retry-After"],
         )
     # Added last, so it is outermost: headers land on every answer, CORS and errors included.
     application.add_middleware(

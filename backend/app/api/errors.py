@@ -14,6 +14,7 @@ Rules this module keeps (DEVELOPMENT.md, "Errors and declared statuses"):
   `app.api.openapi` adds them to every operation that uses it.
 """
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -23,6 +24,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
+
+logger = logging.getLogger(__name__)
 
 # What FastAPI answers when a request body cannot be decoded as text at all.
 _BODY_PARSE_DETAIL = "There was an error parsing the body"
@@ -119,3 +122,21 @@ def install_error_handlers(app: FastAPI) -> None:
                 status_code=422, content={"detail": _field_errors(exc.detail)}, headers=exc.headers
             )
         return await http_exception_handler(request, exc)
+
+    @app.exception_handler(UnicodeError)
+    async def unencodable_text(request: Request, exc: UnicodeError) -> Response:
+        # Text that JSON allows but nothing downstream can encode: a lone surrogate
+        # ("\udacf") in a name or password, a host name label too long for IDNA in a URL.
+        # The request's own data is at fault, so it is a 422, not a server error.
+        logger.warning(
+            "request text cannot be encoded", extra={"path": request.url.path, "error": str(exc)}
+        )
+        body = [
+            {
+                "loc": ["body"],
+                "msg": f"a text value cannot be used ({exc.__class__.__name__}: {exc}); "
+                "send valid Unicode text and well-formed host names",
+                "type": "value_error",
+            }
+        ]
+        return JSONResponse(status_code=422, content={"detail": body})

@@ -134,3 +134,27 @@ def test_unknown_user_is_a_declared_404(
     r = client.get(f"{API}/users/{uuid.uuid4()}", headers=superuser_token_headers)
     assert r.status_code == 404
     assert r.json() == {"detail": "User not found"}
+
+
+def test_text_that_cannot_be_encoded_is_a_422_not_a_500(
+    client: TestClient, superuser_token_headers: dict[str, str]
+) -> None:
+    """Found by the fuzzer: a lone surrogate in a name or password (JSON allows the escape,
+    nothing downstream can encode it), and a webhook host name label too long for IDNA."""
+    headers = {**superuser_token_headers, "Content-Type": "application/json"}
+    surrogate = '{"full_name": "L\\udacf x"}'
+    r = client.patch("/api/v1/users/me", headers=headers, content=surrogate)
+    assert r.status_code == 422, r.text
+    assert "cannot be used" in r.json()["detail"][0]["msg"]
+    signup = '{"email": "surrogate@example.com", "password": "pw-\\udacf-12345678"}'
+    r = client.post(
+        "/api/v1/users/signup", headers={"Content-Type": "application/json"}, content=signup
+    )
+    assert r.status_code == 422, r.text
+    url = "https://" + "0" * 63 + "." + ".".join(["a" * 63] * 40) + "/"
+    r = client.put(
+        "/api/v1/alerts/rules",
+        headers=superuser_token_headers,
+        json={"webhook_secret": "s" * 40, "webhook_url": url},
+    )
+    assert r.status_code == 422, r.text
