@@ -104,7 +104,7 @@ def read_deployment(
         raise HTTPException(404, str(error)) from None
 
 
-def _change(
+def apply_status_change(
     session: SessionDep,
     user: CurrentUser,
     deployment_id: uuid.UUID,
@@ -148,7 +148,7 @@ def pause_deployment(
     body: StatusChange | None = None,
 ) -> DeploymentPublic:
     """No new orders; positions are kept."""
-    return _change(session, user, deployment_id, "pause", body, request)
+    return apply_status_change(session, user, deployment_id, "pause", body, request)
 
 
 @router.post(
@@ -163,7 +163,7 @@ def resume_deployment(
     request: Request,
     body: StatusChange | None = None,
 ) -> DeploymentPublic:
-    return _change(session, user, deployment_id, "resume", body, request)
+    return apply_status_change(session, user, deployment_id, "resume", body, request)
 
 
 @router.post(
@@ -179,4 +179,4 @@ def stop_deployment(
     body: StatusChange | None = None,
 ) -> DeploymentPublic:
     """Stop for good (the deployment's record stays; deploy again to restart)."""
-    return _change(session, user, deployment_id, "stop", body, request)
+    return apply_status_change(session, user, deployment_id, "stop", body, request)

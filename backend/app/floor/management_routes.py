@@ -29,6 +29,7 @@ from app.api.errors import invalid
 from app.audit import service as audit
 from app.collector.scheduler import get_service as collector_service
 from app.floor import deployments
+from app.floor.deploy_routes import apply_status_change
 from app.floor.drift import drift_report
 from app.floor.ledger import Order, Trade
 from app.floor.models import RUNNING_STATUSES, DeployedAlgorithm
@@ -143,25 +144,6 @@ def running_algorithms(session: SessionDep, user: CurrentUser) -> RunningAlgorit
     return RunningAlgorithms(data=out, count=len(out))
 
 
-def _change(
-    session: SessionDep,
-    user: CurrentUser,
-    deployment_id: uuid.UUID,
-    action: str,
-    body: StatusChange | None,
-    request: Request,
-) -> DeploymentPublic:
-    try:
-        row = deployments.change_status(
-            session, user.id, deployment_id, action, body.reason if body else None, user.id, request
-        )
-    except deployments.NotFoundError as error:
-        raise HTTPException(404, str(error)) from None
-    except deployments.ConflictError as error:
-        raise HTTPException(409, str(error)) from None
-    return deployments.public(row)
-
-
 @router.post(
     "/algorithms/{deployment_id}/activate", response_model=DeploymentPublic, responses=_CHANGE
 )
@@ -173,7 +155,7 @@ def activate(
     body: StatusChange | None = None,
 ) -> DeploymentPublic:
     """Resume deciding on a paused deployment."""
-    return _change(session, user, deployment_id, "resume", body, request)
+    return apply_status_change(session, user, deployment_id, "resume", body, request)
 
 
 @router.post(
@@ -187,7 +169,7 @@ def pause(
     body: StatusChange | None = None,
 ) -> DeploymentPublic:
     """No new orders; positions are kept."""
-    return _change(session, user, deployment_id, "pause", body, request)
+    return apply_status_change(session, user, deployment_id, "pause", body, request)
 
 
 @router.post(
@@ -202,7 +184,7 @@ def deactivate(
 ) -> DeploymentPublic:
     """Stop the deployment for good; its positions stay as they are (sell them with the
     emergency stop's flatten, or by hand)."""
-    return _change(session, user, deployment_id, "stop", body, request)
+    return apply_status_change(session, user, deployment_id, "stop", body, request)
 
 
 @router.put(
