@@ -22,6 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
@@ -139,4 +140,21 @@ def install_error_handlers(app: FastAPI) -> None:
                 "type": "value_error",
             }
         ]
+        return JSONResponse(status_code=422, content={"detail": body})
+
+    @app.exception_handler(DataError)
+    async def data_error(request: Request, exc: DataError) -> Response:
+        # PostgreSQL refused a value the request carried: a NUL character in text (JSON and
+        # forms allow "\u0000", no text column does) or a number out of a column's range.
+        message = str(exc.orig) if exc.orig is not None else str(exc)
+        if "NUL" not in message and "out of range" not in message:
+            logger.exception("database refused a value", extra={"path": request.url.path})
+            return JSONResponse(status_code=500, content={"detail": "Internal Server Error"})
+        logger.warning("request value refused by the database", extra={"path": request.url.path})
+        readable = (
+            "text must not contain NUL (\\u0000) characters"
+            if "NUL" in message
+            else "a number is out of the range that can be stored"
+        )
+        body = [{"loc": ["body"], "msg": readable, "type": "value_error"}]
         return JSONResponse(status_code=422, content={"detail": body})

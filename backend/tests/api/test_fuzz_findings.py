@@ -158,3 +158,17 @@ def test_text_that_cannot_be_encoded_is_a_422_not_a_500(
         json={"webhook_secret": "s" * 40, "webhook_url": url},
     )
     assert r.status_code == 422, r.text
+
+
+def test_nul_characters_are_a_422_not_a_500(
+    client: TestClient, superuser_token_headers: dict[str, str]
+) -> None:
+    """Found by the fuzzer: "\\u0000" is valid JSON and form text, but no PostgreSQL text
+    column stores it."""
+    r = client.get(
+        "/api/v1/lab/algorithms", headers=superuser_token_headers, params={"search": "a\x00b"}
+    )
+    assert r.status_code == 422, r.text
+    assert "NUL" in r.json()["detail"][0]["msg"]
+    r = client.post("/api/v1/login/access-token", data={"username": "\x00", "password": "x"})
+    assert r.status_code == 422, r.text
