@@ -9,9 +9,9 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, SecretStr
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, SecretStr, UrlConstraints
 
 
 class AlertKind(StrEnum):
@@ -96,7 +96,7 @@ class AlertRulesUpdate(BaseModel):
     drift: DriftRule | None = None
     daily_summary: DailySummaryRule | None = None
     email_to: EmailStr | None = None
-    webhook_url: HttpUrl | None = None
+    webhook_url: Annotated[HttpUrl, UrlConstraints(max_length=2000)] | None = None
     webhook_secret: SecretStr | None = Field(default=None, min_length=16, max_length=200)
 
 

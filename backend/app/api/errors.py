@@ -147,14 +147,15 @@ def install_error_handlers(app: FastAPI) -> None:
         # PostgreSQL refused a value the request carried: a NUL character in text (JSON and
         # forms allow "\u0000", no text column does) or a number out of a column's range.
         message = str(exc.orig) if exc.orig is not None else str(exc)
-        if "NUL" not in message and "out of range" not in message:
+        if not any(known in message for known in ("NUL", "out of range", "value too long")):
             logger.exception("database refused a value", extra={"path": request.url.path})
             return JSONResponse(status_code=500, content={"detail": "Internal Server Error"})
         logger.warning("request value refused by the database", extra={"path": request.url.path})
-        readable = (
-            "text must not contain NUL (\\u0000) characters"
-            if "NUL" in message
-            else "a number is out of the range that can be stored"
-        )
+        if "NUL" in message:
+            readable = "text must not contain NUL (\\u0000) characters"
+        elif "value too long" in message:
+            readable = "a text value is longer than can be stored"
+        else:
+            readable = "a number is out of the range that can be stored"
         body = [{"loc": ["body"], "msg": readable, "type": "value_error"}]
         return JSONResponse(status_code=422, content={"detail": body})

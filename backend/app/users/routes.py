@@ -4,6 +4,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 
 from app.api.deps import AuthContextDep, CurrentUser, CurrentUserMayEnrol, SessionDep, SuperUser
@@ -62,7 +63,17 @@ def create_user(session: SessionDep, _: SuperUser, user_in: UserCreate) -> Any:
     """Create a user (superusers only)."""
     if service.get_user_by_email(session=session, email=user_in.email):
         raise HTTPException(status_code=400, detail="A user with this email already exists")
-    return service.create_user(session=session, user_create=user_in)
+    return _create_once(session, user_in)
+
+
+def _create_once(session: SessionDep, user_create: UserCreate) -> User:
+    """Create the user; a concurrent request that took the e-mail first is the same 400 as a
+    taken e-mail found by the check before (the unique index decides the race)."""
+    try:
+        return service.create_user(session=session, user_create=user_create)
+    except IntegrityError:
+        session.rollback()
+        raise HTTPException(status_code=400, detail="A user with this email already exists")
 
 
 @router.patch("/me", response_model=UserPublic, responses=responses({409: "The e-mail is taken"}))
@@ -128,7 +139,7 @@ def register_user(session: SessionDep, user_in: UserRegister) -> Any:
     if service.get_user_by_email(session=session, email=user_in.email):
         raise HTTPException(status_code=400, detail="A user with this email already exists")
     user_create = UserCreate.model_validate(user_in)
-    return service.create_user(session=session, user_create=user_create)
+    return _create_once(session, user_create)
 
 
 @router.get(

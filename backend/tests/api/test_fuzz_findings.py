@@ -3,6 +3,7 @@ declared error shape. Each is a 4xx now, with a `detail` that names the field.""
 
 import uuid
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
@@ -172,3 +173,30 @@ def test_nul_characters_are_a_422_not_a_500(
     assert "NUL" in r.json()["detail"][0]["msg"]
     r = client.post("/api/v1/login/access-token", data={"username": "\x00", "password": "x"})
     assert r.status_code == 422, r.text
+
+
+def test_a_signup_racing_another_for_the_same_email_is_a_400(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the fuzzer (two workers): both requests passed the "e-mail taken?" check and
+    the unique index refused the second insert. Simulate losing the race by hiding the
+    first user from the check."""
+    email = random_email()
+    body = {"email": email, "password": "pw-race-12345678"}
+    assert client.post("/api/v1/users/signup", json=body).status_code == 200
+    monkeypatch.setattr(service, "get_user_by_email", lambda **_: None)
+    r = client.post("/api/v1/users/signup", json=body)
+    assert r.status_code == 400 and "already exists" in r.json()["detail"]
+
+
+def test_an_over_long_webhook_url_is_a_422(
+    client: TestClient, superuser_token_headers: dict[str, str]
+) -> None:
+    url = "https://example.com/" + "a" * 2100
+    r = client.put(
+        "/api/v1/alerts/rules",
+        headers=superuser_token_headers,
+        json={"webhook_secret": "s" * 40, "webhook_url": url},
+    )
+    assert r.status_code == 422, r.text
+    assert "webhook_url" in str(r.json()["detail"])
