@@ -209,7 +209,6 @@ async def assess(
     *,
     user_id: uuid.UUID,
     version: AlgorithmVersion,
-    class_name: str,
     policy: PromotionPolicy,
     request: PromoteRequest,
 ) -> Assessment:
@@ -386,7 +385,6 @@ async def assess(
             },
         },
     }
-    del class_name  # part of the version; kept in the signature for the caller's clarity
     return Assessment(checklist, parameters, costs, evidence, models, training)
 
 

@@ -89,7 +89,6 @@ async def check(
         pool,
         user_id=user_id,
         version=version,
-        class_name=row.class_name,
         policy=policy,
         request=request,
     )
