@@ -27,6 +27,10 @@ const routes: RouteRecordRaw[] = [
         props: (route) => ({ ids: String(route.query.ids ?? "") }),
         meta: { title: "Compare" },
       },
+      // Promotion and deployment (issue 16: releases, deploy, a deployment's page).
+      { path: "lab/releases", name: "releases", component: () => import("@/lab/ReleasesView.vue"), meta: { title: "Releases" } },
+      { path: "floor/deploy", name: "floor-deploy", component: () => import("@/floor/deploy/DeployView.vue"), meta: { title: "Deploy" } },
+      { path: "floor/deployments/:id", name: "deployment", component: () => import("@/floor/DeploymentView.vue"), props: true, meta: { title: "Deployment" } },
       { path: "floor", name: "floor", component: () => import("@/views/FloorView.vue"), meta: { title: "Floor" } },
       { path: "settings", name: "settings", component: () => import("@/views/SettingsView.vue"), meta: { title: "Settings" } },
       { path: "settings/security", name: "settings-security", component: () => import("@/settings/SecurityView.vue"), meta: { title: "Security" } },
