@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Frontend checks: type check, unit tests (Vitest), production build, and browser tests
 # (Playwright driving Debian's headless chromium) against the real backend on a free port.
-#   DATABASE_URL=postgresql://…/scratch_db scripts/test-frontend.sh
+#   DATABASE_URL=postgresql://…/scratch_db scripts/test-frontend.sh [playwright args, e.g. e2e/promote.spec.ts]
 # scripts/test.sh calls this with a fresh database it drops afterwards.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -84,4 +84,4 @@ sys.exit("simulator not ready after 30 s")
 PY
 
 log "browser tests (playwright + $(chromium_path))"
-CHROMIUM_PATH="$(chromium_path)" npx --no-install playwright test
+CHROMIUM_PATH="$(chromium_path)" npx --no-install playwright test "$@"

@@ -63,7 +63,7 @@ export function paperTimeProblem(release: Pick<AvailableRelease, "paper_hours" |
 
 /** The sentence the user confirms before real money moves. */
 export function realMoneyText(capital: number | null, coins: string[]): string {
-  const amount = capital !== null && Number.isFinite(capital) ? `${capital.toLocaleString("en-AU", { maximumFractionDigits: 2 })} AUD` : "the capital above"
+  const amount = capital !== null && Number.isFinite(capital) && capital > 0 ? `${capital.toLocaleString("en-AU", { maximumFractionDigits: 2 })} AUD` : "the capital above"
   return `I understand this deployment places real orders on my Coinspot account with ${amount} of my money${coins.length ? ` in ${coins.join(", ")}` : ""}, that orders can lose money, and that fills can differ from the backtest.`
 }
 
