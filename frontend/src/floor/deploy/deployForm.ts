@@ -10,7 +10,7 @@
  * strings.
  */
 import type { FieldSpec } from "@/api/fields"
-import type { AvailableRelease, CredentialPublic, DeployRequest, DeploymentMode, RiskLimits } from "@/client/types.gen"
+import type { AvailableRelease, CredentialPublic, DeployRequest, DeploymentMode } from "@/client/types.gen"
 import { checkNumber } from "@/forms/number"
 
 import { checkLimits, formToLimits, limitKeys, limitSpec, shiftDecimal, type LimitValues } from "./riskLimits"
@@ -113,7 +113,7 @@ export function deployRequest(form: DeployForm): DeployRequest {
     coins: form.coins,
     allocation: form.equalShares ? null : Object.fromEntries(form.coins.map((c) => [c, shiftDecimal(form.allocation[c] ?? 0, -2)])),
     schedule_bars: form.scheduleBars!,
-    risk_limits: formToLimits(form.limits) as RiskLimits,
+    risk_limits: formToLimits(form.limits) as DeployRequest["risk_limits"],
     acknowledge_real_money: form.mode === "live" ? form.acknowledge : false,
   }
 }

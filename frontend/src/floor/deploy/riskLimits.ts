@@ -91,11 +91,26 @@ export function limitSpec(key: string): LimitSpec {
   }
 }
 
-/** The limits to show: the known ones in order, then any others the values carry. */
+/** Whether a stored value can be a limit's number (objects such as `actions` are not). */
+function isLimitValue(value: unknown): boolean {
+  return value === null || typeof value === "number" || (typeof value === "string" && value.trim() !== "" && Number.isFinite(Number(value)))
+}
+
+/** The limits to show: the known ones in order, then any other numeric ones the values carry. */
 export function limitKeys(values?: Record<string, unknown> | null): string[] {
   const keys = Object.keys(LIMIT_DEFAULTS)
-  for (const key of Object.keys(values ?? {})) if (!keys.includes(key)) keys.push(key)
+  for (const [key, value] of Object.entries(values ?? {})) if (!keys.includes(key) && isLimitValue(value)) keys.push(key)
   return keys
+}
+
+/**
+ * The body that replaces a deployment's limits (PUT replaces the whole set): the form's
+ * limits, and whatever else the stored set holds that is not a limit box (such as the
+ * per-limit breach `actions`) kept as it was.
+ */
+export function limitsUpdateBody(values: LimitValues, current: Record<string, unknown> | null | undefined): Record<string, unknown> {
+  const kept = Object.fromEntries(Object.entries(current ?? {}).filter(([key, value]) => !(key in values) && !isLimitValue(value)))
+  return { ...kept, ...formToLimits(values) }
 }
 
 export type LimitValues = Record<string, number | null>

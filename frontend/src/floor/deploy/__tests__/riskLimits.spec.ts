@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 
-import { checkLimits, describeLimit, formToLimits, LIMIT_DEFAULTS, limitKeys, limitSpec, limitsToForm, shiftDecimal } from "../riskLimits"
+import { checkLimits, describeLimit, formToLimits, LIMIT_DEFAULTS, limitKeys, limitSpec, limitsToForm, limitsUpdateBody, shiftDecimal } from "../riskLimits"
 
 describe("risk limits form", () => {
   it("starts from the server's defaults, fractions shown in percent", () => {
@@ -51,5 +51,18 @@ describe("risk limits form", () => {
     expect(describeLimit("daily_loss_aud", null)).toBe("no limit")
     expect(describeLimit("daily_loss_aud", "1500")).toBe("1,500 AUD")
     expect(describeLimit("max_price_age_seconds", 600)).toBe("600 s")
+  })
+
+  it("leaves the breach actions out of the boxes and keeps them when the limits are replaced", () => {
+    const stored = { max_drawdown_fraction: "0.25", daily_loss_aud: null, actions: { daily_loss_aud: "halted" } }
+    const keys = limitKeys(stored)
+    expect(keys).not.toContain("actions")
+    const form = limitsToForm(stored, keys)
+    expect(form.max_drawdown_fraction).toBe(25)
+    form.daily_loss_aud = 200
+    const body = limitsUpdateBody(form, stored)
+    expect(body.actions).toEqual({ daily_loss_aud: "halted" })
+    expect(body.daily_loss_aud).toBe("200")
+    expect(body.max_drawdown_fraction).toBe("0.25")
   })
 })
