@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs"
+
 import { expect, test, type Page, type TestInfo } from "@playwright/test"
 
 // Lab to Floor in the browser: an algorithm from a template, backtested at the instant fee,
@@ -113,6 +115,10 @@ test("promote an algorithm, deploy it on paper and open its deployment page", as
   await expect(page.getByTestId("release-detail")).toContainText("Content hash")
   await expect(page.getByTestId("release-detail").getByTestId("criterion-min_span_days")).toBeVisible()
   await shots(page, info, "releases")
+  // The release bundle downloads (fetched with the session's token), named by its hash.
+  const [bundle] = await Promise.all([page.waitForEvent("download"), rows.first().getByTestId("release-bundle").click()])
+  expect(bundle.suggestedFilename()).toMatch(/^release-[0-9a-f]{12}\.zip$/)
+  expect(readFileSync(await bundle.path()).subarray(0, 2).toString()).toBe("PK")
 
   // Deploy: the form refuses bad input next to the field and keeps what was typed.
   await rows.first().getByTestId("release-deploy").click()
