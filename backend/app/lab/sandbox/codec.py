@@ -38,6 +38,7 @@ from app.lab.sandbox.errors import (
 )
 from app.lab.sandbox.forkserver import EXIT_WALL_FAILED
 from app.lab.sandbox.jobs import (
+    MIN_DECISION_BUDGET_SECONDS,
     CausalityJob,
     CausalityResult,
     FitJob,
@@ -126,6 +127,17 @@ def prepare(
             )
         if job.window < 0 or job.horizon < 1 or job.budget_seconds < 0 or job.seed < 0:
             raise ValueError("causality window, budget and seed must be >= 0 and horizon >= 1 bars")
+        if job.auto_decisions and (
+            decisions
+            or not 0 <= job.first_traded <= n
+            or not 0 <= job.max_decisions <= MAX_CAUSALITY_BARS - len(bars)
+        ):
+            raise ValueError(
+                "auto_decisions takes no decision_bars, a first_traded bar within the frame and "
+                f"at most {MAX_CAUSALITY_BARS} bars in all"
+            )
+        if not 0 <= job.budget_fraction <= 10:
+            raise ValueError("causality budget_fraction must be within [0, 10]")
         budget = min(job.budget_seconds, limits.wall_seconds / 4, limits.cpu_seconds / 4)
         params = {} if model else checked_params(schema, job.params)
         header = protocol.JobHeader(
@@ -137,6 +149,11 @@ def prepare(
             horizon=job.horizon,
             budget_seconds=budget,
             seed=job.seed,
+            auto_decisions=job.auto_decisions,
+            first_traded=job.first_traded,
+            max_decisions=job.max_decisions if job.auto_decisions else 0,
+            budget_fraction=job.budget_fraction,
+            min_budget_seconds=min(MIN_DECISION_BUDGET_SECONDS, budget),
             **common,
         )
         if job.fit_frame is not None:
@@ -285,6 +302,9 @@ def _result(
         positions=arrays[0],
         stats=stats,
         decision_bars_checked=info.decisions_checked,
+        decision_changes=info.decisions_total,
+        predict_ms=info.predict_ms,
+        check_ms=info.check_ms,
     )
 
 

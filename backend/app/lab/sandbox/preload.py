@@ -73,6 +73,7 @@ _CHILD_NEEDS = (
     "app.lab.sdk",
     "app.lab.validation",
     "app.lab.sandbox.runner",
+    "app.lab.sandbox.causality",
     "app.lab.sandbox.walls",
 )
 
