@@ -25,11 +25,11 @@ logger = logging.getLogger(__name__)
 
 TRAINED_TYPES = frozenset({"ml", "rl"})
 # Decision changes the lookahead check covers per coin, and the time it may spend on them: a
-# share of the coin's own full prediction (at least 50 ms, at most 2 s); beyond either, the
+# half of the coin's own full prediction (at least 50 ms, at most 2 s); beyond either, the
 # most prescient changes, stated in the verdict.
 MAX_DECISION_CHECKS = 500
 DECISION_BUDGET_SECONDS = 2.0
-LOOKAHEAD_BUDGET_FRACTION = 1.0
+LOOKAHEAD_BUDGET_FRACTION = 0.5
 
 
 @dataclass(frozen=True)

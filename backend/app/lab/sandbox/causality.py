@@ -4,11 +4,14 @@ Rules:
 - A causal algorithm's position at a bar does not change when later bars are removed; the
   first bar whose position differs (by more than `CAUSALITY_TOLERANCE`) is where it looked
   ahead, and the truncation that showed it is reported.
-- Sampled truncations cut the whole history after the bar and compare with the full run.
-  Decision truncations start `window` bars before the decision in both predictions (so
-  warm-ups and running state agree) and differ only in the `horizon` bars after it.
-- Decisions are checked most prescient first (`prescient_first`) until the budget runs out;
-  the reply says how many were checked of how many, never more than were.
+- Every truncation starts `window` bars before its bar in both of its predictions (so
+  warm-ups and running state agree) and differs only in the bars after it: `horizon` bars
+  for decisions, up to `max(window, horizon)` bars (a week) for sampled bars. A dependence
+  on any of those later bars — a shift, a global statistic, the frame's last row — shows;
+  a fixed peek further ahead than a week is not looked for.
+- Decisions are checked most prescient first (`prescient_first`) until the budget runs out,
+  and always at least the most prescient one; the reply says how many were checked of how
+  many, never more than were.
 - Every prediction starts from a fresh copy of the algorithm: no state leaks between
   truncations.
 """
@@ -50,11 +53,22 @@ def causality_check(
         if differ.size and (first is None or offset + int(differ[0]) < first):
             first, where = offset + int(differ[0]), bar
 
+    # Sampled bars: the window before the bar, cut there and extended by up to a week (or
+    # to the end of the frame), so a sample costs two short predictions, not a whole history.
     checked: list[int] = []
+    reach = max(header.horizon, header.window, 1)
     for bar in sorted(set(header.bars)):
         if not 0 <= bar < n:
             continue
-        compare(positions_of(copy.deepcopy(algorithm), X.iloc[: bar + 1]), full[: bar + 1], 0, bar)
+        start = max(0, bar - header.window)
+        end = min(n, bar + 1 + reach)
+        reference = (
+            full
+            if start == 0 and end == n
+            else positions_of(copy.deepcopy(algorithm), X.iloc[start:end])
+        )
+        part = positions_of(copy.deepcopy(algorithm), X.iloc[start : bar + 1])
+        compare(part, reference[: bar + 1 - start], start, bar)
         checked.append(bar)
 
     if header.auto_decisions:
@@ -82,7 +96,7 @@ def causality_check(
         start = max(0, group[0] - header.window)
         if first is not None and start >= first:
             continue  # nothing here can come before the difference already found
-        if time.monotonic() > deadline:
+        if decisions and time.monotonic() > deadline:
             break
         end = min(n, group[-1] + 1 + header.horizon)
         reference = (
@@ -91,7 +105,7 @@ def causality_check(
             else positions_of(copy.deepcopy(algorithm), X.iloc[start:end])
         )
         for bar in group:
-            if time.monotonic() > deadline:
+            if decisions and time.monotonic() > deadline:
                 break
             decisions += 1
             if bar + 1 < end:  # at the end of the frame there is no future to remove

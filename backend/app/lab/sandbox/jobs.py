@@ -14,9 +14,8 @@ from app.lab.sandbox.limits import Limits
 
 FloatArray = npt.NDArray[np.float64]
 
-# Decision-bar checks of `CausalityJob`: a week of bars before the decision (warm-ups of
-# indicators fit in it) and a day of future bars after it (peeks further ahead than a day are
-# left to the sampled full-history truncations).
+# Truncations of `CausalityJob`: a week of bars before the bar (warm-ups of indicators fit in
+# it) and a day of future bars after a decision (a week after a sampled bar).
 DECISION_WINDOW = 2016
 DECISION_HORIZON = 288
 DECISION_BUDGET_SECONDS = 2.0
@@ -68,8 +67,10 @@ class CausalityJob:
 
     Two kinds of truncation, all in one child:
 
-    - sampled bars (`bars`, otherwise `samples` bars spread over the frame): predict on the
-      frame cut after the bar and compare every position up to it with the full frame's;
+    - sampled bars (`bars`, otherwise `samples` bars spread over the frame): predict on a
+      window that starts `window` bars before the bar and ends with it, and compare every
+      position in it with a prediction on the same window extended by up to
+      `max(window, horizon)` later bars (the whole frame's run when the window covers it);
     - decision bars (`decision_bars`, normally every bar where the position changes): predict
       on a window that starts `window` bars before the bar and ends with it, and compare every
       position in it with a prediction on the same window extended by `horizon` later bars.
