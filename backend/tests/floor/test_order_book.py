@@ -79,9 +79,7 @@ def start_cycle(
     )
 
 
-async def wait_for(
-    probe: Callable[[], Awaitable[bool]], what: str, seconds: float = 20.0
-) -> None:
+async def wait_for(probe: Callable[[], Awaitable[bool]], what: str, seconds: float = 20.0) -> None:
     deadline = time.monotonic() + seconds
     while not await probe():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
@@ -112,7 +110,9 @@ async def wait_resting(simulator: RunningSimulator, account: SimAccount) -> dict
     return order
 
 
-def assert_books_match_exchange(deployment: DeployedAlgorithm, account: SimAccount, sim: Any) -> None:
+def assert_books_match_exchange(
+    deployment: DeployedAlgorithm, account: SimAccount, sim: Any
+) -> None:
     view = sim.admin.account(account.api_key)
     position = position_of(deployment.id)
     assert position.quantity == view["balances"].get("BTC", Decimal(0))
