@@ -17,8 +17,10 @@ Rules:
   the coin stays blocked, and the resolver settles it from the exchange's open orders and
   history (`resolve_book_order`). A rate-limited cancel executed nothing: the order stays
   open and the next cycle's follow-up (`settle_stale`) cancels it.
-- An order that disappears from the exchange's open orders without being filled (cancelled
-  outside, e.g. by an emergency stop) is `cancelled` and never re-priced.
+- An order missing from the exchange's open orders without being filled is cancelled all
+  the same (the list may lag; the cancel confirms): when the exchange says there is no
+  such order (cancelled outside, e.g. by an emergency stop) it is `cancelled` and never
+  re-priced.
 - Fills are matched by coin, side, time (from the send) and a rate no worse than the
   order's, skipping fills already booked (`match_key`) and never booking more than the
   order's unfilled quantity.
@@ -189,29 +191,32 @@ def _mark_unknown(engine: Engine, order_id: uuid.UUID, why: str) -> Order:
 
 async def _cancel(
     engine: Engine, broker: Broker, order: Order, bar: datetime | None, why: str
-) -> tuple[Order, bool]:
-    """Cancel a resting order. (order, confirmed): confirmed means the exchange answered
-    or said the order is not there, and the fills were read again and booked."""
+) -> tuple[Order, str]:
+    """Cancel a resting order. Returns the order and `cancelled` (the exchange confirmed)
+    or `not_found` (it says there is no such open order) — both confirmed, and the fills
+    were read again and booked — or `unclear` (nothing is known; no re-price)."""
     started = time.perf_counter()
     assert order.exchange_order_id is not None
+    outcome = "cancelled"
     try:
         await broker.cancel(order.side, order.exchange_order_id)  # type: ignore[arg-type]
     except InvalidOrderError as exc:
         if exc.reason != "not_found":
-            return _mark_unknown(engine, order.id, f"cancel refused: {exc}"), False
+            return _mark_unknown(engine, order.id, f"cancel refused: {exc}"), "unclear"
+        outcome = "not_found"
     except RateLimitError:
         logger.warning("cancel rate limited; the order stays open", extra={"order": str(order.id)})
-        return order, False
+        return order, "unclear"
     except ExchangeError as exc:  # time-out, 5xx, unreadable answer: it may have happened
         logger.warning("cancel outcome unknown", extra={"order": str(order.id)})
-        return _mark_unknown(engine, order.id, f"cancel outcome unknown: {exc}"), False
+        return _mark_unknown(engine, order.id, f"cancel outcome unknown: {exc}"), "unclear"
     fills: tuple[FillRecord, ...] = ()
     if broker.mode != "paper":  # a paper order has no fills but those already booked
         try:
             fills = (await broker.resting_state(order)).fills
         except ExchangeError as exc:
             why_unknown = f"fills unreadable after the cancel: {exc}"
-            return _mark_unknown(engine, order.id, why_unknown), False
+            return _mark_unknown(engine, order.id, why_unknown), "unclear"
     settled = apply_state(engine, order.id, RestingState(None, fills), bar, closing=why)
     logger.info(
         "order-book order cancelled",
@@ -221,17 +226,21 @@ async def _cancel(
             "coin": order.coin,
             "status": settled.status,
             "filled": str(settled.filled_quantity),
+            "cancel": outcome,
             "ms": round((time.perf_counter() - started) * 1000, 3),
         },
     )
-    return settled, True
+    return settled, outcome
 
 
 async def _follow(engine: Engine, broker: Broker, order: Order, bar: datetime) -> tuple[Order, str]:
-    """Read the order's fills until it is filled, gone, or timed out; cancel on time-out.
-    Returns the order and how it ended: filled | gone | timed_out | unclear."""
+    """Read the order's fills until it is filled, missing from the open orders, or timed
+    out; then cancel it (a missing order too: the cancel is what confirms it is gone, the
+    open-orders list might lag). Returns the order and how it ended: filled | gone (the
+    exchange has no such open order: cancelled outside) | timed_out | unclear."""
     _set_expiry(engine, order.id)
     deadline = time.monotonic() + settings.FLOOR_ORDERBOOK_TIMEOUT_SECONDS
+    missing = False
     while True:
         try:
             state = await broker.resting_state(order)
@@ -241,26 +250,23 @@ async def _follow(engine: Engine, broker: Broker, order: Order, bar: datetime) -
             )
             state = None
         if state is not None:
-            gone = state.open_id is None
-            order = apply_state(
-                engine,
-                order.id,
-                state,
-                bar,
-                closing="no longer open at the exchange" if gone else None,
-            )
+            order = apply_state(engine, order.id, state, bar)
             if order.status == S.FILLED:
                 return order, "filled"
-            if gone:
-                return order, "gone"
+            if state.open_id is None:
+                missing = True
+                break
         left = deadline - time.monotonic()
         if left <= 0:
             break
         await asyncio.sleep(min(settings.FLOOR_ORDERBOOK_POLL_SECONDS, left))
-    order, confirmed = await _cancel(engine, broker, order, bar, "timed out; cancelled")
-    if not confirmed:
+    why = "no longer open at the exchange" if missing else "timed out; cancelled"
+    order, cancel = await _cancel(engine, broker, order, bar, why)
+    if cancel == "unclear":
         return order, "unclear"
-    return order, "filled" if order.status == S.FILLED else "timed_out"
+    if order.status == S.FILLED:
+        return order, "filled"
+    return order, "gone" if cancel == "not_found" and missing else "timed_out"
 
 
 def _fresh_deployment(engine: Engine, deployment_id: uuid.UUID) -> DeployedAlgorithm:
@@ -454,16 +460,11 @@ async def settle_stale(
     settled: list[Order] = []
     for order in orders:
         state = await broker.resting_state(order)
+        order = apply_state(engine, order.id, state, None)
         gone = state.open_id is None
-        order = apply_state(
-            engine,
-            order.id,
-            state,
-            None,
-            closing="no longer open at the exchange" if gone else None,
-        )
         expired = order.expires_at is None or order.expires_at <= now
-        if order.status in _OPEN and expired and order.exchange_order_id is not None:
-            order, _ = await _cancel(engine, broker, order, None, "timed out; cancelled")
+        if order.status in _OPEN and (gone or expired) and order.exchange_order_id is not None:
+            why = "no longer open at the exchange" if gone else "timed out; cancelled"
+            order, _ = await _cancel(engine, broker, order, None, why)
         settled.append(order)
     return settled

@@ -17,6 +17,8 @@ from sqlmodel import Session
 
 from app.core.config import settings
 from app.core.db import engine
+from app.exchange.client import CoinspotClient
+from app.exchange.nonce import NonceGenerator
 from app.exchange.simulator import RunningSimulator, SimAccount
 from app.floor.executor import BrokerFactory, run_cycle
 from app.floor.models import DeployedAlgorithm
@@ -237,6 +239,34 @@ async def test_partial_fill_then_time_out_cancels_the_rest(
     assert_books_match_exchange(deployment, account, simulator)  # the rest is not reserved
     assert len(simulator.admin.requests(CANCEL_BUY)) == 1
     assert position.last_target == Decimal(1)
+
+
+async def test_order_cancelled_outside_is_not_repriced(
+    db: Session,
+    simulator: RunningSimulator,
+    pool: SandboxPool,
+    sim_brokers: Brokers,
+    nonce_generator: NonceGenerator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    book_settings(monkeypatch, timeout=20, reprices=2)
+    deployment, account = live_book(db, simulator)
+    task = start_cycle(deployment, 0, pool, sim_brokers(account))
+    resting = await wait_resting(simulator, account)
+    async with CoinspotClient(
+        simulator.base_url,
+        api_key=account.api_key,
+        api_secret=account.api_secret,
+        nonce_generator=nonce_generator,
+    ) as user_client:  # e.g. the user at Coinspot's website, or an emergency stop
+        await user_client.cancel_buy_order(resting["id"])
+    await task
+
+    (order,) = orders_of(deployment.id)
+    assert order.status == "cancelled" and order.error == "no longer open at the exchange"
+    assert len(simulator.admin.requests(PLACE_BUY)) == 1
+    assert runs_of(deployment.id)[0].decisions["BTC"]["detail"] == "cancelled outside: no re-price"
+    assert trades_of(deployment.id) == []
 
 
 @pytest.mark.parametrize("mode", ["after", "before"])
