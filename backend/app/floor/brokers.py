@@ -31,7 +31,7 @@ Rules:
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Literal, Protocol
@@ -348,7 +348,7 @@ class CoinspotBroker:
             # Never a worse price than asked for: buys round down, sells up.
             rounding = ROUND_DOWN if request.side == "buy" else ROUND_UP
             rate = request.limit_rate.quantize(COIN_QUANTUM, rounding)
-            request = OrderRequest(**{**request.__dict__, "limit_rate": rate})
+            request = replace(request, limit_rate=rate)
         return book_terms(request, quantity)
 
     async def place(self, request: OrderRequest) -> PlaceResult:

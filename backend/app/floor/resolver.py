@@ -32,6 +32,7 @@ from app.core.config import settings
 from app.floor.brokers import Broker, ExchangeFill, PlaceResult, fee_rate
 from app.floor.ledger import Order, TradeSource
 from app.floor.ledger import OrderStatus as S
+from app.floor.orderbook import ORDERBOOK, resolve_book_order, settle_stale
 from app.floor.orders import (
     FillRecord,
     book_fills,
@@ -178,9 +179,7 @@ async def resolve_unknown(
         return order
     if order.mode == "paper":
         return _close_unfound(engine, order_id, "paper order was not filled before a restart")
-    if order.style == "orderbook":
-        from app.floor.orderbook import resolve_book_order  # it builds on this module
-
+    if order.style == ORDERBOOK:
         return await resolve_book_order(engine, broker, order_id, now=moment)
     history = await exchange_fills(broker, order)
     open_orders = await broker.open_orders(order.coin)
@@ -247,8 +246,6 @@ async def resolve_deployment(
 ) -> list[Order]:
     """Resolve every `unknown` order of a deployment, then follow its order-book orders
     left open by an earlier cycle (caller holds its lock)."""
-    from app.floor.orderbook import settle_stale
-
     with Session(engine) as session:
         ids = list(
             session.exec(
