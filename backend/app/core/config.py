@@ -163,6 +163,14 @@ class Settings(BaseSettings):
     # Placement retries after the exchange answered "rate limited" (nothing was executed).
     FLOOR_RATE_LIMIT_RETRIES: int = Field(default=2, ge=0, le=10)
     FLOOR_RATE_LIMIT_BACKOFF_SECONDS: float = Field(default=5.0, ge=0, le=120)
+    # Emergency stop (app/floor/emergency.py): seconds one exchange call may take before it
+    # counts as not answered; attempts per cancel (the open orders are re-read before each
+    # retry; a flatten sell is never retried); seconds to wait for a running cycle to let go
+    # of its deployment (the halt itself never waits: see DEVELOPMENT.md "Emergency stop").
+    FLOOR_ESTOP_CALL_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0, le=120)
+    FLOOR_ESTOP_CANCEL_ATTEMPTS: int = Field(default=3, ge=1, le=10)
+    FLOOR_ESTOP_RETRY_BACKOFF_SECONDS: float = Field(default=0.5, ge=0, le=30)
+    FLOOR_ESTOP_LOCK_WAIT_SECONDS: float = Field(default=15.0, gt=0, le=300)
 
     # Live updates: how event notifications reach every app process ("postgres" =
     # LISTEN/NOTIFY, "redis" = Redis pub/sub at REDIS_URL), WebSocket heartbeat interval,

@@ -14,6 +14,9 @@ Rules:
 - An order's intent is committed before it is sent, `submitting` right before; a rate-limit
   answer (nothing executed) is retried up to `FLOOR_RATE_LIMIT_RETRIES` times, a time-out or
   5xx makes the order `unknown` and is never retried.
+- An emergency stop's halt marker is checked in the same transaction (and under the same
+  advisory lock) that commits `submitting`: a halted deployment's intent is cancelled, never
+  sent; a marker the stop could not apply yet is applied at the cycle's start or end.
 - Every cycle ends with its run record (targets, decisions, orders, timings, outcome).
 """
 
@@ -37,6 +40,7 @@ from app.core.config import settings
 from app.core.db import engine as default_engine
 from app.exchange.errors import ExchangeError, OrderStatusUnknownError, RateLimitError
 from app.floor.brokers import Broker, OrderRequest, fee_rate
+from app.floor.halts import apply_pending_halt, halt_reason, hold_send_lock
 from app.floor.ledger import ExecutionRun, Order, Position, RunStatus
 from app.floor.ledger import OrderStatus as S
 from app.floor.models import DeployedAlgorithm, DeploymentStatus
@@ -170,6 +174,7 @@ async def run_cycle(
         conn.begin()
         if not deployment_lock(conn, deployment_id):
             raise CycleRefused("busy", "a cycle of this deployment is running")
+        halted_now = apply_pending_halt(conn, deployment_id)  # an emergency stop's marker
         with Session(db) as session:
             deployment = session.get(DeployedAlgorithm, deployment_id)
             if deployment is None:
@@ -177,6 +182,8 @@ async def run_cycle(
             release = session.get(Release, deployment.release_id)
             assert release is not None
             session.expunge_all()
+        if halted_now is not None:
+            deployment.status = DeploymentStatus.HALTED.value
         if deployment.status == DeploymentStatus.STOPPED:
             raise CycleRefused("stopped", "the deployment is stopped")
         run_id = _start_run(db, deployment, bar, trigger)
@@ -192,6 +199,7 @@ async def run_cycle(
             ),
             {"b": bar, "id": deployment_id},
         )
+        apply_pending_halt(conn, deployment_id)  # a stop that came while this cycle ran
         conn.commit()
         return result
     finally:
@@ -407,11 +415,41 @@ def _mark(db: Engine, order_id: uuid.UUID, status: S, error: str | None = None) 
         return order
 
 
+def _begin_submitting(db: Engine, order_id: uuid.UUID, halt_check: bool) -> Order:
+    """`submitting`, or `cancelled` when an emergency stop halted the deployment: the check
+    and the commit hold the deployment's send lock (see app/floor/halts.py)."""
+    with Session(db) as session:
+        order = locked_order(session, order_id)
+        reason = None
+        if halt_check:
+            hold_send_lock(session.connection(), order.deployment_id)
+            reason = halt_reason(session.connection(), order.deployment_id)
+        if reason is not None:
+            transition(order, S.CANCELLED, error=f"not sent: {reason}")
+        else:
+            transition(order, S.SUBMITTING)
+        session.add(order)
+        session.commit()
+        session.refresh(order)
+        session.expunge(order)
+        return order
+
+
 async def send_order(
-    db: Engine, broker: Broker, order_id: uuid.UUID, request: OrderRequest, bar: datetime
+    db: Engine,
+    broker: Broker,
+    order_id: uuid.UUID,
+    request: OrderRequest,
+    bar: datetime | None,
+    *,
+    halt_check: bool = True,
 ) -> Order:
-    """Send a committed intent once and record what came back (see the module rules)."""
-    order = _mark(db, order_id, S.SUBMITTING)
+    """Send a committed intent once and record what came back (see the module rules).
+    `halt_check=False` only for the emergency stop's own flatten orders."""
+    order = _begin_submitting(db, order_id, halt_check)
+    if order.status == S.CANCELLED:
+        logger.warning("order not sent: deployment halted", extra={"order": str(order_id)})
+        return order
     attempts = 0
     while True:
         try:
