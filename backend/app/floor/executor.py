@@ -174,7 +174,11 @@ async def run_cycle(
         conn.begin()
         if not deployment_lock(conn, deployment_id):
             raise CycleRefused("busy", "a cycle of this deployment is running")
-        halted_now = apply_pending_halt(conn, deployment_id)  # an emergency stop's marker
+        if apply_pending_halt(conn, deployment_id) is not None:  # an emergency stop's marker
+            conn.commit()  # publish it now: the events' lock is not held through a cycle
+            conn.begin()
+            if not deployment_lock(conn, deployment_id):
+                raise CycleRefused("busy", "a cycle of this deployment is running")
         with Session(db) as session:
             deployment = session.get(DeployedAlgorithm, deployment_id)
             if deployment is None:
@@ -182,8 +186,6 @@ async def run_cycle(
             release = session.get(Release, deployment.release_id)
             assert release is not None
             session.expunge_all()
-        if halted_now is not None:
-            deployment.status = DeploymentStatus.HALTED.value
         if deployment.status == DeploymentStatus.STOPPED:
             raise CycleRefused("stopped", "the deployment is stopped")
         run_id = _start_run(db, deployment, bar, trigger)

@@ -385,9 +385,14 @@ async def wind_down(
     conn = await asyncio.to_thread(
         _lock, engine, deployment.id, settings.FLOOR_ESTOP_LOCK_WAIT_SECONDS
     )
+    if conn is not None and apply_pending_halt(conn, deployment.id) is not None:
+        conn.commit()  # the halt (and its event) now; the events' lock is not held through this
+        conn.close()
+        conn = await asyncio.to_thread(
+            _lock, engine, deployment.id, settings.FLOOR_ESTOP_LOCK_WAIT_SECONDS
+        )
     try:
         if conn is not None:
-            apply_pending_halt(conn, deployment.id)
             recover_orphans(engine, deployment.id)
         for order in orders:
             if order.status == S.UNKNOWN:
