@@ -343,9 +343,18 @@ async def test_flatten_paper_and_live_then_halted_survives_a_restart(
         assert s.get(DeploymentHalt, live.id) is not None
 
 
+@pytest.mark.parametrize("lock_wait", [10.0, 0.2])
 async def test_a_running_cycle_cannot_send_after_the_halt(
-    db: Session, sim: RunningSimulator, pool: SandboxPool, sim_brokers: Brokers
+    db: Session,
+    sim: RunningSimulator,
+    pool: SandboxPool,
+    sim_brokers: Brokers,
+    monkeypatch: pytest.MonkeyPatch,
+    lock_wait: float,
 ) -> None:
+    """The stop waits for the running cycle (10 s), or gives up waiting (0.2 s): either way the
+    marker stops the send, and the cycle itself applies the halt when it ends."""
+    monkeypatch.setattr(settings, "FLOOR_ESTOP_LOCK_WAIT_SECONDS", lock_wait)
     seed_bars()
     email, _ = create_random_user(db)
     user = db.exec(select(User).where(User.email == email)).one()
@@ -379,7 +388,18 @@ async def test_a_running_cycle_cannot_send_after_the_halt(
     assert result.order_ids == [str(order.id)]
     assert status_of(dep.id) == "halted"
     (halted,) = report.deployments
-    assert halted.status == "halted"
+    if lock_wait > 1:
+        assert halted.status == "halted"
+    else:  # the stop did not wait for the cycle: the cycle applied the halt when it ended
+        assert halted.status == "active" and "halt marker set" in halted.detail
+        assert report.complete is False  # it says the halt is not confirmed yet
+        with Session(engine) as s:
+            (entry,) = s.exec(
+                select(AuditLog).where(
+                    col(AuditLog.action) == "deployment.halt", col(AuditLog.object_id) == dep.id
+                )
+            ).all()
+            assert entry.after is not None and entry.after["applied_by"] == "executor"
     assert runs_of(dep.id)[0].decisions["BTC"]["status"] == "cancelled"
 
 
