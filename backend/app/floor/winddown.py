@@ -331,23 +331,15 @@ def _lock(engine: Engine, deployment_id: uuid.UUID, wait: float) -> Connection |
         return None
 
 
-async def wind_down(
-    engine: Engine,
-    broker_factory: BrokerFactory,
-    deployment: DeployedAlgorithm,
-    *,
-    flatten: bool,
-    why: str,
-) -> list[OrderAction]:
-    """Cancel a deployment's open orders and optionally flatten it; never raises."""
-    started = time.perf_counter()
-    actions: list[OrderAction] = []
+def _open_orders_and_holdings(
+    engine: Engine, deployment_id: uuid.UUID
+) -> tuple[list[Order], list[str]]:
     with Session(engine) as session:
         orders = list(
             session.exec(
                 select(Order)
                 .where(
-                    col(Order.deployment_id) == deployment.id,
+                    col(Order.deployment_id) == deployment_id,
                     col(Order.status).in_(
                         [S.OPEN.value, S.PARTIALLY_FILLED.value, S.UNKNOWN.value]
                     ),
@@ -359,11 +351,26 @@ async def wind_down(
             str(c)
             for c in session.exec(
                 select(Position.coin).where(
-                    col(Position.deployment_id) == deployment.id, col(Position.quantity) > 0
+                    col(Position.deployment_id) == deployment_id, col(Position.quantity) > 0
                 )
             ).all()
         ]
         session.expunge_all()
+    return orders, held
+
+
+async def wind_down(
+    engine: Engine,
+    broker_factory: BrokerFactory,
+    deployment: DeployedAlgorithm,
+    *,
+    flatten: bool,
+    why: str,
+) -> list[OrderAction]:
+    """Cancel a deployment's open orders and optionally flatten it; never raises."""
+    started = time.perf_counter()
+    actions: list[OrderAction] = []
+    orders, held = _open_orders_and_holdings(engine, deployment.id)
     try:
         broker: Broker = GuardedBroker(
             await broker_factory(deployment), settings.FLOOR_ESTOP_CALL_TIMEOUT_SECONDS
@@ -392,8 +399,9 @@ async def wind_down(
             _lock, engine, deployment.id, settings.FLOOR_ESTOP_LOCK_WAIT_SECONDS
         )
     try:
-        if conn is not None:
+        if conn is not None:  # no cycle now: settle what one left behind, then read again
             recover_orphans(engine, deployment.id)
+            orders, held = _open_orders_and_holdings(engine, deployment.id)
         for order in orders:
             if order.status == S.UNKNOWN:
                 actions.append(

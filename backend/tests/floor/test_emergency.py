@@ -449,3 +449,38 @@ async def test_deactivate_with_flatten_and_without(
     old = client.post(f"{FLOOR}/algorithms/{plain.id}/deactivate", headers=headers)
     assert old.status_code == 200 and old.json()["status"] == "stopped"
     assert old.json()["flatten"] is None
+
+
+async def test_deactivate_flatten_with_a_failing_sell_is_not_retried_and_not_stopped(
+    client: TestClient,
+    db: Session,
+    sim: RunningSimulator,
+    pool: SandboxPool,
+    sim_brokers: Brokers,
+) -> None:
+    seed_bars()
+    user, headers, account = user_of(client, db, sim, {"AUD": "10000"})
+    assert account is not None
+    release = make_release(db, user, HOLD_CODE, parameters={"fraction": 1.0}, warmup_bars=3)
+    dep = make_deployment(db, release, mode="live", capital="5000")
+    await run_cycle(dep.id, BAR_T, trigger="test", pool=pool, broker_factory=sim_brokers(account))
+    held = position_of(dep.id).quantity
+    assert held > 0
+    sim.admin.fail_next(5, path=SELL_NOW, status=502)
+
+    r = client.post(
+        f"{FLOOR}/algorithms/{dep.id}/deactivate", headers=headers, json={"flatten": True}
+    )
+    sim.admin.clear_faults()
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "halted" and body["flatten"]["complete"] is False
+    (sold,) = body["flatten"]["actions"]
+    assert sold["outcome"] == "unconfirmed" and "not retried" in sold["detail"]
+    assert (
+        body["flatten"]["not_confirmed"] and sold["order_id"] in body["flatten"]["not_confirmed"][0]
+    )
+    assert len(sim.admin.requests(SELL_NOW)) == 1  # a flatten sell is sent once, never again
+    assert order_row(uuid.UUID(sold["order_id"])).status == "unknown"
+    assert position_of(dep.id).quantity == held  # nothing booked without an answer
+    assert status_of(dep.id) == "halted"
