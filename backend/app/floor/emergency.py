@@ -109,6 +109,11 @@ def halt_one(
     with Session(engine) as session:
         session.execute(sa.text(f"SET LOCAL lock_timeout = '{max(int(wait * 1000), 1)}ms'"))
         try:
+            # The row lock first, so the status read next is the one after any running cycle.
+            session.execute(
+                sa.text("SELECT id FROM deployed_algorithms WHERE id = :id FOR NO KEY UPDATE"),
+                {"id": deployment.id},
+            )
             row = deployments.change_status(
                 session, deployment.user_id, deployment.id, "halt", reason, actor_id, request
             )
@@ -122,6 +127,8 @@ def halt_one(
         except deployments.ConflictError as exc:
             session.rollback()
             current = session.get(DeployedAlgorithm, deployment.id)
+            if current is not None and current.status == "halted":
+                return "halted", "halted (by its running cycle, as that cycle ended)"
             return (current.status if current else "missing"), str(exc)
 
 
