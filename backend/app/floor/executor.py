@@ -14,6 +14,12 @@ Rules:
 - An order's intent is committed before it is sent, `submitting` right before; a rate-limit
   answer (nothing executed) is retried up to `FLOOR_RATE_LIMIT_RETRIES` times, a time-out or
   5xx makes the order `unknown` and is never retried.
+- Order-book orders (`execution_style = orderbook`) are followed inside the cycle, bounded
+  by (`FLOOR_ORDERBOOK_MAX_REPRICES` + 1) x `FLOOR_ORDERBOOK_TIMEOUT_SECONDS`
+  (`orderbook.execute_book_order`); one left open is followed up by the next cycle.
+- An emergency stop's halt marker is checked in the same transaction (and under the same
+  advisory lock) that commits `submitting`: a halted deployment's intent is cancelled, never
+  sent; a marker the stop could not apply yet is applied at the cycle's start or end.
 - Every cycle ends with its run record (targets, decisions, orders, timings, outcome).
 """
 
@@ -37,9 +43,11 @@ from app.core.config import settings
 from app.core.db import engine as default_engine
 from app.exchange.errors import ExchangeError, OrderStatusUnknownError, RateLimitError
 from app.floor.brokers import Broker, OrderRequest, fee_rate
+from app.floor.halts import apply_pending_halt, halt_reason, hold_send_lock
 from app.floor.ledger import ExecutionRun, Order, Position, RunStatus
 from app.floor.ledger import OrderStatus as S
 from app.floor.models import DeployedAlgorithm, DeploymentStatus
+from app.floor.orderbook import ORDERBOOK, execute_book_order, order_terms
 from app.floor.orders import locked_order, pending_coins, transition
 from app.floor.resolver import exchange_fills, recover_orphans, resolve_deployment, settle_placed
 from app.floor.risk import check_order
@@ -170,6 +178,11 @@ async def run_cycle(
         conn.begin()
         if not deployment_lock(conn, deployment_id):
             raise CycleRefused("busy", "a cycle of this deployment is running")
+        if apply_pending_halt(conn, deployment_id) is not None:  # an emergency stop's marker
+            conn.commit()  # publish it now: the events' lock is not held through a cycle
+            conn.begin()
+            if not deployment_lock(conn, deployment_id):
+                raise CycleRefused("busy", "a cycle of this deployment is running")
         with Session(db) as session:
             deployment = session.get(DeployedAlgorithm, deployment_id)
             if deployment is None:
@@ -192,6 +205,7 @@ async def run_cycle(
             ),
             {"b": bar, "id": deployment_id},
         )
+        apply_pending_halt(conn, deployment_id)  # a stop that came while this cycle ran
         conn.commit()
         return result
     finally:
@@ -308,7 +322,7 @@ async def _decide_coin(
     costs = release.costs
     style = deployment.execution_style or str(costs.get("execution_style", "instant"))
     fee = fee_rate(style)
-    slippage = Decimal(str(costs.get("slippage_bps", 0)))
+    slippage = broker.sizing_slippage_bps(Decimal(str(costs.get("slippage_bps", 0))))
     minimum = max(settings.FLOOR_MIN_ORDER_AUD, Decimal(str(costs.get("min_order_aud", 0))))
     fill = rebalance(
         position.cash, position.quantity, target, quote.bid, quote.ask, fee, slippage, Decimal(0)
@@ -324,7 +338,7 @@ async def _decide_coin(
             "action": "skipped_below_minimum",
             "detail": f"{fill.side} of {fill.notional} AUD is below the minimum {minimum} AUD",
         }
-    live_instant = broker.mode == "live" and style == "instant"
+    limit_rate, threshold = order_terms(style, broker.mode, fill.side, quote)
     request = broker.prepare(
         OrderRequest(
             coin=coin,
@@ -334,8 +348,8 @@ async def _decide_coin(
             price=fill.price,
             fee=fill.fee,
             style=style,
-            limit_rate=(quote.ask if fill.side == "buy" else quote.bid) if live_instant else None,
-            threshold_pct=settings.FLOOR_MAX_SLIPPAGE_PCT if live_instant else None,
+            limit_rate=limit_rate,
+            threshold_pct=threshold,
         )
     )
     if request is None or request.notional < minimum:
@@ -352,8 +366,18 @@ async def _decide_coin(
     order = _create_intent(db, deployment, request, target, bar, run_id)
     order_ids.append(str(order.id))
     timings.setdefault("first_send_ms", _ms(started))
-    final = await send_order(db, broker, order.id, request, bar)
-    if final.filled_quantity > 0:
+    book: dict[str, Any] = {}
+    if request.style == ORDERBOOK:  # followed in this cycle, bounded (see orderbook.py)
+        outcome = await execute_book_order(
+            db, broker, order.id, request, bar, minimum=minimum, send=send_order
+        )
+        order_ids.extend(str(o.id) for o in outcome.orders[1:])
+        final, filled = outcome.last, outcome.filled
+        book = {"reprices": outcome.reprices, "filled": str(filled), "detail": outcome.detail}
+    else:
+        final = await send_order(db, broker, order.id, request, bar)
+        filled = final.filled_quantity
+    if filled > 0:
         _set_last_target(db, deployment.id, coin, target)
     return {
         **record,
@@ -362,6 +386,7 @@ async def _decide_coin(
         "side": request.side,
         "quantity": str(request.quantity),
         "status": final.status,
+        **book,
     }
 
 
@@ -407,11 +432,41 @@ def _mark(db: Engine, order_id: uuid.UUID, status: S, error: str | None = None) 
         return order
 
 
+def _begin_submitting(db: Engine, order_id: uuid.UUID, halt_check: bool) -> Order:
+    """`submitting`, or `cancelled` when an emergency stop halted the deployment: the check
+    and the commit hold the deployment's send lock (see app/floor/halts.py)."""
+    with Session(db) as session:
+        order = locked_order(session, order_id)
+        reason = None
+        if halt_check:
+            hold_send_lock(session.connection(), order.deployment_id)
+            reason = halt_reason(session.connection(), order.deployment_id)
+        if reason is not None:
+            transition(order, S.CANCELLED, error=f"not sent: {reason}")
+        else:
+            transition(order, S.SUBMITTING)
+        session.add(order)
+        session.commit()
+        session.refresh(order)
+        session.expunge(order)
+        return order
+
+
 async def send_order(
-    db: Engine, broker: Broker, order_id: uuid.UUID, request: OrderRequest, bar: datetime
+    db: Engine,
+    broker: Broker,
+    order_id: uuid.UUID,
+    request: OrderRequest,
+    bar: datetime | None,
+    *,
+    halt_check: bool = True,
 ) -> Order:
-    """Send a committed intent once and record what came back (see the module rules)."""
-    order = _mark(db, order_id, S.SUBMITTING)
+    """Send a committed intent once and record what came back (see the module rules).
+    `halt_check=False` only for the emergency stop's own flatten orders."""
+    order = _begin_submitting(db, order_id, halt_check)
+    if order.status == S.CANCELLED:
+        logger.warning("order not sent: deployment halted", extra={"order": str(order_id)})
+        return order
     attempts = 0
     while True:
         try:
