@@ -175,8 +175,10 @@ test("promote an algorithm, deploy it on paper and open its deployment page", as
   await expect(page.getByTestId("deployment-status")).toHaveText("active")
   await page.getByTestId("deployment-deactivate").click()
   await expect(page.getByTestId("confirm-deactivate")).toContainText("stops this deployment for good")
+  await page.getByTestId("deactivate-flatten").click()
   await page.getByTestId("confirm-deactivate-yes").click()
   await expect(page.getByTestId("deployment-status")).toHaveText("stopped")
+  await expect(page.getByTestId("flatten-report")).toBeVisible()
   await expect(page.getByTestId("run-now")).toHaveCount(0)
 
   expect(errors).toEqual([])
