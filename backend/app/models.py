@@ -18,6 +18,7 @@ from app.events.models import Event
 from app.floor.ledger import ExecutionRun, Order, Position, Trade
 from app.floor.models import DeployedAlgorithm
 from app.floor.pnl.models import EquitySnapshot, PnlClosedLot, PnlOpenLot, PnlTotal
+from app.floor.risk.state import FloorAccount
 from app.lab.algorithms.models import Algorithm, AlgorithmVersion
 from app.lab.backtests.models import BacktestRun, ParameterSweep
 from app.lab.releases.models import PromotionPolicyRow, Release, ReleaseArtefact
@@ -31,6 +32,7 @@ __all__ = [
     "AuditLog",
     "DeployedAlgorithm",
     "EquitySnapshot",
+    "FloorAccount",
     "PnlClosedLot",
     "PnlOpenLot",
     "PnlTotal",

@@ -276,7 +276,15 @@ async def deploy(
 # Status moves a user may make through the registry (the safety layer adds its own).
 ALLOWED: dict[str, dict[str, set[str]]] = {
     "pause": {"from": {DeploymentStatus.ACTIVE.value}, "to": {DeploymentStatus.PAUSED.value}},
-    "resume": {"from": {DeploymentStatus.PAUSED.value}, "to": {DeploymentStatus.ACTIVE.value}},
+    # Also the explicit way back from the risk engine's `reducing` and `halted`.
+    "resume": {
+        "from": {
+            DeploymentStatus.PAUSED.value,
+            DeploymentStatus.REDUCING.value,
+            DeploymentStatus.HALTED.value,
+        },
+        "to": {DeploymentStatus.ACTIVE.value},
+    },
     "stop": {"from": set(RUNNING_STATUSES), "to": {DeploymentStatus.STOPPED.value}},
 }
 
