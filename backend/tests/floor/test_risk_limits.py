@@ -1,0 +1,230 @@
+"""Every risk limit against the Coinspot simulator over HTTP: the order that would breach it
+is refused, the deployment (or account) goes to the limit's state, and the `risk.breach`
+event and the `limit_breach` alert exist with the numbers."""
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from sqlmodel import Session
+
+from app.core.db import engine
+from app.exchange.simulator import RunningSimulator
+from app.floor.executor import BrokerFactory
+from app.floor.pnl.models import EquitySnapshot
+from app.lab.sandbox.pool import SandboxPool
+from app.users.models import User
+from tests.floor.conftest import BAR_T
+from tests.floor.factories import make_user
+from tests.floor.helpers import dec, orders_of, position_of
+from tests.floor.risk_support import (
+    account_state,
+    assert_breach,
+    cycle,
+    deploy,
+    events_of,
+    set_account_limits,
+    set_fraction,
+    status_of,
+)
+
+pytestmark = pytest.mark.anyio
+Brokers = Callable[..., BrokerFactory]
+
+
+def drop_price(simulator: RunningSimulator, coin: str, fraction: str) -> None:
+    """Move `coin`'s bid and ask down by `fraction` at the simulator."""
+    quote = simulator.admin.prices()[coin]
+    keep = 1 - Decimal(fraction)
+    simulator.admin.set_price(coin, bid=quote["bid"] * keep, ask=quote["ask"] * keep)
+
+
+async def test_order_notional_refused_and_deployment_reducing(
+    db: Session, simulator: RunningSimulator, pool: SandboxPool, sim_brokers: Brokers
+) -> None:
+    user = make_user(db)
+    dep = deploy(db, user, {"max_order_aud": "500.00"})
+    decision = await cycle(dep, 0, pool, sim_brokers())
+    assert decision["action"] == "refused" and decision["limit"] == "max_order_aud"
+    assert orders_of(dep.id) == []
+    assert status_of(dep.id) == "reducing"
+    event = assert_breach(user.id, dep.id, "max_order_aud", state="reducing")
+    assert Decimal(event["threshold"]) == Decimal("500.00")
+    assert Decimal(event["value"]) > Decimal("9000")  # the whole sleeve's buy
+    (status,) = events_of(user.id, "deployment.status")
+    assert status["status"] == "reducing" and status["previous"] == "active"
+    # Reducing: the next buy is refused on the state alone, without a new breach.
+    decision = await cycle(dep, 1, pool, sim_brokers())
+    assert decision["detail"] == "deployment is reducing: sells only"
+    assert len(events_of(user.id, "risk.breach")) == 1
+
+
+async def test_position_aud_refused_reducing_and_sells_still_pass(
+    db: Session, simulator: RunningSimulator, pool: SandboxPool, sim_brokers: Brokers
+) -> None:
+    user = make_user(db)
+    dep = deploy(db, user, {"max_position_aud": "4000.00"}, fraction=0.3)
+    factory = sim_brokers()
+    assert (await cycle(dep, 0, pool, factory))["action"] == "order"  # ~3000 AUD: within
+    set_fraction(dep.id, 1.0)
+    decision = await cycle(dep, 1, pool, factory)
+    assert decision["action"] == "refused" and decision["limit"] == "max_position_aud"
+    assert len(orders_of(dep.id)) == 1
+    assert status_of(dep.id) == "reducing"
+    event = assert_breach(user.id, dep.id, "max_position_aud", state="reducing")
+    assert Decimal(event["figures"]["held_quantity"]) == position_of(dep.id).quantity
+    # Reducing lets an order that shrinks the position through.
+    set_fraction(dep.id, 0.0)
+    decision = await cycle(dep, 2, pool, factory)
+    assert decision["action"] == "order" and decision["side"] == "sell"
+    assert decision["status"] == "filled"
+    assert position_of(dep.id).quantity == 0
+
+
+async def test_position_fraction_of_capital(
+    db: Session, simulator: RunningSimulator, pool: SandboxPool, sim_brokers: Brokers
+) -> None:
+    user = make_user(db)
+    dep = deploy(db, user, {"max_position_fraction": "0.25"}, fraction=0.5)
+    decision = await cycle(dep, 0, pool, sim_brokers())
+    assert decision["limit"] == "max_position_fraction" and orders_of(dep.id) == []
+    assert status_of(dep.id) == "reducing"
+    event = assert_breach(user.id, dep.id, "max_position_fraction", state="reducing")
+    assert Decimal("0.45") < Decimal(event["value"]) <= Decimal("0.5")
+
+
+async def test_daily_loss_halts_the_deployment(
+    db: Session, simulator: RunningSimulator, pool: SandboxPool, sim_brokers: Brokers
+) -> None:
+    user = make_user(db)
+    with Session(engine) as s:  # the day starts at 00:00 in the user's time zone
+        row = s.get(User, user.id)
+        assert row is not None
+        row.timezone = "Australia/Sydney"
+        s.add(row)
+        s.commit()
+    dep = deploy(db, user, {"daily_loss_aud": "500.00"})
+    factory = sim_brokers()
+    assert (await cycle(dep, 0, pool, factory))["status"] == "filled"
+    drop_price(simulator, "BTC", "0.10")
+    set_fraction(dep.id, 0.5)
+    decision = await cycle(dep, 1, pool, factory)
+    assert decision["action"] == "refused" and decision["limit"] == "daily_loss_aud"
+    assert len(orders_of(dep.id)) == 1  # the sell was not sent
+    assert status_of(dep.id) == "halted"
+    event = assert_breach(user.id, dep.id, "daily_loss_aud", state="halted")
+    figures = event["figures"]
+    assert dec(figures["start_equity"]) == Decimal("10000")  # no snapshot yet: the capital
+    position = position_of(dep.id)
+    bid = simulator.admin.prices()["BTC"]["bid"]
+    assert dec(figures["equity"]) == position.cash + position.quantity * bid
+    assert dec(event["value"]) == Decimal("10000") - dec(figures["equity"])
+    # Halted: nothing at all, not even the sell.
+    assert (await cycle(dep, 2, pool, factory))["detail"] == "deployment is halted: no new orders"
+
+
+async def test_drawdown_from_the_peak_halts(
+    db: Session, simulator: RunningSimulator, pool: SandboxPool, sim_brokers: Brokers
+) -> None:
+    user = make_user(db)
+    dep = deploy(db, user, {"max_drawdown_fraction": "0.1"})
+    with Session(engine) as s:
+        s.add(
+            EquitySnapshot(
+                deployment_id=dep.id,
+                bar=BAR_T,
+                user_id=user.id,
+                cash=Decimal("12000"),
+                holdings=Decimal(0),
+                equity=Decimal("12000"),
+            )
+        )
+        s.commit()
+    decision = await cycle(dep, 0, pool, sim_brokers())
+    assert decision["limit"] == "max_drawdown_fraction" and orders_of(dep.id) == []
+    assert status_of(dep.id) == "halted"
+    event = assert_breach(user.id, dep.id, "max_drawdown_fraction", state="halted")
+    assert dec(event["figures"]["peak_equity"]) == Decimal("12000")
+    assert dec(event["value"]) == (Decimal("12000") - Decimal("10000")) / Decimal("12000")
+
+
+async def test_orders_per_hour(
+    db: Session, simulator: RunningSimulator, pool: SandboxPool, sim_brokers: Brokers
+) -> None:
+    user = make_user(db)
+    dep = deploy(db, user, {"max_orders_per_hour": 1})
+    factory = sim_brokers()
+    assert (await cycle(dep, 0, pool, factory))["action"] == "order"
+    set_fraction(dep.id, 0.5)
+    decision = await cycle(dep, 1, pool, factory)
+    assert decision["limit"] == "max_orders_per_hour"
+    assert len(orders_of(dep.id)) == 1
+    assert status_of(dep.id) == "reducing"
+    event = assert_breach(user.id, dep.id, "max_orders_per_hour", state="reducing")
+    assert event["figures"]["orders_last_hour"] == "1" and event["side"] == "sell"
+
+
+async def test_cooldown_after_a_losing_round_trip_refuses_buys_only(
+    db: Session, simulator: RunningSimulator, pool: SandboxPool, sim_brokers: Brokers
+) -> None:
+    user = make_user(db)
+    dep = deploy(db, user, {"cooldown_minutes": 60})
+    factory = sim_brokers()
+    assert (await cycle(dep, 0, pool, factory))["status"] == "filled"
+    drop_price(simulator, "BTC", "0.05")
+    set_fraction(dep.id, 0.0)
+    assert (await cycle(dep, 1, pool, factory))["status"] == "filled"  # the losing exit
+    set_fraction(dep.id, 1.0)
+    decision = await cycle(dep, 2, pool, factory)
+    assert decision["limit"] == "cooldown_minutes"
+    assert len(orders_of(dep.id)) == 2
+    assert status_of(dep.id) == "active"  # refuse only: the cooldown runs out by itself
+    event = assert_breach(user.id, dep.id, "cooldown_minutes", state="active")
+    assert dec(event["figures"]["net"]) < 0
+    assert events_of(user.id, "deployment.status") == []
+
+
+async def test_account_exposure_across_live_deployments(
+    db: Session, simulator: RunningSimulator, pool: SandboxPool, sim_brokers: Brokers
+) -> None:
+    user = make_user(db)
+    account = simulator.admin.create_account({"AUD": "30000"})
+    factory = sim_brokers(account)
+    set_account_limits(user.id, {"max_exposure_aud": "15000.00"})
+    first = deploy(db, user, {}, mode="live")
+    second = deploy(db, user, {}, mode="live")
+    assert (await cycle(first, 0, pool, factory))["status"] == "filled"
+    decision = await cycle(second, 0, pool, factory)
+    assert decision["limit"] == "max_exposure_aud" and orders_of(second.id) == []
+    assert account_state(user.id) == "reducing"
+    assert status_of(second.id) == "active"  # the account moved, not the deployment
+    event = assert_breach(user.id, second.id, "max_exposure_aud", scope="account", state="reducing")
+    assert dec(event["figures"]["holdings"]) > Decimal("9000")
+    (change,) = events_of(user.id, "account.status")
+    assert change["status"] == "reducing"
+    # Every live deployment of the account now only sells.
+    set_fraction(first.id, 0.5)
+    decision = await cycle(first, 1, pool, factory)
+    assert decision["action"] == "order" and decision["side"] == "sell"
+    set_fraction(first.id, 1.0)
+    assert (await cycle(first, 2, pool, factory))["detail"] == "account is reducing: sells only"
+
+
+async def test_account_daily_loss_halts_the_account(
+    db: Session, simulator: RunningSimulator, pool: SandboxPool, sim_brokers: Brokers
+) -> None:
+    user = make_user(db)
+    account = simulator.admin.create_account({"AUD": "10000"})
+    factory = sim_brokers(account)
+    set_account_limits(user.id, {"daily_loss_aud": "300.00"})
+    dep = deploy(db, user, {}, mode="live")
+    assert (await cycle(dep, 0, pool, factory))["status"] == "filled"
+    drop_price(simulator, "BTC", "0.10")
+    set_fraction(dep.id, 0.5)
+    decision = await cycle(dep, 1, pool, factory)
+    assert decision["limit"] == "daily_loss_aud" and len(orders_of(dep.id)) == 1
+    assert account_state(user.id) == "halted"
+    event = assert_breach(user.id, dep.id, "daily_loss_aud", scope="account", state="halted")
+    assert dec(event["value"]) > Decimal("900")
+    assert (await cycle(dep, 2, pool, factory))["detail"] == "account is halted: no new orders"
