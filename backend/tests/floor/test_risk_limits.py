@@ -3,7 +3,6 @@ is refused, the deployment (or account) goes to the limit's state, and the `risk
 event and the `limit_breach` alert exist with the numbers."""
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -41,7 +40,7 @@ def drop_price(simulator: RunningSimulator, coin: str, fraction: str) -> None:
 
 
 async def test_order_notional_refused_and_deployment_reducing(
-    db: Session, simulator: RunningSimulator, pool: SandboxPool, sim_brokers: Brokers
+    db: Session, pool: SandboxPool, sim_brokers: Brokers
 ) -> None:
     user = make_user(db)
     dep = deploy(db, user, {"max_order_aud": "500.00"})
@@ -61,7 +60,7 @@ async def test_order_notional_refused_and_deployment_reducing(
 
 
 async def test_position_aud_refused_reducing_and_sells_still_pass(
-    db: Session, simulator: RunningSimulator, pool: SandboxPool, sim_brokers: Brokers
+    db: Session, pool: SandboxPool, sim_brokers: Brokers
 ) -> None:
     user = make_user(db)
     dep = deploy(db, user, {"max_position_aud": "4000.00"}, fraction=0.3)
@@ -83,7 +82,7 @@ async def test_position_aud_refused_reducing_and_sells_still_pass(
 
 
 async def test_position_fraction_of_capital(
-    db: Session, simulator: RunningSimulator, pool: SandboxPool, sim_brokers: Brokers
+    db: Session, pool: SandboxPool, sim_brokers: Brokers
 ) -> None:
     user = make_user(db)
     dep = deploy(db, user, {"max_position_fraction": "0.25"}, fraction=0.5)
@@ -125,7 +124,7 @@ async def test_daily_loss_halts_the_deployment(
 
 
 async def test_drawdown_from_the_peak_halts(
-    db: Session, simulator: RunningSimulator, pool: SandboxPool, sim_brokers: Brokers
+    db: Session, pool: SandboxPool, sim_brokers: Brokers
 ) -> None:
     user = make_user(db)
     dep = deploy(db, user, {"max_drawdown_fraction": "0.1"})
@@ -149,9 +148,7 @@ async def test_drawdown_from_the_peak_halts(
     assert dec(event["value"]) == (Decimal("12000") - Decimal("10000")) / Decimal("12000")
 
 
-async def test_orders_per_hour(
-    db: Session, simulator: RunningSimulator, pool: SandboxPool, sim_brokers: Brokers
-) -> None:
+async def test_orders_per_hour(db: Session, pool: SandboxPool, sim_brokers: Brokers) -> None:
     user = make_user(db)
     dep = deploy(db, user, {"max_orders_per_hour": 1})
     factory = sim_brokers()
