@@ -3,7 +3,9 @@ is refused, the deployment (or account) goes to the limit's state, and the `risk
 event and the `limit_breach` alert exist with the numbers."""
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import Session
@@ -11,11 +13,13 @@ from sqlmodel import Session
 from app.core.db import engine
 from app.exchange.simulator import RunningSimulator
 from app.floor.executor import BrokerFactory
+from app.floor.models import DeployedAlgorithm
 from app.floor.pnl.models import EquitySnapshot
+from app.floor.risk.measures import day_start
 from app.lab.sandbox.pool import SandboxPool
 from app.users.models import User
 from tests.floor.conftest import BAR_T
-from tests.floor.factories import make_user
+from tests.floor.factories import BAR, make_user
 from tests.floor.helpers import dec, orders_of, position_of
 from tests.floor.risk_support import (
     account_state,
@@ -104,6 +108,11 @@ async def test_daily_loss_halts_the_deployment(
         s.add(row)
         s.commit()
     dep = deploy(db, user, {"daily_loss_aud": "500.00"})
+    # The day's opening equity is the last snapshot before 00:00 Sydney time.
+    start = day_start("Australia/Sydney", datetime.now(UTC))
+    assert start.astimezone(ZoneInfo("Australia/Sydney")).hour == 0
+    for bar, equity in ((start - timedelta(days=1), "20000"), (start - BAR, "10200")):
+        snapshot_row(dep, bar, equity)
     factory = sim_brokers()
     assert (await cycle(dep, 0, pool, factory))["status"] == "filled"
     drop_price(simulator, "BTC", "0.10")
@@ -114,13 +123,35 @@ async def test_daily_loss_halts_the_deployment(
     assert status_of(dep.id) == "halted"
     event = assert_breach(user.id, dep.id, "daily_loss_aud", state="halted")
     figures = event["figures"]
-    assert dec(figures["start_equity"]) == Decimal("10000")  # no snapshot yet: the capital
+    assert dec(figures["start_equity"]) == Decimal("10200")
     position = position_of(dep.id)
     bid = simulator.admin.prices()["BTC"]["bid"]
     assert dec(figures["equity"]) == position.cash + position.quantity * bid
-    assert dec(event["value"]) == Decimal("10000") - dec(figures["equity"])
+    assert dec(event["value"]) == Decimal("10200") - dec(figures["equity"])
     # Halted: nothing at all, not even the sell.
     assert (await cycle(dep, 2, pool, factory))["detail"] == "deployment is halted: no new orders"
+
+
+def snapshot_row(dep: DeployedAlgorithm, bar: datetime, equity: str) -> None:
+    with Session(engine) as s:
+        s.add(
+            EquitySnapshot(
+                deployment_id=dep.id,
+                bar=bar,
+                user_id=dep.user_id,
+                cash=Decimal(equity),
+                holdings=Decimal(0),
+                equity=Decimal(equity),
+            )
+        )
+        s.commit()
+
+
+def test_day_start_is_local_midnight() -> None:
+    now = datetime(2026, 12, 1, 22, 0, tzinfo=UTC)  # 09:00 on 2 Dec in Sydney (UTC+11)
+    assert day_start("Australia/Sydney", now) == datetime(2026, 12, 1, 13, 0, tzinfo=UTC)
+    assert day_start("UTC", now) == datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+    assert day_start("Not/AZone", now) == datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
 
 
 async def test_drawdown_from_the_peak_halts(
@@ -128,18 +159,8 @@ async def test_drawdown_from_the_peak_halts(
 ) -> None:
     user = make_user(db)
     dep = deploy(db, user, {"max_drawdown_fraction": "0.1"})
-    with Session(engine) as s:
-        s.add(
-            EquitySnapshot(
-                deployment_id=dep.id,
-                bar=BAR_T,
-                user_id=user.id,
-                cash=Decimal("12000"),
-                holdings=Decimal(0),
-                equity=Decimal("12000"),
-            )
-        )
-        s.commit()
+    snapshot_row(dep, BAR_T - BAR, "12000")
+    snapshot_row(dep, BAR_T, "11000")
     decision = await cycle(dep, 0, pool, sim_brokers())
     assert decision["limit"] == "max_drawdown_fraction" and orders_of(dep.id) == []
     assert status_of(dep.id) == "halted"

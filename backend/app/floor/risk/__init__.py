@@ -18,6 +18,7 @@ Rules:
 - Below-minimum orders never get here: sizing skips them and records the skip.
 """
 
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ from app.floor.risk.limits import (
     deployment_limits,
 )
 from app.floor.risk.state import account_status, bind_cycle, record_breach
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["ALLOWED", "OrderContext", "RiskDecision", "bind_cycle", "check_order"]
 
@@ -248,4 +251,14 @@ def check_order(ctx: OrderContext) -> RiskDecision:
             False, f"risk limit {breach.limit}: {breach.message}", breach.limit, state, ms
         )
     decision = _funds(ctx)
+    logger.debug(
+        "risk check",
+        extra={
+            "deployment": str(dep.id),
+            "coin": ctx.request.coin,
+            "side": side,
+            "allowed": decision.allowed,
+            "ms": ms,
+        },
+    )
     return RiskDecision(decision.allowed, decision.reason, ms=ms)
