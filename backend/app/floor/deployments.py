@@ -11,7 +11,8 @@ Rules:
 - The algorithm is `deployed` while any deployment of it is not stopped, and goes back to
   `deployable` when the last one stops. Every deployment and status change is audited with
   before/after in the same transaction.
-- `stopped` is final: a stopped deployment is not resumed (deploy again instead).
+- `stopped` is final: a stopped deployment is not resumed (deploy again instead). `resume`
+  also brings a deployment back from the risk engine's `reducing` and `halted`.
 """
 
 import uuid
