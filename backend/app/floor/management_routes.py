@@ -6,7 +6,8 @@ Rules:
 - `{id}` in /floor/algorithms/{id} is a deployment id (one algorithm can run as several
   deployments); another user's is a 404.
 - activate = resume a paused, reducing or halted deployment; pause = no new orders,
-  positions kept; deactivate = stop for good. Each goes through `deployments.change_status`, so each is audited.
+  positions kept; deactivate = stop for good. Each goes through `deployments.change_status`,
+  so each is audited.
 - Parameter changes: we chose a **recorded override**, not a new release, and only where it
   cannot bypass the gate's evidence silently: a paper deployment of a rule algorithm, values
   checked against the release's declared parameter schema (types and bounds), the before and
