@@ -12,15 +12,22 @@ from sqlmodel import Session
 
 from app.core.db import engine
 from app.exchange.simulator import RunningSimulator
-from app.floor.executor import BrokerFactory
+from app.floor.executor import BrokerFactory, run_cycle
 from app.floor.models import DeployedAlgorithm
 from app.floor.pnl.models import EquitySnapshot
 from app.floor.risk.measures import day_start
 from app.lab.sandbox.pool import SandboxPool
 from app.users.models import User
 from tests.floor.conftest import BAR_T
-from tests.floor.factories import BAR, make_user
-from tests.floor.helpers import dec, orders_of, position_of
+from tests.floor.factories import (
+    BAR,
+    HOLD_CODE,
+    make_deployment,
+    make_release,
+    make_user,
+    seed_prices,
+)
+from tests.floor.helpers import dec, orders_of, position_of, runs_of
 from tests.floor.risk_support import (
     account_state,
     assert_breach,
@@ -29,6 +36,7 @@ from tests.floor.risk_support import (
     events_of,
     set_account_limits,
     set_fraction,
+    set_limits,
     status_of,
 )
 
@@ -246,3 +254,21 @@ async def test_account_daily_loss_halts_the_account(
     event = assert_breach(user.id, dep.id, "daily_loss_aud", scope="account", state="halted")
     assert dec(event["value"]) > Decimal("900")
     assert (await cycle(dep, 2, pool, factory))["detail"] == "account is halted: no new orders"
+
+
+async def test_a_halt_stops_the_cycles_other_coins_too(
+    db: Session, pool: SandboxPool, sim_brokers: Brokers
+) -> None:
+    user = make_user(db)
+    release = make_release(db, user, HOLD_CODE, parameters={"fraction": 1.0}, warmup_bars=3)
+    for coin in ("BTC", "ETH"):
+        for i in range(4):
+            seed_prices(db, coin, BAR_T + i * BAR, 4)
+    dep = make_deployment(db, release, coins=("BTC", "ETH"))
+    set_limits(dep.id, {"max_order_aud": "100.00", "actions": {"max_order_aud": "halted"}})
+    await run_cycle(dep.id, BAR_T, trigger="test", pool=pool, broker_factory=sim_brokers())
+    decisions = runs_of(dep.id)[-1].decisions
+    assert decisions["BTC"]["limit"] == "max_order_aud"  # the first coin breaches
+    assert decisions["ETH"]["detail"] == "deployment is halted: no new orders"
+    assert orders_of(dep.id) == [] and status_of(dep.id) == "halted"
+    assert len(events_of(user.id, "risk.breach")) == 1
