@@ -26,6 +26,8 @@ class EventKind(StrEnum):
     ORDER_UNKNOWN = "order.unknown"
     FILL = "fill"
     DEPLOYMENT_STATUS = "deployment.status"
+    ACCOUNT_STATUS = "account.status"
+    RISK_BREACH = "risk.breach"
     PNL_UPDATE = "pnl.update"
     ALERT = "alert"
     EMERGENCY_STOP = "floor.emergency_stop"
@@ -79,6 +81,32 @@ class DeploymentStatusEvent(_Payload):
     status: str
     previous: str | None = None
     reason: str | None = None
+
+
+class AccountStatusEvent(_Payload):
+    """The Floor account's trading state (the user's live deployments together)."""
+
+    status: str
+    previous: str | None = None
+    reason: str | None = None
+
+
+class RiskBreachEvent(_Payload):
+    """An order the risk engine refused, the limit and the numbers, and what it did."""
+
+    scope: str = Field(pattern="^(deployment|account)$")
+    deployment_id: uuid.UUID
+    limit: str
+    action: str
+    value: Decimal
+    threshold: Decimal
+    coin: str
+    side: str = Field(pattern="^(buy|sell)$")
+    notional: Decimal
+    state_before: str
+    state_after: str
+    message: str
+    figures: dict[str, str] = {}
 
 
 class PnlUpdate(_Payload):

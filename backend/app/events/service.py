@@ -28,6 +28,7 @@ from app.core.config import settings
 from app.events.models import Event, utcnow
 from app.events.schemas import (
     ORDER_KINDS,
+    AccountStatusEvent,
     AlertEvent,
     DeploymentStatusEvent,
     EventKind,
@@ -36,6 +37,7 @@ from app.events.schemas import (
     OrderEvent,
     PnlUpdate,
     PriceUpdate,
+    RiskBreachEvent,
 )
 
 CHANNEL = "omc_events"
@@ -139,6 +141,16 @@ def publish_deployment_status(
     session: Session, user_id: uuid.UUID, change: DeploymentStatusEvent
 ) -> Event:
     return publish(session, user_id, EventKind.DEPLOYMENT_STATUS, _dump(change))
+
+
+def publish_account_status(
+    session: Session, user_id: uuid.UUID, change: AccountStatusEvent
+) -> Event:
+    return publish(session, user_id, EventKind.ACCOUNT_STATUS, _dump(change))
+
+
+def publish_risk_breach(session: Session, user_id: uuid.UUID, breach: RiskBreachEvent) -> Event:
+    return publish(session, user_id, EventKind.RISK_BREACH, _dump(breach))
 
 
 def publish_pnl(session: Session, user_id: uuid.UUID, pnl: PnlUpdate) -> Event:

@@ -23,6 +23,91 @@ export type AccessToken = {
 };
 
 /**
+ * AccountLimits
+ *
+ * Limits across the user's live deployments (they share one Coinspot account).
+ *
+ * None = not enforced; `actions` as in `RiskLimits`.
+ */
+export type AccountLimitsInput = {
+    /**
+     * Max Exposure Aud
+     *
+     * Coins held by all live deployments, AUD at the bid
+     */
+    max_exposure_aud?: number | string | null;
+    /**
+     * Daily Loss Aud
+     *
+     * Live deployments' loss since 00:00 in your time zone
+     */
+    daily_loss_aud?: number | string | null;
+    /**
+     * Actions
+     */
+    actions?: {
+        [key: string]: 'refuse' | 'reducing' | 'halted';
+    };
+};
+
+/**
+ * AccountLimits
+ *
+ * Limits across the user's live deployments (they share one Coinspot account).
+ *
+ * None = not enforced; `actions` as in `RiskLimits`.
+ */
+export type AccountLimitsOutput = {
+    /**
+     * Max Exposure Aud
+     *
+     * Coins held by all live deployments, AUD at the bid
+     */
+    max_exposure_aud?: string | null;
+    /**
+     * Daily Loss Aud
+     *
+     * Live deployments' loss since 00:00 in your time zone
+     */
+    daily_loss_aud?: string | null;
+    /**
+     * Actions
+     */
+    actions?: {
+        [key: string]: 'refuse' | 'reducing' | 'halted';
+    };
+};
+
+/**
+ * AccountLimitsPublic
+ */
+export type AccountLimitsPublic = {
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Status Reason
+     */
+    status_reason: string | null;
+    /**
+     * Status Changed At
+     */
+    status_changed_at: string | null;
+    limits: AccountLimitsOutput;
+    /**
+     * Actions
+     */
+    actions: {
+        [key: string]: string;
+    };
+    /**
+     * Time Zone
+     */
+    time_zone: string;
+};
+
+/**
  * AccountPosition
  *
  * One coin summed over the user's deployments (paper and live apart).
@@ -1224,7 +1309,7 @@ export type DeployRequest = {
      * Decide every N five-minute bars
      */
     schedule_bars?: number;
-    risk_limits?: RiskLimits;
+    risk_limits?: RiskLimitsInput;
     /**
      * Acknowledge Real Money
      *
@@ -1265,6 +1350,31 @@ export type DeploymentHalted = {
      * Detail
      */
     detail: string;
+};
+
+/**
+ * DeploymentLimitsPublic
+ */
+export type DeploymentLimitsPublic = {
+    /**
+     * Deployment Id
+     */
+    deployment_id: string;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Status Reason
+     */
+    status_reason: string | null;
+    limits: RiskLimitsOutput;
+    /**
+     * Actions
+     */
+    actions: {
+        [key: string]: string;
+    };
 };
 
 /**
@@ -1690,7 +1800,7 @@ export type ErrorMessage = {
 /**
  * EventKind
  */
-export type EventKind = 'price.update' | 'order.created' | 'order.submitted' | 'order.open' | 'order.partially_filled' | 'order.filled' | 'order.cancelled' | 'order.rejected' | 'order.unknown' | 'fill' | 'deployment.status' | 'pnl.update' | 'alert' | 'floor.emergency_stop';
+export type EventKind = 'price.update' | 'order.created' | 'order.submitted' | 'order.open' | 'order.partially_filled' | 'order.filled' | 'order.cancelled' | 'order.rejected' | 'order.unknown' | 'fill' | 'deployment.status' | 'account.status' | 'risk.breach' | 'pnl.update' | 'alert' | 'floor.emergency_stop';
 
 /**
  * EventPublic
@@ -3052,26 +3162,40 @@ export type ResourceCriterionUpdate = {
  * RiskLimits
  *
  * Per-deployment limits; the Floor's risk engine enforces them on every order.
+ *
+ * None = not enforced. `actions` overrides what a breach does to the deployment
+ * (`refuse` the order only, or move the deployment to `reducing` or `halted`); limits not
+ * named there keep their default action (DEVELOPMENT.md, "Risk engine").
  */
-export type RiskLimits = {
+export type RiskLimitsInput = {
     /**
      * Max Order Aud
+     *
+     * Largest buy, AUD
      */
     max_order_aud?: number | string | null;
     /**
      * Max Position Aud
+     *
+     * Largest holding of one coin after a buy, AUD
      */
     max_position_aud?: number | string | null;
     /**
      * Max Position Fraction
+     *
+     * Largest holding of one coin / capital
      */
     max_position_fraction?: number | string | null;
     /**
      * Daily Loss Aud
+     *
+     * Loss since 00:00 in your time zone (realised + unrealised)
      */
     daily_loss_aud?: number | string | null;
     /**
      * Max Drawdown Fraction
+     *
+     * Fall of equity from its peak / the peak
      */
     max_drawdown_fraction?: number | string | null;
     /**
@@ -3080,6 +3204,8 @@ export type RiskLimits = {
     max_orders_per_hour?: number | null;
     /**
      * Cooldown Minutes
+     *
+     * No buys this long after a losing round trip
      */
     cooldown_minutes?: number | null;
     /**
@@ -3088,12 +3214,100 @@ export type RiskLimits = {
     max_price_age_seconds?: number | null;
     /**
      * Max Price Jump Fraction
+     *
+     * Bid/ask move from the previous bar
      */
     max_price_jump_fraction?: number | string | null;
     /**
      * Max Spread Fraction
+     *
+     * (ask - bid) / mid
      */
     max_spread_fraction?: number | string | null;
+    /**
+     * Actions
+     *
+     * Per-limit breach action overrides
+     */
+    actions?: {
+        [key: string]: 'refuse' | 'reducing' | 'halted';
+    };
+};
+
+/**
+ * RiskLimits
+ *
+ * Per-deployment limits; the Floor's risk engine enforces them on every order.
+ *
+ * None = not enforced. `actions` overrides what a breach does to the deployment
+ * (`refuse` the order only, or move the deployment to `reducing` or `halted`); limits not
+ * named there keep their default action (DEVELOPMENT.md, "Risk engine").
+ */
+export type RiskLimitsOutput = {
+    /**
+     * Max Order Aud
+     *
+     * Largest buy, AUD
+     */
+    max_order_aud?: string | null;
+    /**
+     * Max Position Aud
+     *
+     * Largest holding of one coin after a buy, AUD
+     */
+    max_position_aud?: string | null;
+    /**
+     * Max Position Fraction
+     *
+     * Largest holding of one coin / capital
+     */
+    max_position_fraction?: string | null;
+    /**
+     * Daily Loss Aud
+     *
+     * Loss since 00:00 in your time zone (realised + unrealised)
+     */
+    daily_loss_aud?: string | null;
+    /**
+     * Max Drawdown Fraction
+     *
+     * Fall of equity from its peak / the peak
+     */
+    max_drawdown_fraction?: string | null;
+    /**
+     * Max Orders Per Hour
+     */
+    max_orders_per_hour?: number | null;
+    /**
+     * Cooldown Minutes
+     *
+     * No buys this long after a losing round trip
+     */
+    cooldown_minutes?: number | null;
+    /**
+     * Max Price Age Seconds
+     */
+    max_price_age_seconds?: number | null;
+    /**
+     * Max Price Jump Fraction
+     *
+     * Bid/ask move from the previous bar
+     */
+    max_price_jump_fraction?: string | null;
+    /**
+     * Max Spread Fraction
+     *
+     * (ask - bid) / mid
+     */
+    max_spread_fraction?: string | null;
+    /**
+     * Actions
+     *
+     * Per-limit breach action overrides
+     */
+    actions?: {
+        [key: string]: 'refuse' | 'reducing' | 'halted';
+    };
 };
 
 /**
@@ -8896,6 +9110,196 @@ export type FloorEmergencyStopResponses = {
 };
 
 export type FloorEmergencyStopResponse = FloorEmergencyStopResponses[keyof FloorEmergencyStopResponses];
+
+export type FloorReadDeploymentLimitsData = {
+    body?: never;
+    path: {
+        /**
+         * Deployment Id
+         */
+        deployment_id: string;
+    };
+    query?: never;
+    url: '/api/v1/floor/deployments/{deployment_id}/limits';
+};
+
+export type FloorReadDeploymentLimitsErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Two-factor authentication is required for every account
+     */
+    403: ErrorMessage;
+    /**
+     * No such deployment
+     */
+    404: ErrorMessage;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type FloorReadDeploymentLimitsError = FloorReadDeploymentLimitsErrors[keyof FloorReadDeploymentLimitsErrors];
+
+export type FloorReadDeploymentLimitsResponses = {
+    /**
+     * Successful Response
+     */
+    200: DeploymentLimitsPublic;
+};
+
+export type FloorReadDeploymentLimitsResponse = FloorReadDeploymentLimitsResponses[keyof FloorReadDeploymentLimitsResponses];
+
+export type FloorUpdateDeploymentLimitsData = {
+    body: RiskLimitsInput;
+    path: {
+        /**
+         * Deployment Id
+         */
+        deployment_id: string;
+    };
+    query?: never;
+    url: '/api/v1/floor/deployments/{deployment_id}/limits';
+};
+
+export type FloorUpdateDeploymentLimitsErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Two-factor authentication is required for every account
+     */
+    403: ErrorMessage;
+    /**
+     * No such deployment
+     */
+    404: ErrorMessage;
+    /**
+     * The deployment is stopped
+     */
+    409: ErrorMessage;
+    /**
+     * A value is invalid: `detail` lists each field and why
+     */
+    422: HttpValidationError;
+};
+
+export type FloorUpdateDeploymentLimitsError = FloorUpdateDeploymentLimitsErrors[keyof FloorUpdateDeploymentLimitsErrors];
+
+export type FloorUpdateDeploymentLimitsResponses = {
+    /**
+     * Successful Response
+     */
+    200: DeploymentLimitsPublic;
+};
+
+export type FloorUpdateDeploymentLimitsResponse = FloorUpdateDeploymentLimitsResponses[keyof FloorUpdateDeploymentLimitsResponses];
+
+export type FloorReadAccountLimitsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/floor/limits';
+};
+
+export type FloorReadAccountLimitsErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Two-factor authentication is required for every account
+     */
+    403: ErrorMessage;
+};
+
+export type FloorReadAccountLimitsError = FloorReadAccountLimitsErrors[keyof FloorReadAccountLimitsErrors];
+
+export type FloorReadAccountLimitsResponses = {
+    /**
+     * Successful Response
+     */
+    200: AccountLimitsPublic;
+};
+
+export type FloorReadAccountLimitsResponse = FloorReadAccountLimitsResponses[keyof FloorReadAccountLimitsResponses];
+
+export type FloorUpdateLimitsData = {
+    body: AccountLimitsInput;
+    path?: never;
+    query?: never;
+    url: '/api/v1/floor/limits';
+};
+
+export type FloorUpdateLimitsErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Two-factor authentication is required for every account
+     */
+    403: ErrorMessage;
+    /**
+     * A value is invalid: `detail` lists each field and why
+     */
+    422: HttpValidationError;
+};
+
+export type FloorUpdateLimitsError = FloorUpdateLimitsErrors[keyof FloorUpdateLimitsErrors];
+
+export type FloorUpdateLimitsResponses = {
+    /**
+     * Successful Response
+     */
+    200: AccountLimitsPublic;
+};
+
+export type FloorUpdateLimitsResponse = FloorUpdateLimitsResponses[keyof FloorUpdateLimitsResponses];
+
+export type FloorResumeLimitsData = {
+    /**
+     * Body
+     */
+    body?: StatusChange | null;
+    path?: never;
+    query?: never;
+    url: '/api/v1/floor/limits/resume';
+};
+
+export type FloorResumeLimitsErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Two-factor authentication is required for every account
+     */
+    403: ErrorMessage;
+    /**
+     * The account is active already
+     */
+    409: ErrorMessage;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type FloorResumeLimitsError = FloorResumeLimitsErrors[keyof FloorResumeLimitsErrors];
+
+export type FloorResumeLimitsResponses = {
+    /**
+     * Successful Response
+     */
+    200: AccountLimitsPublic;
+};
+
+export type FloorResumeLimitsResponse = FloorResumeLimitsResponses[keyof FloorResumeLimitsResponses];
 
 export type EventsListEventsData = {
     body?: never;
