@@ -18,6 +18,11 @@ from app.events.models import Event
 from app.floor.ledger import ExecutionRun, Order, Position, Trade
 from app.floor.models import DeployedAlgorithm
 from app.floor.pnl.models import EquitySnapshot, PnlClosedLot, PnlOpenLot, PnlTotal
+from app.floor.reconciliation.models import (
+    ReconciliationAccount,
+    ReconciliationBreak,
+    ReconciliationRun,
+)
 from app.lab.algorithms.models import Algorithm, AlgorithmVersion
 from app.lab.backtests.models import BacktestRun, ParameterSweep
 from app.lab.releases.models import PromotionPolicyRow, Release, ReleaseArtefact
@@ -34,6 +39,9 @@ __all__ = [
     "PnlClosedLot",
     "PnlOpenLot",
     "PnlTotal",
+    "ReconciliationAccount",
+    "ReconciliationBreak",
+    "ReconciliationRun",
     "ExecutionRun",
     "Order",
     "Position",

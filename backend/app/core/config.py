@@ -163,6 +163,11 @@ class Settings(BaseSettings):
     # Placement retries after the exchange answered "rate limited" (nothing was executed).
     FLOOR_RATE_LIMIT_RETRIES: int = Field(default=2, ge=0, le=10)
     FLOOR_RATE_LIMIT_BACKOFF_SECONDS: float = Field(default=5.0, ge=0, le=120)
+    # Reconciliation with Coinspot (app/floor/reconciliation): runs at start-up and then
+    # every this many seconds for each account with a running live deployment (0 = only on
+    # demand); a run waits at most FLOOR_RECONCILE_LOCK_WAIT_SECONDS for a running cycle.
+    FLOOR_RECONCILE_INTERVAL_SECONDS: float = Field(default=300.0, ge=0, le=86400)
+    FLOOR_RECONCILE_LOCK_WAIT_SECONDS: float = Field(default=10.0, gt=0, le=600)
 
     # Live updates: how event notifications reach every app process ("postgres" =
     # LISTEN/NOTIFY, "redis" = Redis pub/sub at REDIS_URL), WebSocket heartbeat interval,

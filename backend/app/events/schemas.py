@@ -28,6 +28,7 @@ class EventKind(StrEnum):
     DEPLOYMENT_STATUS = "deployment.status"
     PNL_UPDATE = "pnl.update"
     ALERT = "alert"
+    RECONCILIATION_BREAK = "reconciliation.break"
 
 
 ORDER_KINDS = frozenset(k for k in EventKind if k.value.startswith("order."))
@@ -97,6 +98,17 @@ class AlertEvent(_Payload):
     severity: str
     count: int
     read: bool
+
+
+class ReconciliationBreakEvent(_Payload):
+    break_id: uuid.UUID
+    kind: str
+    coin: str | None = None
+    status: str
+    blocking: bool
+    ours: Decimal | None = None
+    theirs: Decimal | None = None
+    message: str
 
 
 class EventPublic(BaseModel):
