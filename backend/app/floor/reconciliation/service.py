@@ -38,6 +38,7 @@ from app.credentials.service import keys_for_user
 from app.events.schemas import ReconciliationBreakEvent
 from app.events.service import publish_reconciliation_break
 from app.exchange.client import CoinspotClient
+from app.exchange.errors import ExchangeError
 from app.exchange.factory import shared_client
 from app.floor.brokers import CoinspotBroker, ExchangeFill
 from app.floor.executor import NODE
@@ -213,7 +214,12 @@ async def _check(
     resolved = 0
     for deployment_id in deployment_ids:
         recover_orphans(db, deployment_id)
-        resolved += len(await resolve_deployment(db, broker, deployment_id, now=now))
+        try:
+            settled = await resolve_deployment(db, broker, deployment_id, now=now)
+        except ExchangeError as exc:  # the order stays unknown; its age decides the break
+            counts["resolver_error"] = str(exc)[:300]
+            continue
+        resolved += sum(1 for o in settled if o.status != S.UNKNOWN)
     counts["unknown_resolved"] = resolved
     with Session(db) as session:
         account = session.get(ReconciliationAccount, user_id)
