@@ -21,7 +21,7 @@ from app.exchange.nonce import NonceGenerator
 from app.exchange.ratelimit import SlidingWindowLimiter
 from app.exchange.simulator import RunningSimulator, SimAccount
 from app.floor.executor import BrokerFactory, ensure_positions
-from app.floor.ledger import Order, Trade
+from app.floor.ledger import Order
 from app.floor.models import DeployedAlgorithm
 from app.floor.pnl.models import PnlOpenLot, PnlTotal
 from app.floor.reconciliation import service
@@ -193,8 +193,9 @@ async def test_order_and_trade_behind_our_back_block_live_orders(
     set_fraction(deployment, 0.0)
     await cycle(deployment, 1, pool, sim_brokers(account))
     decision = runs_of(deployment.id)[-1].decisions["BTC"]
-    assert decision["action"] == "refused" and "reconciliation break external_order" in (
-        decision["detail"]
+    assert (
+        decision["action"] == "refused"
+        and "reconciliation break external_order" in (decision["detail"])
     )
     with pytest.raises(BreakConflict, match="close applies"):
         await resolve_break(engine, item.id, deployment.user_id, BreakAction.CLOSE, None, client)
@@ -229,7 +230,7 @@ async def test_order_and_trade_behind_our_back_block_live_orders(
 
 
 async def test_fill_missed_while_down_is_adopted_once(
-    db: Session, simulator: RunningSimulator, clients: Any, nonce_generator: NonceGenerator
+    db: Session, simulator: RunningSimulator, clients: Any
 ) -> None:
     deployment, account = live(db, simulator)
     client = clients(account)
