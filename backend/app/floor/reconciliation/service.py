@@ -56,7 +56,7 @@ from app.floor.reconciliation.models import (
     ReconciliationBreak,
     ReconciliationRun,
 )
-from app.floor.resolver import recover_orphans, resolve_deployment
+from app.floor.resolver import claim_estimated, recover_orphans, resolve_deployment
 
 logger = logging.getLogger(__name__)
 
@@ -295,40 +295,6 @@ def _live_orders(session: Session, user_id: uuid.UUID, since: datetime) -> list[
     return list(session.exec(query).all())
 
 
-def _claim_estimated(session: Session, user_id: uuid.UUID, fills: list[ExchangeFill]) -> int:
-    """Give estimated trades (booked without the exchange's record) their exchange key."""
-    estimated = list(
-        session.exec(
-            select(Trade).where(
-                col(Trade.user_id) == user_id,
-                col(Trade.match_key).is_(None),
-                col(Trade.source) != "paper",
-            )
-        ).all()
-    )
-    if not estimated:
-        return 0
-    taken = claimed_keys(session, user_id, [f.match_key for f in fills])
-    claimed = 0
-    for trade in estimated:
-        for fill in fills:
-            if fill.match_key in taken or fill.coin != trade.coin.upper():
-                continue
-            if (fill.side, fill.amount, fill.aud_total) != (
-                trade.side,
-                trade.quantity,
-                trade.total_aud,
-            ):
-                continue
-            trade.match_key = fill.match_key
-            taken.add(fill.match_key)
-            session.add(trade)
-            claimed += 1
-            break
-    session.flush()
-    return claimed
-
-
 def explained_balances(session: Session, user_id: uuid.UUID) -> dict[str, Decimal]:
     """Net of our booked live trades plus exchange fills recorded as breaks, not booked."""
     total: dict[str, Decimal] = {}
@@ -389,7 +355,7 @@ def _compare(
     window = timedelta(seconds=settings.FLOOR_RESOLVE_WINDOW_SECONDS)
     earliest = min((f.sold_at for f in fills), default=moment) - window
     orders = _live_orders(session, user_id, earliest)
-    counts["estimated_fills_claimed"] = _claim_estimated(session, user_id, fills)
+    counts["estimated_fills_claimed"] = claim_estimated(session, user_id, fills)
     existing = {
         b.key: b
         for b in session.exec(
