@@ -8750,7 +8750,7 @@ export type FloorFloorStatusResponses = {
 
 export type FloorFloorStatusResponse = FloorFloorStatusResponses[keyof FloorFloorStatusResponses];
 
-export type FloorOverviewData = {
+export type FloorReconciliationOverviewData = {
     body?: never;
     path?: never;
     query?: {
@@ -8782,7 +8782,7 @@ export type FloorOverviewData = {
     url: '/api/v1/floor/reconciliation';
 };
 
-export type FloorOverviewErrors = {
+export type FloorReconciliationOverviewErrors = {
     /**
      * Not authenticated, or the token is invalid or expired
      */
@@ -8797,25 +8797,25 @@ export type FloorOverviewErrors = {
     422: HttpValidationError;
 };
 
-export type FloorOverviewError = FloorOverviewErrors[keyof FloorOverviewErrors];
+export type FloorReconciliationOverviewError = FloorReconciliationOverviewErrors[keyof FloorReconciliationOverviewErrors];
 
-export type FloorOverviewResponses = {
+export type FloorReconciliationOverviewResponses = {
     /**
      * Successful Response
      */
     200: ReconciliationOverview;
 };
 
-export type FloorOverviewResponse = FloorOverviewResponses[keyof FloorOverviewResponses];
+export type FloorReconciliationOverviewResponse = FloorReconciliationOverviewResponses[keyof FloorReconciliationOverviewResponses];
 
-export type FloorRunNow2Data = {
+export type FloorRunReconciliationData = {
     body?: never;
     path?: never;
     query?: never;
     url: '/api/v1/floor/reconciliation/run';
 };
 
-export type FloorRunNow2Errors = {
+export type FloorRunReconciliationErrors = {
     /**
      * No Coinspot API keys are stored for this account
      */
@@ -8834,18 +8834,18 @@ export type FloorRunNow2Errors = {
     409: ErrorMessage;
 };
 
-export type FloorRunNow2Error = FloorRunNow2Errors[keyof FloorRunNow2Errors];
+export type FloorRunReconciliationError = FloorRunReconciliationErrors[keyof FloorRunReconciliationErrors];
 
-export type FloorRunNow2Responses = {
+export type FloorRunReconciliationResponses = {
     /**
      * Successful Response
      */
     200: ReconciliationRunPublic;
 };
 
-export type FloorRunNow2Response = FloorRunNow2Responses[keyof FloorRunNow2Responses];
+export type FloorRunReconciliationResponse = FloorRunReconciliationResponses[keyof FloorRunReconciliationResponses];
 
-export type FloorResolveData = {
+export type FloorResolveReconciliationBreakData = {
     body: ResolveRequest;
     path: {
         /**
@@ -8859,7 +8859,7 @@ export type FloorResolveData = {
     url: '/api/v1/floor/reconciliation/breaks/{break_id}/resolve';
 };
 
-export type FloorResolveErrors = {
+export type FloorResolveReconciliationBreakErrors = {
     /**
      * Not authenticated, or the token is invalid or expired
      */
@@ -8886,16 +8886,16 @@ export type FloorResolveErrors = {
     502: ErrorMessage;
 };
 
-export type FloorResolveError = FloorResolveErrors[keyof FloorResolveErrors];
+export type FloorResolveReconciliationBreakError = FloorResolveReconciliationBreakErrors[keyof FloorResolveReconciliationBreakErrors];
 
-export type FloorResolveResponses = {
+export type FloorResolveReconciliationBreakResponses = {
     /**
      * Successful Response
      */
     200: ReconciliationBreakPublic;
 };
 
-export type FloorResolveResponse = FloorResolveResponses[keyof FloorResolveResponses];
+export type FloorResolveReconciliationBreakResponse = FloorResolveReconciliationBreakResponses[keyof FloorResolveReconciliationBreakResponses];
 
 export type EventsListEventsData = {
     body?: never;

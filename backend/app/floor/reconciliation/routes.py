@@ -82,7 +82,7 @@ BreakStatusFilter = Literal["open", "resolved", "all"]
 
 
 @router.get("", response_model=ReconciliationOverview)
-def overview(
+def reconciliation_overview(
     session: SessionDep,
     user: CurrentUser,
     skip: Skip = 0,
@@ -124,7 +124,7 @@ def overview(
         {409: "A reconciliation of this account is running"},
     ),
 )
-async def run_now(session: SessionDep, user: CurrentUser) -> ReconciliationRunPublic:
+async def run_reconciliation(session: SessionDep, user: CurrentUser) -> ReconciliationRunPublic:
     """Reconcile the caller's Coinspot account now and return the run."""
     session.rollback()
     try:
@@ -147,7 +147,7 @@ async def run_now(session: SessionDep, user: CurrentUser) -> ReconciliationRunPu
         {502: "Coinspot answered with an error; nothing was resolved"},
     ),
 )
-async def resolve(
+async def resolve_reconciliation_break(
     session: SessionDep,
     user: CurrentUser,
     body: ResolveRequest,
