@@ -4,8 +4,9 @@ partial fills, and a real Floor process is killed in the middle of sending order
 times. At the end, after reconciliation, our books equal the simulator's balances and fills
 exactly, no order exists twice, and no default limit was exceeded.
 
-Seeded (`OMC_CHAOS_SEED`, default 1313) so a failure replays; it prints what it injected and
-what it checked (`pytest -s`).
+Seeded (`OMC_CHAOS_SEED`, default 1313): the schedule of faults and kills replays exactly
+(which request a latency or time-out hits can still depend on the machine's load). It prints
+what it injected and what it checked (`pytest -s`).
 """
 
 import os

@@ -229,8 +229,9 @@ async def test_order_and_trade_behind_our_back_block_live_orders(
     assert position_of(deployment.id).cash == view["balances"]["AUD"] + paid
 
 
+@pytest.mark.parametrize("action", [BreakAction.ADOPT, BreakAction.CLOSE])
 async def test_fill_missed_while_down_is_adopted_once(
-    db: Session, simulator: RunningSimulator, clients: Any
+    db: Session, simulator: RunningSimulator, clients: Any, action: BreakAction
 ) -> None:
     deployment, account = live(db, simulator)
     client = clients(account)
@@ -273,19 +274,26 @@ async def test_fill_missed_while_down_is_adopted_once(
     assert run.counts["new_breaks"] == 1  # the balance moved too, but the fill explains it
     assert (await reconcile(deployment.user_id, client)).counts["new_breaks"] == 0
 
-    resolved = await resolve_break(
-        engine, item.id, deployment.user_id, BreakAction.ADOPT, None, client
-    )
-    assert resolved.status == "resolved"
-    (order,) = orders_of(deployment.id)
+    resolved = await resolve_break(engine, item.id, deployment.user_id, action, None, client)
+    assert resolved.status == "resolved" and resolved.resolution_action == action.value
+    order, *closing = orders_of(deployment.id)
     assert order.status == "filled" and order.filled_quantity == amount
-    (trade,) = trades_of(deployment.id)
+    trade, *sold = trades_of(deployment.id)
     assert trade.source == "reconciliation" and trade.quantity == dec(fill["amount"])
     assert trade.fee + trade.gst == dec(fill["fee"])
+    if action == BreakAction.CLOSE:
+        # Adopted, then the position was sold through the executor's order path.
+        (sell,) = closing
+        assert sell.side == "sell" and sell.status == "filled" and sell.reason.startswith("close")
+        assert [t.order_id for t in sold] == [sell.id] and sold[0].quantity == amount
+        assert position_of(deployment.id).quantity == 0
+        assert "sell order" in (resolved.resolution_note or "")
+    else:
+        assert closing == [] and sold == []
     assert (await reconcile(deployment.user_id, client)).outcome == "clean"
     with pytest.raises(BreakConflict, match="resolved already"):
         await resolve_break(engine, item.id, deployment.user_id, BreakAction.ADOPT, None, client)
-    assert len(trades_of(deployment.id)) == 1
+    assert len(trades_of(deployment.id)) == (2 if action == BreakAction.CLOSE else 1)
     assert_books(deployment, simulator.admin.account(account.api_key), "10000")
 
 
