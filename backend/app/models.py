@@ -19,6 +19,11 @@ from app.floor.halts import DeploymentHalt, EmergencyStop
 from app.floor.ledger import ExecutionRun, Order, Position, Trade
 from app.floor.models import DeployedAlgorithm
 from app.floor.pnl.models import EquitySnapshot, PnlClosedLot, PnlOpenLot, PnlTotal
+from app.floor.reconciliation.models import (
+    ReconciliationAccount,
+    ReconciliationBreak,
+    ReconciliationRun,
+)
 from app.floor.risk.state import FloorAccount
 from app.lab.algorithms.models import Algorithm, AlgorithmVersion
 from app.lab.backtests.models import BacktestRun, ParameterSweep
@@ -39,6 +44,9 @@ __all__ = [
     "PnlClosedLot",
     "PnlOpenLot",
     "PnlTotal",
+    "ReconciliationAccount",
+    "ReconciliationBreak",
+    "ReconciliationRun",
     "ExecutionRun",
     "Order",
     "Position",

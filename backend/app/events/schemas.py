@@ -31,6 +31,7 @@ class EventKind(StrEnum):
     PNL_UPDATE = "pnl.update"
     ALERT = "alert"
     EMERGENCY_STOP = "floor.emergency_stop"
+    RECONCILIATION_BREAK = "reconciliation.break"
 
 
 ORDER_KINDS = frozenset(k for k in EventKind if k.value.startswith("order."))
@@ -126,6 +127,17 @@ class AlertEvent(_Payload):
     severity: str
     count: int
     read: bool
+
+
+class ReconciliationBreakEvent(_Payload):
+    break_id: uuid.UUID
+    kind: str
+    coin: str | None = None
+    status: str
+    blocking: bool
+    ours: Decimal | None = None
+    theirs: Decimal | None = None
+    message: str
 
 
 class EventPublic(BaseModel):

@@ -37,6 +37,7 @@ from app.events.schemas import (
     OrderEvent,
     PnlUpdate,
     PriceUpdate,
+    ReconciliationBreakEvent,
     RiskBreachEvent,
 )
 
@@ -159,6 +160,12 @@ def publish_pnl(session: Session, user_id: uuid.UUID, pnl: PnlUpdate) -> Event:
 
 def publish_alert(session: Session, user_id: uuid.UUID, alert: AlertEvent) -> Event:
     return publish(session, user_id, EventKind.ALERT, _dump(alert))
+
+
+def publish_reconciliation_break(
+    session: Session, user_id: uuid.UUID, item: ReconciliationBreakEvent
+) -> Event:
+    return publish(session, user_id, EventKind.RECONCILIATION_BREAK, _dump(item))
 
 
 def visible_to(user_id: uuid.UUID) -> Any:

@@ -49,6 +49,7 @@ from app.floor.ledger import OrderStatus as S
 from app.floor.models import DeployedAlgorithm, DeploymentStatus
 from app.floor.orderbook import ORDERBOOK, execute_book_order, order_terms
 from app.floor.orders import locked_order, pending_coins, transition
+from app.floor.reconciliation.gate import blocking_reason
 from app.floor.resolver import exchange_fills, recover_orphans, resolve_deployment, settle_placed
 from app.floor.risk import OrderContext, bind_cycle, check_order
 from app.floor.signals import CoinTarget, compute_targets
@@ -360,6 +361,8 @@ async def _decide_coin(
             "action": "skipped_below_minimum",
             "detail": "below the minimum at Coinspot's precision",
         }
+    if broker.mode == "live" and (held := blocking_reason(db, deployment.user_id)):
+        return {**record, "action": "refused", "detail": held}
     balances = await broker.balances() if broker.mode == "live" else None
     risk = check_order(OrderContext(db, deployment, position, request, quote, bar, balances))
     if not risk.allowed:

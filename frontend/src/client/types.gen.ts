@@ -1800,7 +1800,7 @@ export type ErrorMessage = {
 /**
  * EventKind
  */
-export type EventKind = 'price.update' | 'order.created' | 'order.submitted' | 'order.open' | 'order.partially_filled' | 'order.filled' | 'order.cancelled' | 'order.rejected' | 'order.unknown' | 'fill' | 'deployment.status' | 'account.status' | 'risk.breach' | 'pnl.update' | 'alert' | 'floor.emergency_stop';
+export type EventKind = 'price.update' | 'order.created' | 'order.submitted' | 'order.open' | 'order.partially_filled' | 'order.filled' | 'order.cancelled' | 'order.rejected' | 'order.unknown' | 'fill' | 'deployment.status' | 'account.status' | 'risk.breach' | 'pnl.update' | 'alert' | 'floor.emergency_stop' | 'reconciliation.break';
 
 /**
  * EventPublic
@@ -2953,6 +2953,152 @@ export type QueuedJob = {
 };
 
 /**
+ * ReconciliationBreakPublic
+ */
+export type ReconciliationBreakPublic = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Kind
+     */
+    kind: string;
+    /**
+     * Coin
+     */
+    coin: string | null;
+    /**
+     * Deployment Id
+     */
+    deployment_id: string | null;
+    /**
+     * Order Id
+     */
+    order_id: string | null;
+    /**
+     * Ours
+     */
+    ours: string | null;
+    /**
+     * Theirs
+     */
+    theirs: string | null;
+    /**
+     * Message
+     */
+    message: string;
+    /**
+     * Detail
+     */
+    detail: {
+        [key: string]: unknown;
+    };
+    /**
+     * Blocking
+     */
+    blocking: boolean;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * First Seen At
+     */
+    first_seen_at: string;
+    /**
+     * Last Seen At
+     */
+    last_seen_at: string;
+    /**
+     * Resolution Action
+     */
+    resolution_action: string | null;
+    /**
+     * Resolution Note
+     */
+    resolution_note: string | null;
+    /**
+     * Resolved By
+     */
+    resolved_by: string | null;
+    /**
+     * Resolved At
+     */
+    resolved_at: string | null;
+};
+
+/**
+ * ReconciliationOverview
+ */
+export type ReconciliationOverview = {
+    /**
+     * Runs
+     *
+     * The last runs, newest first
+     */
+    runs: Array<ReconciliationRunPublic>;
+    /**
+     * Breaks
+     *
+     * One page of breaks
+     */
+    breaks: Array<ReconciliationBreakPublic>;
+    /**
+     * Count
+     *
+     * Breaks with the requested status
+     */
+    count: number;
+    /**
+     * Blocked
+     *
+     * Why live orders are held back, if they are
+     */
+    blocked: string | null;
+};
+
+/**
+ * ReconciliationRunPublic
+ */
+export type ReconciliationRunPublic = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Trigger
+     */
+    trigger: string;
+    /**
+     * Node
+     */
+    node: string;
+    /**
+     * Outcome
+     */
+    outcome: string;
+    /**
+     * Counts
+     */
+    counts: {
+        [key: string]: unknown;
+    };
+    /**
+     * Error
+     */
+    error: string | null;
+    /**
+     * Started At
+     */
+    started_at: string;
+    /**
+     * Finished At
+     */
+    finished_at: string | null;
+};
+
+/**
  * RecoveryCodes
  */
 export type RecoveryCodes = {
@@ -3124,6 +3270,20 @@ export type ReleasesPage = {
      * Count
      */
     count: number;
+};
+
+/**
+ * ResolveRequest
+ */
+export type ResolveRequest = {
+    /**
+     * Action
+     */
+    action: 'adopt' | 'ignore' | 'close';
+    /**
+     * Note
+     */
+    note?: string | null;
 };
 
 /**
@@ -9300,6 +9460,153 @@ export type FloorResumeLimitsResponses = {
 };
 
 export type FloorResumeLimitsResponse = FloorResumeLimitsResponses[keyof FloorResumeLimitsResponses];
+
+export type FloorReconciliationOverviewData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Skip
+         *
+         * Rows to skip (0 to 1,000,000,000)
+         */
+        skip?: number;
+        /**
+         * Limit
+         *
+         * Rows per page (1 to 200)
+         */
+        limit?: number;
+        /**
+         * Status
+         *
+         * Breaks to list
+         */
+        status?: 'open' | 'resolved' | 'all';
+        /**
+         * Runs
+         *
+         * Last runs to list
+         */
+        runs?: number;
+    };
+    url: '/api/v1/floor/reconciliation';
+};
+
+export type FloorReconciliationOverviewErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Two-factor authentication is required for every account
+     */
+    403: ErrorMessage;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type FloorReconciliationOverviewError = FloorReconciliationOverviewErrors[keyof FloorReconciliationOverviewErrors];
+
+export type FloorReconciliationOverviewResponses = {
+    /**
+     * Successful Response
+     */
+    200: ReconciliationOverview;
+};
+
+export type FloorReconciliationOverviewResponse = FloorReconciliationOverviewResponses[keyof FloorReconciliationOverviewResponses];
+
+export type FloorRunReconciliationData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/floor/reconciliation/run';
+};
+
+export type FloorRunReconciliationErrors = {
+    /**
+     * No Coinspot API keys are stored for this account
+     */
+    400: ErrorMessage;
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Two-factor authentication is required for every account
+     */
+    403: ErrorMessage;
+    /**
+     * A reconciliation of this account is running
+     */
+    409: ErrorMessage;
+};
+
+export type FloorRunReconciliationError = FloorRunReconciliationErrors[keyof FloorRunReconciliationErrors];
+
+export type FloorRunReconciliationResponses = {
+    /**
+     * Successful Response
+     */
+    200: ReconciliationRunPublic;
+};
+
+export type FloorRunReconciliationResponse = FloorRunReconciliationResponses[keyof FloorRunReconciliationResponses];
+
+export type FloorResolveReconciliationBreakData = {
+    body: ResolveRequest;
+    path: {
+        /**
+         * Break Id
+         *
+         * Break id
+         */
+        break_id: string;
+    };
+    query?: never;
+    url: '/api/v1/floor/reconciliation/breaks/{break_id}/resolve';
+};
+
+export type FloorResolveReconciliationBreakErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Two-factor authentication is required for every account
+     */
+    403: ErrorMessage;
+    /**
+     * No such break for this user
+     */
+    404: ErrorMessage;
+    /**
+     * The break is resolved already, or the action does not apply to it
+     */
+    409: ErrorMessage;
+    /**
+     * A value is invalid: `detail` lists each field and why
+     */
+    422: HttpValidationError;
+    /**
+     * Coinspot answered with an error; nothing was resolved
+     */
+    502: ErrorMessage;
+};
+
+export type FloorResolveReconciliationBreakError = FloorResolveReconciliationBreakErrors[keyof FloorResolveReconciliationBreakErrors];
+
+export type FloorResolveReconciliationBreakResponses = {
+    /**
+     * Successful Response
+     */
+    200: ReconciliationBreakPublic;
+};
+
+export type FloorResolveReconciliationBreakResponse = FloorResolveReconciliationBreakResponses[keyof FloorResolveReconciliationBreakResponses];
 
 export type EventsListEventsData = {
     body?: never;
