@@ -5,8 +5,8 @@ import { expect, test, type Page, type TestInfo } from "@playwright/test"
 // Lab to Floor in the browser: an algorithm from a template, backtested at the instant fee,
 // refused by the default promotion policy (the checklist says why), promoted once the policy
 // is relaxed in the editor, deployed on paper (after the deploy form refused bad input and
-// spelled out the live requirements), and its deployment page: a cycle run now, pause,
-// activate and deactivate. Screenshots of the checklist and the deployment page are saved in
+// spelled out the live requirements), and its deployment page: a cycle run now, its limits
+// edited, pause, activate and deactivate with flatten. Screenshots of the checklist and the deployment page are saved in
 // test-results/screenshots and attached to the test's report.
 const email = process.env.E2E_EMAIL ?? ""
 const password = process.env.E2E_PASSWORD ?? ""
@@ -168,6 +168,18 @@ test("promote an algorithm, deploy it on paper and open its deployment page", as
   await expect(page.getByTestId("drift")).toBeVisible({ timeout: 60_000 })
   await shots(page, info, "deployment")
   await shot(page, info, "deployment")
+
+  // Its limits, edited in place: refused next to the box first, then saved.
+  await expect(page.getByTestId("limit-daily_loss_aud")).toContainText("on breach:")
+  await page.getByTestId("edit-limits").click()
+  await page.locator("#edit-limit-daily_loss_aud").fill("-1")
+  await page.getByTestId("save-limits").click()
+  await expect(page.getByTestId("edit-limit-error-daily_loss_aud")).toHaveText("Daily loss limit must be more than 0 AUD")
+  await expect(page.locator("#edit-limit-daily_loss_aud")).toHaveValue("-1")
+  await page.locator("#edit-limit-daily_loss_aud").fill("250")
+  await page.getByTestId("save-limits").click()
+  await expect(page.getByTestId("limit-daily_loss_aud")).toContainText("250 AUD")
+  await expect(page.getByTestId("limit-max_drawdown_fraction")).toContainText("30 %")
 
   await page.getByTestId("deployment-pause").click()
   await expect(page.getByTestId("deployment-status")).toHaveText("paused")

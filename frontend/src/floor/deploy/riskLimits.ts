@@ -26,7 +26,11 @@ export interface LimitSpec {
   help: string
 }
 
-/** Server defaults (RiskLimits): what a deployment gets when a box is left as it is. */
+/**
+ * Server defaults (RiskLimits): what a deployment gets when a box is left as it is. The last
+ * three are the documented defaults of FLOOR_RISK_MAX_PRICE_AGE_SECONDS,
+ * FLOOR_RISK_MAX_PRICE_JUMP_FRACTION and FLOOR_RISK_MAX_SPREAD_FRACTION.
+ */
 export const LIMIT_DEFAULTS: Record<string, number | string | null> = {
   max_order_aud: null,
   max_position_aud: null,
