@@ -14,7 +14,9 @@ Rules:
 - An order's intent is committed before it is sent, `submitting` right before; a rate-limit
   answer (nothing executed) is retried up to `FLOOR_RATE_LIMIT_RETRIES` times, a time-out or
   5xx makes the order `unknown` and is never retried.
-- Every cycle ends with its run record (targets, decisions, orders, timings, outcome).
+- Every cycle ends with its run record (targets, decisions, orders, timings, outcome),
+  committed with the deployment's `pnl.update` event and, when it failed, a
+  `system_failure` alert (`live_events`); orders publish their own events as they move.
 """
 
 import asyncio
@@ -39,6 +41,7 @@ from app.exchange.errors import ExchangeError, OrderStatusUnknownError, RateLimi
 from app.floor.brokers import Broker, OrderRequest, fee_rate
 from app.floor.ledger import ExecutionRun, Order, Position, RunStatus
 from app.floor.ledger import OrderStatus as S
+from app.floor.live_events import cycle_finished
 from app.floor.models import DeployedAlgorithm, DeploymentStatus
 from app.floor.orders import locked_order, pending_coins, transition
 from app.floor.resolver import exchange_fills, recover_orphans, resolve_deployment, settle_placed
@@ -262,6 +265,8 @@ async def _cycle(
         run.error = error
         run.finished_at = datetime.now(UTC)
         session.add(run)
+        # The cycle's P&L update (and a failure alert) go out with its run record.
+        cycle_finished(session, deployment.id, deployment.user_id, bar, error)
         session.commit()
     logger.info(
         "execution cycle",
