@@ -2,11 +2,12 @@
 
 Rules:
 - Producers only queue: a new order (`order.created`, seen at flush), each state change
-  (`orders.transition` -> `order.<status>`, in the order they happened, so `partially_filled`
-  then `cancelled` are both sent), each booked fill (`orders.book_fills` -> `fill`) and a
-  finished cycle. The queue lives on the SQLAlchemy session that holds the change; a
-  `before_commit` hook publishes it inside that transaction (NOTIFY is transactional), and
-  a rollback drops it, so a client never hears of a change that was rolled back.
+  (`orders.transition` -> its `ORDER_EVENT` kind, in the order they happened, so
+  `partially_filled` then `cancelled` are both sent), each booked fill
+  (`orders.book_fills` -> `fill`) and a finished cycle. The queue lives on the SQLAlchemy
+  session that holds the change; a `before_commit` hook publishes it inside that
+  transaction (NOTIFY is transactional), and a rollback drops it, so a client never hears
+  of a change that was rolled back.
 - At commit, in this order: alerts (`order_problem`: `rejected` is a warning, `unknown` is
   critical; grouped per deployment, coin and status, so a deployment rejected every bar has
   one alert with a count), then the order events, the fills, and one `pnl.update` per
@@ -42,6 +43,17 @@ from app.floor.pnl.service import breakdown
 logger = logging.getLogger(__name__)
 
 _KEY = "omc_floor_live_events"
+# The order's state -> its event kind (the event says what happened: "submitted").
+ORDER_EVENT = {
+    "intent": EventKind.ORDER_CREATED,
+    "submitting": EventKind.ORDER_SUBMITTED,
+    "open": EventKind.ORDER_OPEN,
+    "partially_filled": EventKind.ORDER_PARTIALLY_FILLED,
+    "filled": EventKind.ORDER_FILLED,
+    "cancelled": EventKind.ORDER_CANCELLED,
+    "rejected": EventKind.ORDER_REJECTED,
+    "unknown": EventKind.ORDER_UNKNOWN,
+}
 
 
 @dataclass
@@ -85,12 +97,12 @@ def _order_event(order: Order) -> OrderEvent:
 
 
 def order_changed(order: Order) -> None:
-    """Queue `order.<status>` for the order's new state (and its alert when it is a problem)."""
+    """Queue the event of the order's new state (and its alert when it is a problem)."""
     session = object_session(order)
     if session is None:
         return
     queue = _queue(session)
-    kind = EventKind(f"order.{order.status}")
+    kind = ORDER_EVENT[order.status]
     queue.orders.append((order.user_id, kind, _order_event(order)))
     if order.status in ("rejected", "unknown"):
         critical = order.status == "unknown"
@@ -198,6 +210,8 @@ def _on_flush(session: OrmSession, _context: Any, _instances: Any) -> None:
 
 
 def _on_before_commit(orm_session: OrmSession) -> None:
+    if any(isinstance(obj, Order) for obj in orm_session.new):
+        orm_session.flush()  # commit flushes only after this hook: queue `order.created` now
     queue = orm_session.info.pop(_KEY, None)
     if not isinstance(queue, _Queue) or not (
         queue.orders or queue.fills or queue.pnl or queue.alerts

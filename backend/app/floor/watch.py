@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from app.alerts.models import Alert
 from app.alerts.service import check_daily_loss, check_drawdown
 from app.alerts.service import check_drift as alert_on_drift
 from app.core.config import settings
@@ -85,53 +86,69 @@ def check_equity(engine: Engine, bar: datetime) -> int:
     return raised
 
 
+async def drift_alert(engine: Engine, pool: SandboxPool, deployment_id: uuid.UUID) -> Alert | None:
+    """Compute one deployment's drift report and raise its alert when it is over the
+    owner's threshold; returns the alert (or None)."""
+    started = time.perf_counter()
+    with Session(engine) as session:
+        deployment = session.get(DeployedAlgorithm, deployment_id)
+        if deployment is None:
+            return None
+        report = await drift_report(session, pool, deployment)
+        drift = report.get("drift")
+        alert = None
+        if drift is not None:
+            figure = Decimal(str(drift))
+            alert = alert_on_drift(session, deployment.user_id, deployment_id, figure)
+        session.commit()
+    logger.info(
+        "drift checked",
+        extra={
+            "deployment": str(deployment_id),
+            "drift": drift,
+            "alert": alert is not None,
+            "ms": round((time.perf_counter() - started) * 1000, 3),
+        },
+    )
+    return alert
+
+
+def due_for_drift(
+    running: list[uuid.UUID], checked: dict[uuid.UUID, datetime], now: datetime, limit: int
+) -> list[uuid.UUID]:
+    """The deployments to check this round: not checked for FLOOR_DRIFT_CHECK_MINUTES,
+    least recently checked first, at most `limit`."""
+    never = datetime.min.replace(tzinfo=UTC)
+    every = timedelta(minutes=settings.FLOOR_DRIFT_CHECK_MINUTES)
+    due = [d for d in running if now - checked.get(d, never) >= every]
+    return sorted(due, key=lambda d: (checked.get(d, never), str(d)))[:limit]
+
+
 async def check_drift(
     engine: Engine,
     pool: SandboxPool,
     checked: dict[uuid.UUID, datetime],
     now: datetime | None = None,
-    limit: int | None = None,
 ) -> int:
     """One bounded round of drift checks; `checked` (deployment -> last check) is the
     caller's memory between rounds. Returns alerts raised."""
     moment = now or datetime.now(UTC)
-    every = timedelta(minutes=settings.FLOOR_DRIFT_CHECK_MINUTES)
     with Session(engine) as session:
-        running = session.exec(
-            select(DeployedAlgorithm.id).where(
-                col(DeployedAlgorithm.status).in_(sorted(RUNNING_STATUSES)),
-                col(DeployedAlgorithm.last_run_bar).is_not(None),
-            )
-        ).all()
-    due = [d for d in running if moment - checked.get(d, datetime.min.replace(tzinfo=UTC)) >= every]
-    due.sort(key=lambda d: checked.get(d, datetime.min.replace(tzinfo=UTC)))
+        running = list(
+            session.exec(
+                select(DeployedAlgorithm.id).where(
+                    col(DeployedAlgorithm.status).in_(sorted(RUNNING_STATUSES)),
+                    col(DeployedAlgorithm.last_run_bar).is_not(None),
+                )
+            ).all()
+        )
     raised = 0
-    for deployment_id in due[: limit or settings.FLOOR_DRIFT_CHECKS_PER_ROUND]:
+    for deployment_id in due_for_drift(
+        running, checked, moment, settings.FLOOR_DRIFT_CHECKS_PER_ROUND
+    ):
         checked[deployment_id] = moment
-        started = time.perf_counter()
         try:
-            with Session(engine) as session:
-                deployment = session.get(DeployedAlgorithm, deployment_id)
-                if deployment is None:
-                    continue
-                report = await drift_report(session, pool, deployment)
-                drift = report.get("drift")
-                alert = None
-                if drift is not None:
-                    figure = Decimal(str(drift))
-                    alert = alert_on_drift(session, deployment.user_id, deployment_id, figure)
-                session.commit()
+            raised += await drift_alert(engine, pool, deployment_id) is not None
         except Exception:
             logger.exception("drift check failed", extra={"deployment": str(deployment_id)})
-            continue
-        raised += alert is not None
-        logger.info(
-            "drift checked",
-            extra={
-                "deployment": str(deployment_id),
-                "drift": drift,
-                "alert": alert is not None,
-                "ms": round((time.perf_counter() - started) * 1000, 3),
-            },
-        )
     return raised
