@@ -189,10 +189,13 @@ async def cycles(args: argparse.Namespace, parts: set[str]) -> None:
             bar = START + (warmup + (args.cycles if "cycle" in parts else 0)) * BAR
             import sqlalchemy as sa
 
-            with engine.begin() as conn:
+            with engine.begin() as conn:  # only the N take part (not the P&L part's)
                 conn.execute(
-                    sa.text("UPDATE deployed_algorithms SET status = 'stopped' WHERE id = :id"),
-                    {"id": single},
+                    sa.text(
+                        "UPDATE deployed_algorithms SET status = 'stopped' "
+                        "WHERE NOT (id = ANY(:many))"
+                    ),
+                    {"many": many},
                 )
             marked = mark_due(engine, bar)
             assert marked == len(many), marked
