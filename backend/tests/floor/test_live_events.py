@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
@@ -113,7 +114,13 @@ async def test_a_cycle_streams_order_fill_and_pnl_events_to_its_owner_only(
     assert Decimal(pnl["realised"]) == 0
     assert Decimal(pnl["fees"]) == (trade.fee + trade.gst).quantize(Decimal("0.01"))
     position = position_of(deployment.id)
-    equity = position.cash + position.quantity * Decimal("99000")  # the seeded bid
+    newest_bid = db.execute(
+        sa.text(
+            "SELECT bid FROM price_data_5min WHERE coin_type IN ('BTC', 'btc') "
+            'ORDER BY "timestamp" DESC LIMIT 1'
+        )
+    ).scalar_one()
+    equity = position.cash + position.quantity * newest_bid  # marked as the P&L routes do
     assert Decimal(pnl["equity"]) == equity.quantize(Decimal("0.01"))
     assert got[5]["payload"]["equity"] == pnl["equity"]
     assert alerts_of(owner_id, "order_problem") == []
