@@ -105,6 +105,26 @@ def db() -> Iterator[Session]:
         yield session
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_sandbox_pool() -> Iterator[None]:
+    """The app's sandbox pool outlives each module's app: its forkserver takes seconds to
+    start (it preloads numpy, pandas and scikit-learn and self-tests every wall) and keeps no
+    state between jobs (each job is a fresh child), so every module's app reuses the pool the
+    first one started instead of starting its own. It stops when the session ends."""
+    import asyncio
+
+    from app.lab import lifecycle
+    from app.lab.sandbox import service
+
+    async def keep_running() -> None:
+        return None
+
+    setattr(lifecycle, "stop_default_pool", keep_running)  # noqa: B010 - not re-exported
+    yield
+    setattr(lifecycle, "stop_default_pool", service.stop_default_pool)  # noqa: B010
+    asyncio.run(service.stop_default_pool())
+
+
 @pytest.fixture(scope="module")
 def client() -> Iterator[TestClient]:
     with TestClient(app) as c:
