@@ -135,6 +135,21 @@ class GuardedBroker:
         return self._inner.sizing_slippage_bps(release_bps)
 
 
+def _flatten_action(
+    deployment: DeployedAlgorithm, coin: str, outcome: Outcome, detail: str
+) -> OrderAction:
+    """A flatten that has no order to name (not attempted, or failed before one existed)."""
+    return OrderAction(
+        order_id=None,
+        deployment_id=deployment.id,
+        coin=coin,
+        side="sell",
+        action="flatten",
+        outcome=outcome,
+        detail=detail,
+    )
+
+
 def _action(order: Order, action: str, outcome: Outcome, detail: str) -> OrderAction:
     return OrderAction(
         order_id=order.id,
@@ -240,15 +255,14 @@ async def flatten_position(
     with Session(engine) as session:
         position = session.get(Position, (deployment.id, coin))
         pending = pending_coins(session, deployment.id)
-    base = {"order_id": None, "deployment_id": deployment.id, "coin": coin, "side": "sell"}
     if position is None or position.quantity <= 0:
-        return OrderAction(**base, action="flatten", outcome="confirmed", detail="nothing held")
+        return _flatten_action(deployment, coin, "confirmed", "nothing held")
     if coin in pending:
-        return OrderAction(
-            **base,
-            action="flatten",
-            outcome="failed",
-            detail=f"not flattened: an order on {coin} is {pending[coin]} (it may be a sell)",
+        return _flatten_action(
+            deployment,
+            coin,
+            "failed",
+            f"not flattened: an order on {coin} is {pending[coin]} (it may be a sell)",
         )
     try:
         quote = await broker.quote(coin)
@@ -257,9 +271,7 @@ async def flatten_position(
     else:
         error = "no fresh price"
     if quote is None:
-        return OrderAction(
-            **base, action="flatten", outcome="failed", detail=f"not flattened: {error}"
-        )
+        return _flatten_action(deployment, coin, "failed", f"not flattened: {error}")
     live = broker.mode == "live"
     quantity, price = position.quantity, quote.bid
     request = broker.prepare(
@@ -276,11 +288,11 @@ async def flatten_position(
         )
     )
     if request is None or request.notional < settings.FLOOR_MIN_ORDER_AUD:
-        return OrderAction(
-            **base,
-            action="flatten",
-            outcome="failed",
-            detail=f"not flattened: {quantity} {coin} is below Coinspot's minimum order",
+        return _flatten_action(
+            deployment,
+            coin,
+            "failed",
+            f"not flattened: {quantity} {coin} is below Coinspot's minimum order",
         )
     order = Order(
         deployment_id=deployment.id,
@@ -392,16 +404,7 @@ async def wind_down(
     except Exception as exc:  # e.g. a live deployment without keys
         detail = f"no broker: {type(exc).__name__}: {exc}"
         return [_action(o, "cancel", "failed", detail) for o in orders] + [
-            OrderAction(
-                order_id=None,
-                deployment_id=deployment.id,
-                coin=c,
-                side="sell",
-                action="flatten",
-                outcome="failed",
-                detail=detail,
-            )
-            for c in (held if flatten else [])
+            _flatten_action(deployment, c, "failed", detail) for c in (held if flatten else [])
         ]
     conn = await asyncio.to_thread(
         _lock, engine, deployment.id, settings.FLOOR_ESTOP_LOCK_WAIT_SECONDS
@@ -435,14 +438,11 @@ async def wind_down(
         for coin in held if flatten else []:
             if conn is None:
                 actions.append(
-                    OrderAction(
-                        order_id=None,
-                        deployment_id=deployment.id,
-                        coin=coin,
-                        side="sell",
-                        action="flatten",
-                        outcome="failed",
-                        detail="not flattened: a cycle of this deployment was still running "
+                    _flatten_action(
+                        deployment,
+                        coin,
+                        "failed",
+                        "not flattened: a cycle of this deployment was still running "
                         f"after {settings.FLOOR_ESTOP_LOCK_WAIT_SECONDS:g} s",
                     )
                 )
@@ -452,15 +452,7 @@ async def wind_down(
             except Exception as exc:
                 logger.exception("emergency flatten failed", extra={"coin": coin})
                 actions.append(
-                    OrderAction(
-                        order_id=None,
-                        deployment_id=deployment.id,
-                        coin=coin,
-                        side="sell",
-                        action="flatten",
-                        outcome="unconfirmed",
-                        detail=f"{type(exc).__name__}: {exc}",
-                    )
+                    _flatten_action(deployment, coin, "unconfirmed", f"{type(exc).__name__}: {exc}")
                 )
     finally:
         if conn is not None:
