@@ -74,8 +74,8 @@ def run(fills: int, deployments: int, repeat: int) -> None:
             " '[]', %s, now())",
             (release_id, user_id, algo_id, uuid.uuid4().hex * 2),
         )
-        deployments = [uuid.uuid4() for _ in range(args.deployments)]
-        for i, dep in enumerate(deployments):
+        dep_ids = [uuid.uuid4() for _ in range(deployments)]
+        for i, dep in enumerate(dep_ids):
             conn.exec_driver_sql(
                 "INSERT INTO deployed_algorithms (id, release_id, algorithm_id, user_id, name,"
                 " mode, status, capital, coins, allocation, schedule_bars, execution_style,"
@@ -91,12 +91,12 @@ def run(fills: int, deployments: int, repeat: int) -> None:
                 " VALUES (%s, %s, 101, 102, 101.5, 'synthetic')",
                 (now, coin),
             )
-        per_cell = args.fills // (len(deployments) * len(COINS))
+        per_cell = args.fills // (len(dep_ids) * len(COINS))
         t0 = now - timedelta(days=200)
         closed_rows: list[tuple[object, ...]] = []
         open_rows: list[tuple[object, ...]] = []
         n_fills = 0
-        for dep in deployments:
+        for dep in dep_ids:
             for coin in COINS:
                 ledger = CoinLedger()
                 prices = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, per_cell)))

@@ -213,7 +213,7 @@ async def test_chaos(
     }
     workers = [spawn_worker(simulator, i) for i in range(len(KILL_BARS))]
     injected: Counter[str] = Counter()
-    timing: Counter[str] = Counter()
+    timing: dict[str, float] = {"kills_s": 0.0, "cycles_s": 0.0}
     events: list[str] = []
     try:
         for uid, client in clients.items():
@@ -253,6 +253,7 @@ async def test_chaos(
                         broker_factory=factories[deployment.user_id],
                     )
                 except CycleRefused as refused:  # the killed process had claimed this bar
+                    assert victim is not None
                     assert refused.code == "decided" and deployment.id == victim.id
             timing["cycles_s"] += time.perf_counter() - cycles_started
             simulator.admin.clear_faults()

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
@@ -60,7 +59,10 @@ def sim(simulator: RunningSimulator, monkeypatch: pytest.MonkeyPatch) -> Running
 
 
 def user_of(
-    client: TestClient, db: Session, sim: RunningSimulator, balances: dict[str, str] | None
+    client: TestClient,
+    db: Session,
+    sim: RunningSimulator,
+    balances: dict[str, Decimal | int | str] | None,
 ) -> tuple[User, dict[str, str], SimAccount | None]:
     email, password = create_random_user(db)
     user = db.exec(select(User).where(User.email == email)).one()
@@ -443,7 +445,7 @@ async def test_deactivate_with_flatten_and_without(
     with Session(engine) as s:
         assert s.get(DeploymentHalt, held.id) is None  # stopping removed the marker
         assert s.exec(
-            sa.select(AuditLog).where(
+            select(AuditLog).where(
                 col(AuditLog.action) == "deployment.deactivate_flatten",
                 col(AuditLog.object_id) == held.id,
             )

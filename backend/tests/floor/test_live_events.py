@@ -114,7 +114,7 @@ async def test_a_cycle_streams_order_fill_and_pnl_events_to_its_owner_only(
     assert Decimal(pnl["realised"]) == 0
     assert Decimal(pnl["fees"]) == (trade.fee + trade.gst).quantize(Decimal("0.01"))
     position = position_of(deployment.id)
-    newest_bid = db.execute(
+    newest_bid: Decimal = db.execute(
         sa.text(
             "SELECT bid FROM price_data_5min WHERE coin_type IN ('BTC', 'btc') "
             'ORDER BY "timestamp" DESC LIMIT 1'
