@@ -1,0 +1,165 @@
+import { expect, test, type Page } from "@playwright/test"
+
+import { Api, holdThenFlat, login, movePrice, runCycle } from "./helpers/floor"
+import { signUp } from "./helpers/totp"
+
+// The Floor journeys against the real backend and the Coinspot simulator that
+// scripts/test-frontend.sh starts (the scheduler is off there: each cycle is decided on purpose,
+// by the executor's CLI in a process of its own). Every change after the first page load must
+// reach the page over the WebSocket: a marker set on `window` proves that it never reloads.
+const adminEmail = process.env.E2E_EMAIL ?? ""
+const adminPassword = process.env.E2E_PASSWORD ?? ""
+
+async function shots(page: Page, name: string): Promise<void> {
+  for (const width of [1440, 390]) {
+    await page.setViewportSize({ width, height: 900 })
+    await page.screenshot({ path: `test-results/screenshots/${name}-${width}.png`, fullPage: true })
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+    expect(overflow, `${name} scrolls sideways at ${width} px`).toBeLessThanOrEqual(1)
+  }
+  await page.setViewportSize({ width: 1280, height: 800 })
+}
+
+async function markPage(page: Page): Promise<void> {
+  await page.evaluate(() => ((window as unknown as { __noReload: boolean }).__noReload = true))
+}
+async function expectNoReload(page: Page): Promise<void> {
+  expect(await page.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload)).toBe(true)
+}
+
+/** Relax the user's promotion policy: the journey is about the Floor, not the gate's thresholds. */
+async function relaxPolicy(api: Api): Promise<void> {
+  const off = { required: false }
+  await api.call("PUT", "/lab/promotion-policy", {
+    min_span_days: off,
+    min_round_trips: off,
+    min_sharpe: off,
+    max_drawdown: off,
+    lookahead: off,
+    out_of_sample: off,
+    resources: off,
+    fees_match_execution: off,
+  })
+}
+
+/** An algorithm from the moving-average template, backtested in the Lab: its id and backtest id. */
+async function algorithmWithBacktest(page: Page, name: string): Promise<{ algorithmId: string; backtestId: string }> {
+  await page.getByTestId("nav-lab").click()
+  await page.getByTestId("new-algorithm").click()
+  await page.getByLabel("Name").fill(name)
+  await page.getByTestId("create-algorithm").click()
+  await expect(page.getByTestId("page-title")).toHaveText(name)
+  const algorithmId = page.url().split("/").pop() ?? ""
+  await page.getByTestId("run-backtest").click()
+  await expect(page).toHaveURL(/\/lab\/backtests\//)
+  await expect(page.getByTestId("lookahead")).toBeVisible({ timeout: 120_000 })
+  const backtestId = page.url().split("/").pop() ?? ""
+  return { algorithmId, backtestId }
+}
+
+test.setTimeout(420_000)
+
+test("paper: template → backtest → promote → deploy; fills and P&L arrive live; pause; emergency stop", async ({ page, request }) => {
+  const errors: string[] = []
+  page.on("pageerror", (error) => errors.push(error.message))
+  const user = await signUp(request, "floor")
+  const api = await Api.login(request, user.email, user.password)
+  const admin = await Api.login(request, adminEmail, adminPassword)
+  await login(page, user.email, user.password)
+
+  // Nothing runs yet: the dashboard says so, and there is no emergency stop to press.
+  await page.getByTestId("nav-floor").click()
+  await expect(page.getByTestId("page-title")).toHaveText("Floor")
+  await expect(page.getByTestId("floor-empty")).toBeVisible()
+  await expect(page.getByTestId("trades-empty")).toBeVisible()
+  await expect(page.getByTestId("emergency-stop")).toHaveCount(0)
+  await shots(page, "floor-empty")
+
+  // Lab: an algorithm from a template, backtested.
+  const { algorithmId, backtestId } = await algorithmWithBacktest(page, "Floor E2E crossover")
+  const run = await api.call<{ coins: string[] }>("GET", `/lab/backtest/${backtestId}`)
+  const coin = run.coins[0]!
+  const trades = await api.call<{ data: Array<{ time: string; side: string; coin: string }> }>("GET", `/lab/backtest/${backtestId}/trades?limit=500`)
+  const bars = holdThenFlat(trades.data.filter((t) => t.coin === coin))
+
+  // Promote and deploy on paper (through the API until the Lab's promote and deploy pages land).
+  await relaxPolicy(api)
+  const promoted = await api.call<{ passed: boolean; release_id: string }>("POST", `/lab/algorithms/${algorithmId}/promote`, { evidence: { backtest_run_ids: [backtestId] } })
+  expect(promoted.passed).toBe(true)
+  const deployment = await api.call<{ id: string }>("POST", "/floor/deploy", {
+    release_id: promoted.release_id,
+    mode: "paper",
+    name: "E2E paper",
+    capital: "1000.00",
+    coins: [coin],
+  })
+
+  // The dashboard shows the deployment; from here on the page is never reloaded.
+  await page.getByTestId("nav-floor").click()
+  const card = page.getByTestId(`deployment-${deployment.id}`)
+  await expect(card).toBeVisible()
+  await expect(card.getByTestId("deployment-status")).toHaveText("active")
+  await expect(card.getByTestId("deployment-mode")).toHaveText("paper")
+  await expect(page.getByTestId("live-state")).toHaveText("Live")
+  await expect(page.getByTestId("emergency-stop")).toBeVisible()
+  await expect(page.getByTestId("account-pnl-total")).toHaveText("$0.00")
+  await markPage(page)
+
+  // A cycle on a bar where the algorithm holds the coin: a buy, filled on paper.
+  const first = await runCycle(deployment.id, bars.hold)
+  expect(first.orders).toHaveLength(1)
+  const tradeRows = page.getByTestId("trades-table").locator("tbody tr")
+  await expect(tradeRows).toHaveCount(1)
+  await expect(tradeRows.first()).toContainText("buy")
+  await expect(tradeRows.first()).toContainText(coin)
+  await expect(page.getByTestId("positions-table").locator("tbody tr").first()).toContainText(coin)
+  await expect(card.getByTestId("deployment-exposure")).not.toHaveText("$0.00")
+  await expect(card.getByTestId("deployment-last-cycle")).not.toContainText("none yet")
+  await expect(page.getByTestId("allocation-pie")).toBeVisible()
+  // The fee makes the P&L move off zero at once.
+  await expect(page.getByTestId("account-pnl-total")).not.toHaveText("$0.00")
+  const afterBuy = await page.getByTestId("account-pnl-total").textContent()
+
+  // The market moves up 10 % and the collector records it: the position's P&L follows.
+  await movePrice(request, coin, 1.1)
+  await admin.call("POST", "/collector/run")
+  await expect(page.getByTestId("account-pnl-total")).not.toHaveText(afterBuy ?? "")
+  await expect(page.getByTestId("account-pnl-total")).toHaveText(/^\+\$/)
+  await expect(page.getByTestId("account-pnl-total")).toHaveClass(/gain/)
+  await shots(page, "floor-dashboard")
+
+  // A bar where the algorithm is flat: the coin is sold, and the trade history has both.
+  const second = await runCycle(deployment.id, bars.flat)
+  expect(second.orders).toHaveLength(1)
+  await expect(tradeRows).toHaveCount(2)
+  await expect(tradeRows.first()).toContainText("sell")
+  await page.getByTestId("filter-side").click()
+  await page.getByRole("option", { name: "sell" }).click()
+  await expect(tradeRows).toHaveCount(1)
+  await expectNoReload(page)
+
+  // Pause from its card.
+  await card.getByTestId("deployment-pause").click()
+  await expect(card.getByTestId("deployment-status")).toHaveText("paused")
+  await expect(card.getByTestId("deployment-activate")).toBeVisible()
+
+  // Emergency stop: it says what it will do, then what it did.
+  await page.getByTestId("emergency-stop").click()
+  await expect(page.getByTestId("estop-promises")).toContainText("your 1 running deployment")
+  await expect(page.getByTestId("estop-promises")).toContainText("Keep the coins held")
+  await page.getByTestId("estop-flatten").click()
+  await expect(page.getByTestId("estop-promises")).toContainText("Sell every coin")
+  await page.getByTestId("estop-reason").fill("E2E drill")
+  await page.getByTestId("estop-confirm").click()
+  await expect(page.getByTestId("estop-summary")).toContainText("1 deployment halted")
+  await page.screenshot({ path: "test-results/screenshots/floor-emergency-stop-report.png" })
+  await page.getByTestId("estop-close").click()
+  await expect(card.getByTestId("deployment-status")).toHaveText("halted")
+  await expectNoReload(page)
+  await shots(page, "floor-halted")
+
+  // The alerts centre is one click away.
+  await page.getByTestId("nav-alerts").click()
+  await expect(page.getByTestId("page-title")).toHaveText("Alerts")
+  expect(errors).toEqual([])
+})
