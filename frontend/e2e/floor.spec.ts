@@ -1,7 +1,7 @@
 import { expect, test, type Page } from "@playwright/test"
 
-import { Api, holdThenFlat, login, movePrice, runCycle } from "./helpers/floor"
-import { signUp } from "./helpers/totp"
+import { Api, holdThenFlat, login, movePrice, runCycle, simulator } from "./helpers/floor"
+import { Authenticator, signUp } from "./helpers/totp"
 
 // The Floor journeys against the real backend and the Coinspot simulator that
 // scripts/test-frontend.sh starts (the scheduler is off there: each cycle is decided on purpose,
@@ -161,5 +161,68 @@ test("paper: template → backtest → promote → deploy; fills and P&L arrive 
   // The alerts centre is one click away.
   await page.getByTestId("nav-alerts").click()
   await expect(page.getByTestId("page-title")).toHaveText("Alerts")
+  expect(errors).toEqual([])
+})
+
+test("live on the simulator: an order left unknown by a fault is shown, then its resolution", async ({ page, request }) => {
+  const errors: string[] = []
+  page.on("pageerror", (error) => errors.push(error.message))
+  const user = await signUp(request, "floor-live")
+  const api = await Api.login(request, user.email, user.password)
+  // The browser signs in before 2FA is on; the API session enrols and so holds a fresh factor.
+  await login(page, user.email, user.password)
+  const { algorithmId, backtestId } = await algorithmWithBacktest(page, "Floor E2E live")
+  const run = await api.call<{ coins: string[] }>("GET", `/lab/backtest/${backtestId}`)
+  const coin = run.coins[0]!
+  const trades = await api.call<{ data: Array<{ time: string; side: string; coin: string }> }>("GET", `/lab/backtest/${backtestId}/trades?limit=500`)
+  const bars = holdThenFlat(trades.data.filter((t) => t.coin === coin))
+
+  const setup = await api.call<{ secret: string }>("POST", "/security/two-factor/setup")
+  const authenticator = new Authenticator(setup.secret)
+  await api.call("POST", "/security/two-factor/confirm", { code: await authenticator.nextCode() })
+  // A Coinspot account of its own on the simulator, with AUD to trade; its keys stored and validated.
+  const key = `live-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`
+  const secret = `secret-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`
+  await simulator(request, "POST", "/accounts", { api_key: key, api_secret: secret, balances: { AUD: "5000" } })
+  await api.call("POST", "/credentials/coinspot", { label: "Simulator", api_key: key, api_secret: secret })
+  await api.call("POST", "/credentials/coinspot/validate")
+
+  await relaxPolicy(api)
+  const promoted = await api.call<{ release_id: string }>("POST", `/lab/algorithms/${algorithmId}/promote`, { evidence: { backtest_run_ids: [backtestId] } })
+  const deployment = await api.call<{ id: string }>("POST", "/floor/deploy", {
+    release_id: promoted.release_id,
+    mode: "live",
+    name: "E2E live",
+    capital: "1000.00",
+    coins: [coin],
+    acknowledge_real_money: true,
+  })
+
+  await page.getByTestId("nav-floor").click()
+  const card = page.getByTestId(`deployment-${deployment.id}`)
+  await expect(card.getByTestId("deployment-mode")).toHaveText("live")
+  await expect(page.getByTestId("live-state")).toHaveText("Live")
+  await expect(page.getByTestId("orders-empty")).toBeVisible()
+  await markPage(page)
+
+  // The exchange executes the next buy but never answers: the order's outcome is unknown.
+  await simulator(request, "POST", "/faults", { kind: "hang", path: "/api/v2/my/buy/now", count: 1, seconds: 8, mode: "after" })
+  const first = await runCycle(deployment.id, bars.hold)
+  expect(first.orders).toHaveLength(1)
+  const orderId = first.orders[0]!
+  await expect(page.getByTestId(`order-status-${orderId}`)).toHaveText("unknown")
+  await expect(page.getByTestId("unknown-warning")).toContainText("never sent")
+  await expect(page.getByTestId("monitor-orders")).toContainText("1 unknown")
+  await shots(page, "floor-unknown-order")
+
+  // The next cycle asks Coinspot's order history, finds the order and books its fill.
+  const next = new Date(Date.parse(bars.hold) + 5 * 60_000).toISOString()
+  await runCycle(deployment.id, next)
+  await expect(page.getByTestId(`order-status-${orderId}`)).toHaveCount(0)
+  await expect(page.getByTestId(`resolved-${orderId}`)).toContainText("filled")
+  await expect(page.getByTestId("trades-table").locator("tbody tr").first()).toContainText("reconciliation")
+  await expect(page.getByTestId("monitor-orders")).toContainText("0 unknown")
+  await expectNoReload(page)
+  await shots(page, "floor-unknown-resolved")
   expect(errors).toEqual([])
 })

@@ -68,7 +68,8 @@ export function effectsOf(event: LiveEvent): { stale: FloorKey[]; notice: Notice
     case "deployment.status":
       return { stale: ["algorithms", "deployments", "status", "limits"], notice: null }
     case "pnl.update":
-      return { stale: ["summary", "algorithms", "history"], notice: null }
+      // Sent when a deployment had fills or finished a cycle: its orders may have moved too.
+      return { stale: ["summary", "algorithms", "history", "orders", "positions", "status"], notice: null }
     case "alert": {
       const p = event.payload
       const breach = p.kind === "limit_breach"
