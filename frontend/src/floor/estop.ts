@@ -18,9 +18,21 @@ export interface StopOrderReport {
   detail: string | null
 }
 
+export interface HaltedDeployment {
+  deployment_id: string
+  name: string
+  mode: string
+  previous_status: string
+  status: string
+  detail: string
+}
+
 export interface StopReport {
   orders: StopOrderReport[]
-  halted: string[]
+  halted: HaltedDeployment[]
+  /** The server's one-sentence account of what it did. */
+  summary: string
+  complete: boolean
 }
 
 export function promises(scope: StopScope, flatten: boolean, running: number): string[] {

@@ -73,6 +73,8 @@ export function effectsOf(event: LiveEvent): { stale: FloorKey[]; notice: Notice
     case "alert": {
       const p = event.payload
       const breach = p.kind === "limit_breach"
+      // Order problems are told by the order's own event (rejected, unknown): no second toast.
+      if (p.kind === "order_problem") return { stale: ["alerts"], notice: null }
       const severity = breach || p.severity === "critical" || p.severity === "error" ? "error" : p.severity === "warning" ? "warn" : "info"
       return { stale: ["alerts", ...(breach ? (["algorithms", "limits", "status"] as FloorKey[]) : [])], notice: { severity, summary: breach ? "Limit breached" : "Alert", detail: p.message } }
     }

@@ -79,3 +79,10 @@ describe("floor store", () => {
     expect(effectsOf(ev(10, "reconciliation.break", { id: "b" })).stale).toContain("reconciliation")
   })
 })
+
+describe("alerts that repeat an order event", () => {
+  it("make no second toast for an order problem", () => {
+    const event = toLiveEvent({ seq: 1, kind: "alert", broadcast: false, created_at: "", payload: { alert_id: "a", kind: "order_problem", key: "k", message: "m", severity: "critical", count: 1, read: false } })!
+    expect(effectsOf(event)).toEqual({ stale: ["alerts"], notice: null })
+  })
+})
