@@ -163,6 +163,27 @@ class Settings(BaseSettings):
     # Placement retries after the exchange answered "rate limited" (nothing was executed).
     FLOOR_RATE_LIMIT_RETRIES: int = Field(default=2, ge=0, le=10)
     FLOOR_RATE_LIMIT_BACKOFF_SECONDS: float = Field(default=5.0, ge=0, le=120)
+    # Order-book style (price-bearing orders at the bid for buys, the ask for sells): how
+    # long one order rests before it is cancelled, how often its fills are read meanwhile,
+    # how many times the unfilled rest is re-priced before the cycle gives up, and how
+    # ("touch": the new best bid/ask; "cross": the other side, taking liquidity at the
+    # order-book fee; "step": the old rate moved FLOOR_ORDERBOOK_REPRICE_STEP_BPS towards
+    # the other side, never past it). A re-price never goes further than
+    # FLOOR_MAX_SLIPPAGE_PCT from the first order's rate. The cycle follows its orders, so
+    # (max reprices + 1) x time-out must fit in a 5-minute bar.
+    FLOOR_ORDERBOOK_TIMEOUT_SECONDS: float = Field(default=20.0, gt=0, le=240)
+    FLOOR_ORDERBOOK_POLL_SECONDS: float = Field(default=1.0, gt=0, le=60)
+    FLOOR_ORDERBOOK_MAX_REPRICES: int = Field(default=2, ge=0, le=20)
+    FLOOR_ORDERBOOK_REPRICE_RULE: Literal["touch", "cross", "step"] = "touch"
+    FLOOR_ORDERBOOK_REPRICE_STEP_BPS: Decimal = Field(default=Decimal("5"), gt=0, le=1000)
+    # Paper trading realism (both off by default: paper fills equal the backtest's): extra
+    # slippage in basis points on top of the release's, the fraction of an order that fills
+    # (the rest of an instant order is not executed; a resting order keeps the rest open),
+    # and filling against the visible order book (Coinspot's public open orders) level by
+    # level, leaving what the book cannot take unfilled.
+    FLOOR_PAPER_SLIPPAGE_BPS: Decimal = Field(default=Decimal("0"), ge=0, lt=10000)
+    FLOOR_PAPER_FILL_RATIO: Decimal = Field(default=Decimal("1"), gt=0, le=1)
+    FLOOR_PAPER_USE_BOOK_DEPTH: bool = False
 
     # Live updates: how event notifications reach every app process ("postgres" =
     # LISTEN/NOTIFY, "redis" = Redis pub/sub at REDIS_URL), WebSocket heartbeat interval,
@@ -240,6 +261,14 @@ class Settings(BaseSettings):
         self._check_encryption_keys_format()
         if self.ENVIRONMENT != "local" and self.FLOOR_LIVE_MIN_PAPER_HOURS == 0:
             raise ValueError("FLOOR_LIVE_MIN_PAPER_HOURS may be 0 only when ENVIRONMENT=local.")
+        book_seconds = (
+            self.FLOOR_ORDERBOOK_MAX_REPRICES + 1
+        ) * self.FLOOR_ORDERBOOK_TIMEOUT_SECONDS
+        if book_seconds > 240:
+            raise ValueError(
+                "(FLOOR_ORDERBOOK_MAX_REPRICES + 1) x FLOOR_ORDERBOOK_TIMEOUT_SECONDS must be at"
+                " most 240 s: a cycle follows its order-book orders within one 5-minute bar."
+            )
         return self
 
     def _check_encryption_keys_format(self) -> None:

@@ -14,6 +14,9 @@ Rules:
 - An order's intent is committed before it is sent, `submitting` right before; a rate-limit
   answer (nothing executed) is retried up to `FLOOR_RATE_LIMIT_RETRIES` times, a time-out or
   5xx makes the order `unknown` and is never retried.
+- Order-book orders (`execution_style = orderbook`) are followed inside the cycle, bounded
+  by (`FLOOR_ORDERBOOK_MAX_REPRICES` + 1) x `FLOOR_ORDERBOOK_TIMEOUT_SECONDS`
+  (`orderbook.execute_book_order`); one left open is followed up by the next cycle.
 - Every cycle ends with its run record (targets, decisions, orders, timings, outcome).
 """
 
@@ -40,6 +43,7 @@ from app.floor.brokers import Broker, OrderRequest, fee_rate
 from app.floor.ledger import ExecutionRun, Order, Position, RunStatus
 from app.floor.ledger import OrderStatus as S
 from app.floor.models import DeployedAlgorithm, DeploymentStatus
+from app.floor.orderbook import ORDERBOOK, execute_book_order, order_terms
 from app.floor.orders import locked_order, pending_coins, transition
 from app.floor.resolver import exchange_fills, recover_orphans, resolve_deployment, settle_placed
 from app.floor.risk import check_order
@@ -308,7 +312,7 @@ async def _decide_coin(
     costs = release.costs
     style = deployment.execution_style or str(costs.get("execution_style", "instant"))
     fee = fee_rate(style)
-    slippage = Decimal(str(costs.get("slippage_bps", 0)))
+    slippage = broker.sizing_slippage_bps(Decimal(str(costs.get("slippage_bps", 0))))
     minimum = max(settings.FLOOR_MIN_ORDER_AUD, Decimal(str(costs.get("min_order_aud", 0))))
     fill = rebalance(
         position.cash, position.quantity, target, quote.bid, quote.ask, fee, slippage, Decimal(0)
@@ -324,7 +328,7 @@ async def _decide_coin(
             "action": "skipped_below_minimum",
             "detail": f"{fill.side} of {fill.notional} AUD is below the minimum {minimum} AUD",
         }
-    live_instant = broker.mode == "live" and style == "instant"
+    limit_rate, threshold = order_terms(style, broker.mode, fill.side, quote)
     request = broker.prepare(
         OrderRequest(
             coin=coin,
@@ -334,8 +338,8 @@ async def _decide_coin(
             price=fill.price,
             fee=fill.fee,
             style=style,
-            limit_rate=(quote.ask if fill.side == "buy" else quote.bid) if live_instant else None,
-            threshold_pct=settings.FLOOR_MAX_SLIPPAGE_PCT if live_instant else None,
+            limit_rate=limit_rate,
+            threshold_pct=threshold,
         )
     )
     if request is None or request.notional < minimum:
@@ -352,8 +356,18 @@ async def _decide_coin(
     order = _create_intent(db, deployment, request, target, bar, run_id)
     order_ids.append(str(order.id))
     timings.setdefault("first_send_ms", _ms(started))
-    final = await send_order(db, broker, order.id, request, bar)
-    if final.filled_quantity > 0:
+    book: dict[str, Any] = {}
+    if request.style == ORDERBOOK:  # followed in this cycle, bounded (see orderbook.py)
+        outcome = await execute_book_order(
+            db, broker, order.id, request, bar, minimum=minimum, send=send_order
+        )
+        order_ids.extend(str(o.id) for o in outcome.orders[1:])
+        final, filled = outcome.last, outcome.filled
+        book = {"reprices": outcome.reprices, "filled": str(filled), "detail": outcome.detail}
+    else:
+        final = await send_order(db, broker, order.id, request, bar)
+        filled = final.filled_quantity
+    if filled > 0:
         _set_last_target(db, deployment.id, coin, target)
     return {
         **record,
@@ -362,6 +376,7 @@ async def _decide_coin(
         "side": request.side,
         "quantity": str(request.quantity),
         "status": final.status,
+        **book,
     }
 
 

@@ -6,6 +6,8 @@ Rules:
 - An order row is written in state `intent` and committed before anything is sent; its
   status only moves along the transitions of `orders.TRANSITIONS`, each stamped with a
   time (`<state>_at`).
+- An order-book order that re-prices the unfilled rest of a cancelled one points at it
+  (`replaces_id`); `expires_at` is when a resting order's time-out falls due.
 - A trade belongs to one order. `match_key` (coin, side, exchange time, amount, rate of an
   exchange fill) is unique per user, so one exchange fill is never booked twice.
 - A position is one deployment's sleeve of one coin: the coin held and the sleeve's cash
@@ -108,6 +110,12 @@ class Order(SQLModel, table=True):
     reason: str = Field(max_length=500)
     error: str | None = Field(default=None, sa_type=Text)
     resolution: str | None = Field(default=None, max_length=500)
+    # Order-book style: the order this one re-prices (its cancelled predecessor), and when
+    # a resting order's time-out falls due (it is then cancelled and maybe re-priced).
+    replaces_id: uuid.UUID | None = Field(
+        default=None, foreign_key="orders.id", ondelete="SET NULL"
+    )
+    expires_at: datetime | None = _ts_opt()
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     submitting_at: datetime | None = _ts_opt()
     open_at: datetime | None = _ts_opt()

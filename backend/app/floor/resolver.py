@@ -14,6 +14,9 @@ Rules:
 - Paper orders are our own records: a paper order left `submitting` was not filled.
 - Until an order is settled its deployment places no new order on that coin
   (`orders.pending_coins`).
+- Order-book orders (`style = orderbook`) are settled by `orderbook.resolve_book_order`
+  (an order can rest and fill in parts, so open orders and every matching fill count), and
+  order-book orders an earlier cycle left open are followed up (`orderbook.settle_stale`).
 """
 
 import logging
@@ -29,6 +32,7 @@ from app.core.config import settings
 from app.floor.brokers import Broker, ExchangeFill, PlaceResult, fee_rate
 from app.floor.ledger import Order, TradeSource
 from app.floor.ledger import OrderStatus as S
+from app.floor.orderbook import ORDERBOOK, resolve_book_order, settle_stale
 from app.floor.orders import (
     FillRecord,
     book_fills,
@@ -175,6 +179,8 @@ async def resolve_unknown(
         return order
     if order.mode == "paper":
         return _close_unfound(engine, order_id, "paper order was not filled before a restart")
+    if order.style == ORDERBOOK:
+        return await resolve_book_order(engine, broker, order_id, now=moment)
     history = await exchange_fills(broker, order)
     open_orders = await broker.open_orders(order.coin)
     with Session(engine) as session:
@@ -238,7 +244,8 @@ def _close_unfound(engine: Engine, order_id: uuid.UUID, why: str) -> Order:
 async def resolve_deployment(
     engine: Engine, broker: Broker, deployment_id: uuid.UUID, *, now: datetime | None = None
 ) -> list[Order]:
-    """Resolve every `unknown` order of a deployment (caller holds its lock)."""
+    """Resolve every `unknown` order of a deployment, then follow its order-book orders
+    left open by an earlier cycle (caller holds its lock)."""
     with Session(engine) as session:
         ids = list(
             session.exec(
@@ -248,4 +255,6 @@ async def resolve_deployment(
                 )
             ).all()
         )
-    return [await resolve_unknown(engine, broker, oid, now=now) for oid in ids]
+    resolved = [await resolve_unknown(engine, broker, oid, now=now) for oid in ids]
+    followed = await settle_stale(engine, broker, deployment_id, now=now or datetime.now(UTC))
+    return resolved + followed

@@ -144,6 +144,7 @@ def make_deployment(
     parameters: dict[str, Any] | None = None,
     status: str = "active",
     schedule_bars: int = 1,
+    execution_style: str = "instant",
 ) -> DeployedAlgorithm:
     share = str(Decimal(1) / len(coins))
     deployment = DeployedAlgorithm(
@@ -157,7 +158,7 @@ def make_deployment(
         coins=[c.upper() for c in coins],
         allocation=allocation or {c.upper(): share for c in coins},
         schedule_bars=schedule_bars,
-        execution_style="instant",
+        execution_style=execution_style,
         risk_limits={},
         parameters=parameters if parameters is not None else dict(release.parameters),
         acknowledged_real_money=mode == "live",

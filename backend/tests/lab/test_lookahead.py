@@ -1,8 +1,10 @@
-"""The lookahead check looks where a peek would matter: at every decision change.
+"""The lookahead check looks where a peek would matter: at the decision changes, most
+prescient first, in the same sandbox job as the run's prediction.
 
 A sparse cheat (flat only in the few bars before a large drop, found by peeking 2-8 bars
-ahead) slips through a check of a dozen sampled bars; checking every decision change catches
-it, at the first bar it cheated on. Honest templates are never flagged."""
+ahead) slips through a check of a dozen sampled bars; checking the decision changes catches
+it, at a bar it cheated on, even hidden among a thousand honest changes and with room
+for only a handful of checks. Honest templates are never flagged."""
 
 import numpy as np
 import pandas as pd
@@ -11,14 +13,13 @@ import pytest
 from app.lab.backtests.runner import trade_start_of
 from app.lab.backtests.signals import (
     Algo,
-    CoinSignals,
-    choose_decisions,
-    coin_signals,
+    checked_signals,
     decision_changes,
-    lookahead_check,
+    lookahead_verdict,
 )
 from app.lab.engine.synthetic import synthetic_price_frame
-from app.lab.sandbox import CausalityJob, PredictJob, SandboxPool
+from app.lab.sandbox import CausalityJob, SandboxPool
+from app.lab.sandbox.causality import prescient_first
 from app.lab.templates import TEMPLATES
 
 pytestmark = pytest.mark.anyio
@@ -36,6 +37,24 @@ class SparsePeek(Algorithm):
         last = X["last"]
         ahead = pd.concat([last.shift(-k) for k in range(2, 9)], axis=1).min(axis=1)
         return to_positions((~(ahead < last * 0.97)).astype(float))
+"""
+
+
+# The same cheat hidden in an algorithm that flips its position every 3 bars: about 1,300
+# honest decision changes around six cheating ones.
+NOISY_PEEK = """import numpy as np
+import pandas as pd
+from app.lab.sdk import Algorithm, to_positions
+
+
+class NoisyPeek(Algorithm):
+    algorithm_type = "rule"
+
+    def predict(self, X):
+        last = X["last"]
+        ahead = pd.concat([last.shift(-k) for k in range(2, 9)], axis=1).min(axis=1)
+        flips = pd.Series((np.arange(len(X)) // 3 % 2).astype(float), index=X.index)
+        return to_positions(flips.where(~(ahead < last * 0.97), 0.0))
 """
 
 
@@ -71,18 +90,41 @@ async def test_a_sparse_peek_is_caught_at_default_settings_at_its_first_cheat(
 
     algo = Algo(code=SPARSE_PEEK, type="rule")
     start = trade_start_of(pd.DatetimeIndex(crash_frame.index), algo, 0.3)
-    signals = {"BTC": await coin_signals(pool, algo, crash_frame, "BTC", {}, start)}
-    np.testing.assert_array_equal(signals["BTC"].positions.to_numpy(), expected)
+    signals, check = await checked_signals(pool, algo, crash_frame, "BTC", {}, start, samples=12)
+    # The run's positions come from the same job as the check.
+    np.testing.assert_array_equal(signals.positions.to_numpy(), expected)
 
-    verdict = await lookahead_check(pool, algo, crash_frame, signals, {}, 12, start)
+    verdict = lookahead_verdict({"BTC": check})
     assert verdict.bias_detected
-    assert verdict.first_bar == x.index[first_cheat].isoformat()
+    # The first cheating bar before one of the drops (which one depends on how many
+    # decisions the time budget allowed, most prescient first).
+    assert verdict.first_bar in {x.index[d - 8].isoformat() for d in DROPS}
     assert verdict.coin == "BTC" and "future" in verdict.detail
     assert verdict.decision_changes == 1 + 2 * len(DROPS)  # the first buy, then in/out
 
     # The old check alone (a dozen bars spread over the history) does not see it.
     sampled_only = await pool.check_causality(CausalityJob(code=SPARSE_PEEK, frame=x, samples=12))
     assert sampled_only.causal and len(sampled_only.checked_bars) == 12
+
+
+async def test_a_cheat_hidden_among_many_honest_changes_is_checked_first(
+    pool: SandboxPool, crash_frame: pd.DataFrame
+) -> None:
+    """Room for 5 of ~1,300 decision changes: a random 5 would almost surely miss the six
+    cheating ones; the most prescient 5 are the cheats (sells right before 6 % drops)."""
+    algo = Algo(code=NOISY_PEEK, type="rule")
+    start = crash_frame.index[0]
+    _, check = await checked_signals(
+        pool, algo, crash_frame, "BTC", {}, start, samples=0, max_decisions=5
+    )
+    assert check.decision_changes > 1000
+    assert 0 < check.decision_bars_checked <= 5
+    verdict = lookahead_verdict({"BTC": check})
+    assert verdict.bias_detected
+    assert verdict.first_bar is not None
+    first = pd.Timestamp(verdict.first_bar)
+    # It cheated before one of the drops, within the 8 bars it peeks.
+    assert any(0 < (crash_frame.index[d] - first) / pd.Timedelta("5min") <= 8 for d in DROPS)
 
 
 @pytest.mark.parametrize("key", [t.key for t in TEMPLATES])
@@ -92,26 +134,26 @@ async def test_honest_templates_are_never_flagged(
     template = next(t for t in TEMPLATES if t.key == key)
     algo = Algo(code=template.source, type=template.type)
     start = trade_start_of(pd.DatetimeIndex(crash_frame.index), algo, 0.3)
-    signals = {"BTC": await coin_signals(pool, algo, crash_frame, "BTC", {}, start)}
-    verdict = await lookahead_check(pool, algo, crash_frame, signals, {}, 12, start)
+    signals, check = await checked_signals(pool, algo, crash_frame, "BTC", {}, start, samples=12)
+    verdict = lookahead_verdict({"BTC": check})
     assert not verdict.bias_detected, (key, verdict.first_bar)
-    changes = decision_changes(signals["BTC"].positions, start)
+    changes = decision_changes(signals.positions, start)
     assert verdict.decision_changes == len(changes)
     assert verdict.sampled_bars == 12
     checked = verdict.decision_changes_checked
-    # Every change, or (many changes, slow predict) a random subset within the time budget.
+    # Every change, or (many changes, slow predict) the most prescient within the budget.
     assert 0 < checked <= min(len(changes), 500) or len(changes) == 0
     if checked == len(changes):
         assert verdict.detail == (
             f"no lookahead found: checked all {checked} decision changes and 12 sampled bars"
         )
     else:
-        assert f"checked {checked} of {len(changes)} decision changes (a random subset)" in (
+        assert f"checked {checked} of {len(changes)} decision changes (the most prescient" in (
             verdict.detail
         )
 
 
-async def test_above_the_cap_a_stated_random_subset_is_checked(
+async def test_above_the_cap_the_most_prescient_are_checked_and_the_verdict_says_so(
     pool: SandboxPool, crash_frame: pd.DataFrame
 ) -> None:
     flipper = (
@@ -121,32 +163,38 @@ async def test_above_the_cap_a_stated_random_subset_is_checked(
         "        return (np.arange(len(X)) // 3 % 2).astype(float)\n"
     )
     algo = Algo(code=flipper, type="rule")
-    start = crash_frame.index[0]
-    predicted = await pool.predict(PredictJob(code=flipper, frame=coin_of(crash_frame)))
-    positions = pd.Series(predicted.positions, index=crash_frame.index)
-    signals = {"BTC": CoinSignals(positions)}
-    changes = decision_changes(positions, start)
-    assert len(changes) == 4032 // 3 - 1
-
-    verdict = await lookahead_check(
-        pool, algo, crash_frame, signals, {}, 4, start, max_decisions=40, seed=9
+    _, check = await checked_signals(
+        pool, algo, crash_frame, "BTC", {}, crash_frame.index[0], samples=4, max_decisions=40
     )
+    assert check.decision_changes == 4032 // 3 - 1
+    verdict = lookahead_verdict({"BTC": check})
     assert not verdict.bias_detected
-    assert verdict.decision_changes_checked == 40
+    checked = verdict.decision_changes_checked
+    assert 0 < checked <= 40
     assert verdict.detail == (
-        f"no lookahead found: checked 40 of {len(changes)} decision changes (a random subset) "
+        f"no lookahead found: checked {checked} of {check.decision_changes} decision changes "
+        "(the most prescient first: those followed by the largest price moves in their favour) "
         "and 4 sampled bars"
     )
 
 
-def test_decision_changes_start_at_the_traded_window_and_subsets_are_seeded() -> None:
+def test_decision_changes_start_at_the_traded_window() -> None:
     index = pd.date_range("2025-01-01", periods=8, freq="5min", tz="UTC")
     positions = pd.Series([0, 1, 1, 0, 0, 0.5, 0.5, 1], index=index, dtype="float64")
     assert decision_changes(positions, index[0]) == [1, 3, 5, 7]
     assert decision_changes(positions, index[4]) == [5, 7]
-    changes = {"A": list(range(100)), "B": list(range(50))}
-    picked = choose_decisions(changes, 30, seed=1)
-    assert sum(map(len, picked.values())) == 30
-    assert picked == choose_decisions(changes, 30, seed=1)
-    assert all(set(bars) <= set(changes[c]) for c, bars in picked.items())
-    assert choose_decisions(changes, 500, seed=1) == changes
+
+
+def test_prescient_first_ranks_decisions_by_the_move_in_their_favour() -> None:
+    index = pd.date_range("2025-01-01", periods=12, freq="5min", tz="UTC")
+    last = np.array([100, 100, 100, 90, 90, 90, 90, 90, 120, 120, 120, 120], dtype=float)
+    X = pd.DataFrame({"bid": last, "ask": last, "last": last}, index=index)
+    positions = np.array([1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0], dtype=float)
+    # The best move in each decision's favour over 1, 2, 4, 8 ... bars (the last bar beyond
+    # the end), scaled by sqrt(bars): bar 4 buys at 90 four bars before 120 (+33 % / 2), bar 2
+    # sells at 100 one bar before 90 (+10 % / 1), bar 0 buys at 100 and sees 120 only eight
+    # bars on (+20 % / 2.83); bars 6, 8 and 10 never see a move in their favour: ties keep
+    # bar order.
+    assert prescient_first([0, 2, 4, 6, 8, 10], positions, X) == [4, 2, 0, 6, 8, 10]
+    assert prescient_first([], positions, X) == []
+    assert prescient_first([99, -1, 4], positions, X) == [4]  # outside the frame: ignored

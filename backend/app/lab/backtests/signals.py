@@ -3,9 +3,11 @@
 Everything here talks to user code only through the sandbox pool; what comes back is plain
 arrays that the pool has already checked (shape, range, no NaN).
 
-The lookahead check looks where a peek at the future would matter: at every bar where a
-decision changes (up to `MAX_DECISION_CHECKS` per run, then a seeded random subset that the
-verdict names), plus a sample of other bars; see `lookahead_check`.
+The lookahead check looks where a peek at the future would matter: at the bars where a
+decision changes, most prescient first (up to `MAX_DECISION_CHECKS` per coin, within a time
+budget that is a share of the coin's own prediction; the verdict says how many of how many),
+plus a sample of other bars. A run's prediction and its check are one sandbox job per coin
+(`checked_signals`), so the check adds no second start-up, transfer or full prediction.
 """
 
 import logging
@@ -16,17 +18,18 @@ import numpy as np
 import pandas as pd
 
 from app.lab.backtests.data import coin_frame
-from app.lab.sandbox.jobs import CausalityJob, FitJob, PredictJob, SweepJob
+from app.lab.sandbox.jobs import CausalityJob, CausalityResult, SweepJob
 from app.lab.sandbox.pool import SandboxPool
 
 logger = logging.getLogger(__name__)
 
 TRAINED_TYPES = frozenset({"ml", "rl"})
-# Decision changes the lookahead check covers per run, and the time it may spend on them
-# (shared by the run's coins); beyond either, a stated random subset.
+# Decision changes the lookahead check covers per coin, and the time it may spend on them: a
+# half of the coin's own full prediction (at least 50 ms, at most 2 s); beyond either, the
+# most prescient changes, stated in the verdict.
 MAX_DECISION_CHECKS = 500
 DECISION_BUDGET_SECONDS = 2.0
-MIN_COIN_BUDGET_SECONDS = 0.5
+LOOKAHEAD_BUDGET_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -76,32 +79,6 @@ class Lookahead:
         }
 
 
-async def coin_signals(
-    pool: SandboxPool,
-    algo: Algo,
-    frame: pd.DataFrame,
-    coin: str,
-    params: dict[str, Any],
-    trade_start: pd.Timestamp,
-) -> CoinSignals:
-    """Positions of one coin on its own bars. Trained algorithms are fitted on the bars
-    before `trade_start` only, so every traded bar is out of sample."""
-    x = coin_frame(frame, coin)
-    if algo.needs_fit:
-        train = x.loc[x.index < trade_start]
-        if len(train) < 2:
-            raise ValueError(
-                f"{coin}: too few bars before {trade_start.isoformat()} to fit the model"
-            )
-        fitted = await pool.fit(FitJob(code=algo.code, frame=train, params=params, predict_frame=x))
-        assert fitted.positions is not None
-        positions = pd.Series(fitted.positions, index=x.index, dtype="float64")
-        return CoinSignals(positions, fitted.model, fitted.stats.wall_ms, fitted.stats.output)
-    predicted = await pool.predict(PredictJob(code=algo.code, frame=x, params=params))
-    positions = pd.Series(predicted.positions, index=x.index, dtype="float64")
-    return CoinSignals(positions, None, predicted.stats.wall_ms, predicted.stats.output)
-
-
 def decision_changes(positions: "pd.Series[float]", trade_start: pd.Timestamp) -> list[int]:
     """Bars (positions in the series) from `trade_start` on where the decision differs from
     the bar before (the first bar against flat): where a peek at the future would matter."""
@@ -111,57 +88,57 @@ def decision_changes(positions: "pd.Series[float]", trade_start: pd.Timestamp) -
     return changed[changed >= first_traded].tolist()
 
 
-def choose_decisions(changes: dict[str, list[int]], cap: int, seed: int) -> dict[str, list[int]]:
-    """All decision changes, or a random subset of `cap` of them over all coins."""
-    pairs = [(coin, bar) for coin, bars in changes.items() for bar in bars]
-    if len(pairs) <= cap:
-        return {coin: list(bars) for coin, bars in changes.items()}
-    picked = np.random.default_rng(seed).choice(len(pairs), size=cap, replace=False)
-    chosen: dict[str, list[int]] = {coin: [] for coin in changes}
-    for i in sorted(picked.tolist()):
-        coin, bar = pairs[i]
-        chosen[coin].append(bar)
-    return chosen
-
-
-async def lookahead_check(
+async def checked_signals(
     pool: SandboxPool,
     algo: Algo,
     frame: pd.DataFrame,
-    signals: dict[str, CoinSignals],
+    coin: str,
     params: dict[str, Any],
-    samples: int,
     trade_start: pd.Timestamp,
     *,
-    max_decisions: int = MAX_DECISION_CHECKS,
+    samples: int,
     seed: int = 0,
-) -> Lookahead:
-    """Decisions must not change when the algorithm sees only data up to them.
+    max_decisions: int = MAX_DECISION_CHECKS,
+    budget_fraction: float = LOOKAHEAD_BUDGET_FRACTION,
+) -> tuple[CoinSignals, CausalityResult]:
+    """One coin's positions and their lookahead check, in ONE sandbox job: the child predicts
+    on the coin's whole history (fitting trained algorithms on the bars before `trade_start`
+    first, so every traded bar is out of sample), then truncates at `samples` spread bars and
+    at its own decision changes from `trade_start` on, most prescient first, for at most
+    `budget_fraction` of its own prediction's time (see `CausalityJob`)."""
+    x = coin_frame(frame, coin)
+    fit_frame = None
+    if algo.needs_fit:
+        fit_frame = x.loc[x.index < trade_start]
+        if len(fit_frame) < 2:
+            raise ValueError(
+                f"{coin}: too few bars before {trade_start.isoformat()} to fit the model"
+            )
+    job = CausalityJob(
+        code=algo.code,
+        frame=x,
+        params=params,
+        fit_frame=fit_frame,
+        samples=samples,
+        seed=seed,
+        auto_decisions=True,
+        first_traded=int(pd.DatetimeIndex(x.index).searchsorted(trade_start)),
+        max_decisions=max_decisions,
+        budget_seconds=DECISION_BUDGET_SECONDS,
+        budget_fraction=budget_fraction,
+    )
+    result = await pool.check_causality(job)
+    positions = pd.Series(result.positions, index=x.index, dtype="float64")
+    return CoinSignals(positions, None, result.stats.wall_ms, result.stats.output), result
 
-    Checked at every bar (from `trade_start` on) where a coin's decision changes — or at a
-    random subset when there are more than `max_decisions`, or more than fit in the time
-    budget (`DECISION_BUDGET_SECONDS`, shared by the coins), which the verdict states — and at `samples` bars spread over each coin's
-    history (see `CausalityJob`). One sandbox job per coin; the first coin with a
-    difference ends the check."""
-    changes = {coin: decision_changes(s.positions, trade_start) for coin, s in signals.items()}
-    chosen = choose_decisions(changes, max_decisions, seed)
-    total = sum(len(b) for b in changes.values())
-    checked_decisions = sampled = 0
-    for coin, coin_signal in signals.items():
-        x = coin_frame(frame, coin)
-        job = CausalityJob(
-            code=algo.code,
-            frame=x,
-            params={} if coin_signal.model is not None else params,
-            model=coin_signal.model,
-            samples=samples,
-            decision_bars=chosen[coin],
-            seed=seed,
-            budget_seconds=max(MIN_COIN_BUDGET_SECONDS, DECISION_BUDGET_SECONDS / len(signals)),
-        )
-        result = await pool.check_causality(job)
-        sampled += len(result.checked_bars)
-        checked_decisions += result.decision_bars_checked
+
+def lookahead_verdict(checks: dict[str, CausalityResult]) -> Lookahead:
+    """The run's verdict from its coins' checks (in the run's coin order): the first coin
+    whose positions changed when later bars were removed, or what was checked."""
+    total = sum(r.decision_changes for r in checks.values())
+    checked = sum(r.decision_bars_checked for r in checks.values())
+    sampled = sum(len(r.checked_bars) for r in checks.values())
+    for coin, result in checks.items():
         if not result.causal:
             when = result.first_difference_at
             first = when.isoformat() if when is not None else None
@@ -169,7 +146,7 @@ async def lookahead_check(
             return Lookahead(
                 checked=True,
                 bias_detected=True,
-                checked_bars=sampled + checked_decisions,
+                checked_bars=sampled + checked,
                 first_bar=first,
                 coin=coin,
                 detail=(
@@ -177,20 +154,23 @@ async def lookahead_check(
                     "the algorithm uses data from the future"
                 ),
                 decision_changes=total,
-                decision_changes_checked=checked_decisions,
+                decision_changes_checked=checked,
                 sampled_bars=sampled,
             )
-    if checked_decisions == total:
+    if checked == total:
         what = f"checked all {total} decision changes"
     else:
-        what = f"checked {checked_decisions} of {total} decision changes (a random subset)"
+        what = (
+            f"checked {checked} of {total} decision changes (the most prescient first: those "
+            "followed by the largest price moves in their favour)"
+        )
     return Lookahead(
         checked=True,
         bias_detected=False,
-        checked_bars=sampled + checked_decisions,
+        checked_bars=sampled + checked,
         detail=f"no lookahead found: {what} and {sampled} sampled bars",
         decision_changes=total,
-        decision_changes_checked=checked_decisions,
+        decision_changes_checked=checked,
         sampled_bars=sampled,
     )
 

@@ -22,10 +22,7 @@ child subreaper, so orphans come back to it), deletes the directory, and reports
 """
 
 import contextlib
-import errno
-import fcntl
 import gc
-import importlib
 import json
 import os
 import selectors
@@ -40,117 +37,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-UID_SPAN = 256
+from app.lab.sandbox.preload import preload
+from app.lab.sandbox.uids import claim_uids
+
 EXIT_WALL_FAILED = 97
 EXIT_INTERNAL = 98
-
-PRELOAD = (
-    # The libraries user code may import, and the submodules it commonly uses.
-    "numpy",
-    "pandas",
-    "scipy",
-    "scipy.stats",
-    "scipy.signal",
-    "scipy.optimize",
-    "scipy.special",
-    "scipy.linalg",
-    "scipy.interpolate",
-    "scipy.ndimage",
-    "scipy.sparse",
-    "scipy.spatial",
-    "scipy.fft",
-    "scipy.integrate",
-    "scipy.cluster",
-    "sklearn",
-    "sklearn.base",
-    "sklearn.calibration",
-    "sklearn.cluster",
-    "sklearn.compose",
-    "sklearn.covariance",
-    "sklearn.decomposition",
-    "sklearn.discriminant_analysis",
-    "sklearn.dummy",
-    "sklearn.ensemble",
-    "sklearn.exceptions",
-    "sklearn.feature_selection",
-    "sklearn.gaussian_process",
-    "sklearn.impute",
-    "sklearn.isotonic",
-    "sklearn.kernel_ridge",
-    "sklearn.linear_model",
-    "sklearn.metrics",
-    "sklearn.model_selection",
-    "sklearn.multioutput",
-    "sklearn.naive_bayes",
-    "sklearn.neighbors",
-    "sklearn.neural_network",
-    "sklearn.pipeline",
-    "sklearn.preprocessing",
-    "sklearn.svm",
-    "sklearn.tree",
-    "sklearn.utils",
-    "sklearn.utils.validation",
-    # Allowed standard-library modules.
-    "math",
-    "cmath",
-    "statistics",
-    "random",
-    "collections",
-    "collections.abc",
-    "itertools",
-    "functools",
-    "operator",
-    "dataclasses",
-    "typing",
-    "enum",
-    "abc",
-    "copy",
-    "datetime",
-    "decimal",
-    "fractions",
-    "numbers",
-    "heapq",
-    "bisect",
-    "re",
-    "json",
-    "warnings",
-    "__future__",
-    # What the child itself needs.
-    "pickle",
-    "linecache",
-    "traceback",
-    "mmap",
-    "pyseccomp",
-    "app.lab.sdk",
-    "app.lab.validation",
-    "app.lab.sandbox.runner",
-    "app.lab.sandbox.walls",
-)
 
 
 def _send(sock: socket.socket, message: dict[str, Any]) -> None:
     sock.send(json.dumps(message).encode())
-
-
-def _preload() -> None:
-    for name in PRELOAD:
-        importlib.import_module(name)
-    from app.lab.sandbox import runner
-    from app.lab.templates import TEMPLATES
-
-    runner.warm_up([t.source for t in TEMPLATES], _warm_up_frame())
-    sys.modules.pop("app.lab.templates", None)
-
-
-def _warm_up_frame() -> Any:
-    import numpy as np
-    import pandas as pd
-
-    n = 600
-    rng = np.random.default_rng(0)
-    last = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.002, n)))
-    index = pd.date_range("2024-01-01", periods=n, freq="5min", tz="UTC", name="timestamp")
-    return pd.DataFrame({"bid": last * 0.999, "ask": last * 1.001, "last": last}, index=index)
 
 
 def _read_paths() -> list[str]:
@@ -160,75 +55,6 @@ def _read_paths() -> list[str]:
     paths = {sys.base_prefix, sys.prefix, *site.getsitepackages()}
     paths.add(str(Path(app.lab.sdk.__file__).resolve().parent))
     return sorted(p for p in paths if p and os.path.exists(p))
-
-
-# --- uids -----------------------------------------------------------------------------------
-
-
-def _lock_file() -> int:
-    for directory in ("/run", tempfile.gettempdir()):
-        path = os.path.join(directory, "omc-sandbox-uids.lock")
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        except OSError:
-            continue
-        info = os.fstat(fd)
-        if info.st_uid == os.geteuid() and (info.st_mode & 0o022) == 0:
-            return fd
-        os.close(fd)
-    raise OSError(errno.EACCES, "no safe place for the sandbox uid lock file")
-
-
-def claim_uids(base: int, count: int) -> tuple[int, list[int]]:
-    """Claim `count` uids from [base, base + UID_SPAN) that no other forkserver on this host
-    holds (a byte-range lock per uid, released when this process dies), and kill whatever
-    still runs under them (left by a forkserver that crashed)."""
-    fd = _lock_file()
-    claimed: list[int] = []
-    for offset in range(UID_SPAN):
-        try:
-            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset)
-        except OSError:
-            continue
-        claimed.append(base + offset)
-        if len(claimed) == count:
-            break
-    if len(claimed) < count:
-        raise OSError(errno.EBUSY, f"only {len(claimed)} of {count} sandbox uids are free")
-    kill_uid_processes(set(claimed))
-    return fd, claimed
-
-
-def _process_uids() -> dict[int, int]:
-    found: dict[int, int] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/status", "rb") as status:
-                for line in status:
-                    if line.startswith(b"Uid:"):
-                        found[int(entry.name)] = int(line.split()[1])
-                        break
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
-    return found
-
-
-def kill_uid_processes(uids: set[int]) -> int:
-    killed = 0
-    for _ in range(50):
-        victims = [pid for pid, uid in _process_uids().items() if uid in uids]
-        if not victims:
-            break
-        for pid in victims:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            killed += 1
-        for pid in victims:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
-    return killed
 
 
 # --- the server -----------------------------------------------------------------------------
@@ -586,7 +412,7 @@ def main(ctl_fd: int) -> None:
     """Entry point (run by `pool.SandboxPool` as ``python -I -c ...``)."""
     ctl = socket.socket(fileno=ctl_fd)
     started = time.monotonic()
-    _preload()
+    preload()
     data = ctl.recv(65536)
     if not data:
         return

@@ -14,12 +14,15 @@ from app.lab.sandbox.limits import Limits
 
 FloatArray = npt.NDArray[np.float64]
 
-# Decision-bar checks of `CausalityJob`: a week of bars before the decision (warm-ups of
-# indicators fit in it) and a day of future bars after it (peeks further ahead than a day are
-# left to the sampled full-history truncations).
+# Truncations of `CausalityJob`: a week of bars before the bar (warm-ups of indicators fit in
+# it) and a day of future bars after a decision (a week after a sampled bar).
 DECISION_WINDOW = 2016
 DECISION_HORIZON = 288
 DECISION_BUDGET_SECONDS = 2.0
+# The most decision bars one job looks at (its own choice, `auto_decisions`), and the least
+# time it gives them when its budget is a share of its own full prediction.
+MAX_AUTO_DECISIONS = 500
+MIN_DECISION_BUDGET_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -64,17 +67,27 @@ class CausalityJob:
 
     Two kinds of truncation, all in one child:
 
-    - sampled bars (`bars`, otherwise `samples` bars spread over the frame): predict on the
-      frame cut after the bar and compare every position up to it with the full frame's;
+    - sampled bars (`bars`, otherwise `samples` bars spread over the frame): predict on a
+      window that starts `window` bars before the bar and ends with it, and compare every
+      position in it with a prediction on the same window extended by up to
+      `max(window, horizon)` later bars (the whole frame's run when the window covers it);
     - decision bars (`decision_bars`, normally every bar where the position changes): predict
       on a window that starts `window` bars before the bar and ends with it, and compare every
       position in it with a prediction on the same window extended by `horizon` later bars.
       Both predictions start at the same bar, so warm-ups and running state agree; only the
       future differs. Decision bars within `window` bars of each other share one extended
       window, so the cost grows with the number of decisions, not with the length of the
-      history. They are checked in a
-      random order (`seed`) for at most `budget_seconds` (and a quarter of the job's
-      wall-clock and CPU limits); `CausalityResult.decision_bars_checked` says how many were.
+      history. They are checked most prescient first (the decisions followed by the largest
+      price moves in their favour, where a peek at the future pays), for at most
+      `budget_seconds` (and a quarter of the job's wall-clock and CPU limits);
+      `CausalityResult.decision_bars_checked` says how many were.
+
+    With `auto_decisions` the child chooses the decision bars itself from its own full
+    prediction (every change from bar `first_traded` on, the `max_decisions` most prescient),
+    so one job gives a run its positions and their lookahead check; with `budget_fraction`
+    the decision budget is that share of the full prediction's own time (at least
+    `MIN_DECISION_BUDGET_SECONDS`, at most `budget_seconds`), so the check costs a bounded
+    share of the run whatever the algorithm's speed.
 
     Uses `model`, or `params` (fitted on `fit_frame` when given)."""
 
@@ -90,6 +103,10 @@ class CausalityJob:
     horizon: int = DECISION_HORIZON
     budget_seconds: float = DECISION_BUDGET_SECONDS
     seed: int = 0
+    auto_decisions: bool = False
+    first_traded: int = 0
+    max_decisions: int = MAX_AUTO_DECISIONS
+    budget_fraction: float = 0.0
     limits: Limits | None = None
 
 
@@ -138,7 +155,9 @@ class CausalityResult:
     """`first_difference` is the first bar whose position changed when later bars were
     removed (None: causal at every checked truncation); `truncated_at` the truncation that
     showed it; `checked_bars` the sampled truncations; `decision_bars_checked` how many
-    decision bars were checked; `positions` the positions on the full frame."""
+    decision bars were checked, of `decision_changes` (the decision bars given, or the changes
+    the child found with `auto_decisions`); `positions` the positions on the full frame;
+    `predict_ms` the time of the full prediction alone, `check_ms` of the truncations."""
 
     first_difference: int | None
     first_difference_at: datetime | None
@@ -147,6 +166,9 @@ class CausalityResult:
     positions: FloatArray
     stats: RunStats
     decision_bars_checked: int = 0
+    decision_changes: int = 0
+    predict_ms: float = 0.0
+    check_ms: float = 0.0
 
     @property
     def causal(self) -> bool:

@@ -125,6 +125,11 @@ class JobHeader(BaseModel):
     horizon: int = Field(default=0, ge=0)
     budget_seconds: float = Field(default=0.0, ge=0)  # causality: time for decision bars
     seed: int = Field(default=0, ge=0)
+    auto_decisions: bool = False  # causality: the child picks the decision bars itself
+    first_traded: int = Field(default=0, ge=0)
+    max_decisions: int = Field(default=0, ge=0)
+    budget_fraction: float = Field(default=0.0, ge=0)  # causality: budget share of predict
+    min_budget_seconds: float = Field(default=0.0, ge=0)
     max_model_bytes: int = 0
 
 
@@ -186,6 +191,9 @@ class CausalityInfo(BaseModel):
     truncated_at: int | None = Field(default=None, ge=0)
     checked: list[int] = Field(default_factory=list, max_length=100_000)
     decisions_checked: int = Field(default=0, ge=0)
+    decisions_total: int = Field(default=0, ge=0)
+    predict_ms: float = Field(default=0.0, ge=0)
+    check_ms: float = Field(default=0.0, ge=0)
 
 
 class ReplyHeader(BaseModel):

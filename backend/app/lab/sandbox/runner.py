@@ -16,23 +16,21 @@ import mmap
 import os
 import pickle  # nosec B403
 import sys
-import time
 import traceback
 import types
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from app.lab.code_policy import DENIED_MODULES, attribute_refusal, import_refusal
+from app.lab.sandbox.causality import causality_check, positions_of
 from app.lab.sandbox.modules import PolicyError, module_view, safe_value
 from app.lab.sandbox.protocol import (
     MAX_MESSAGE_CHARS,
     MAX_OUTPUT_CHARS,
     MAX_TRACEBACK_CHARS,
     MODEL_MAGIC,
-    CausalityInfo,
     ErrorInfo,
     FloatArray,
     JobHeader,
@@ -44,11 +42,10 @@ from app.lab.sandbox.protocol import (
 )
 from app.lab.sdk.base import Algorithm
 from app.lab.sdk.params import ParameterError
-from app.lab.sdk.positions import PositionsError, check_positions
+from app.lab.sdk.positions import PositionsError
 
 FILENAME = "algorithm.py"
 USER_MODULE = "omc_user_algorithm"
-CAUSALITY_TOLERANCE = 1e-9
 
 # Builtins user code does not get at run time (the static check refuses them too).
 REMOVED_BUILTINS = (
@@ -304,10 +301,6 @@ def error_info(exc: BaseException, kind: str | None = None) -> ErrorInfo:
 # --- jobs -----------------------------------------------------------------------------------
 
 
-def _positions(algorithm: Algorithm, X: pd.DataFrame) -> FloatArray:
-    return check_positions(X, algorithm.predict(X))
-
-
 def _start(
     header: JobHeader, cls: type[Algorithm], model: bytes | None, fit_frame: pd.DataFrame | None
 ) -> Algorithm:
@@ -331,8 +324,8 @@ def execute(
         algorithm = _start(header, cls, model, fit_frame)
         if header.kind == "causality":
             assert X is not None
-            return _causality(header, algorithm, X)
-        arrays = [_positions(algorithm, X)] if X is not None else []
+            return causality_check(header, algorithm, X)
+        arrays = [positions_of(algorithm, X)] if X is not None else []
         blob = None
         if header.return_model:
             blob = dump_model(algorithm, header.code)
@@ -361,77 +354,11 @@ def _sweep(
             algorithm = cls(**params)
             if fit_frame is not None:
                 algorithm.fit(fit_frame)
-            arrays.append(_positions(algorithm, X))
+            arrays.append(positions_of(algorithm, X))
             entries.append(SweepEntry(ok=True))
         except Exception as exc:
             entries.append(SweepEntry(ok=False, error=error_info(exc)))
     return ReplyHeader(ok=True, bars=len(X), arrays=len(arrays), sweep=entries), arrays, None
-
-
-def _causality(
-    header: JobHeader, algorithm: Algorithm, X: pd.DataFrame
-) -> tuple[ReplyHeader, list[FloatArray], bytes | None]:
-    """Predict on the whole frame and on truncated frames (see `CausalityJob`); the first bar
-    whose position differs is where the algorithm looked ahead."""
-    full = _positions(copy.deepcopy(algorithm), X)
-    n = len(X)
-    first: int | None = None
-    where: int | None = None
-
-    def compare(part: FloatArray, reference: FloatArray, offset: int, bar: int) -> None:
-        nonlocal first, where
-        differ = np.flatnonzero(np.abs(part - reference) > CAUSALITY_TOLERANCE)
-        if differ.size and (first is None or offset + int(differ[0]) < first):
-            first, where = offset + int(differ[0]), bar
-
-    checked: list[int] = []
-    for bar in sorted(set(header.bars)):
-        if not 0 <= bar < n:
-            continue
-        compare(_positions(copy.deepcopy(algorithm), X.iloc[: bar + 1]), full[: bar + 1], 0, bar)
-        checked.append(bar)
-
-    # Groups in a random order, so that a job stopped by its time budget has checked a
-    # random subset rather than the earliest decisions.
-    groups = _decision_groups(header.decision_bars, n, max(header.window, 1))
-    order = np.random.default_rng(header.seed).permutation(len(groups)).tolist()
-    deadline = time.monotonic() + header.budget_seconds
-    decisions = 0
-    for g in order:
-        group = groups[g]
-        start = max(0, group[0] - header.window)
-        if first is not None and start >= first:
-            continue  # nothing here can come before the difference already found
-        if time.monotonic() > deadline:
-            break
-        end = min(n, group[-1] + 1 + header.horizon)
-        reference = (
-            full
-            if start == 0 and end == n
-            else _positions(copy.deepcopy(algorithm), X.iloc[start:end])
-        )
-        for bar in group:
-            if time.monotonic() > deadline:
-                break
-            decisions += 1
-            if bar + 1 < end:  # at the end of the frame there is no future to remove
-                part = _positions(copy.deepcopy(algorithm), X.iloc[start : bar + 1])
-                compare(part, reference[: bar + 1 - start], start, bar)
-    info = CausalityInfo(
-        first_difference=first, truncated_at=where, checked=checked, decisions_checked=decisions
-    )
-    return ReplyHeader(ok=True, bars=n, arrays=1, causality=info), [full], None
-
-
-def _decision_groups(bars: Iterable[int], n: int, span: int) -> list[list[int]]:
-    """Decision bars in order, grouped so that each group spans at most `span` bars."""
-    groups: list[list[int]] = []
-    for bar in sorted({b for b in bars if 0 <= b < n}):
-        if groups and bar - groups[-1][0] <= span:
-            groups[-1].append(bar)
-        else:
-            groups.append([bar])
-    return groups
 
 
 def child_main(job_fd: int, out_fd: int, walls: Mapping[str, str]) -> None:
@@ -466,7 +393,7 @@ def warm_up(sources: Iterable[str], frame: pd.DataFrame) -> None:
     for source in sources:
         cls = find_algorithm(load_user_module(source))
         algorithm = cls().fit(frame)
-        check_positions(frame, algorithm.predict(frame))
+        positions_of(algorithm, frame)
         blob = dump_model(algorithm, source)
         load_model(blob, source, cls).score(frame)
         copy.deepcopy(algorithm)
