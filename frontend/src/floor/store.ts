@@ -73,12 +73,25 @@ export function effectsOf(event: LiveEvent): { stale: FloorKey[]; notice: Notice
     case "alert": {
       const p = event.payload
       const breach = p.kind === "limit_breach"
-      // Order problems are told by the order's own event (rejected, unknown): no second toast.
+      // Order problems and limit breaches are told by their own events (order.rejected,
+      // order.unknown, risk.breach): the alert that repeats them makes no second toast.
       if (p.kind === "order_problem") return { stale: ["alerts"], notice: null }
+      if (breach) return { stale: ["alerts", "algorithms", "limits", "status"], notice: null }
       const severity = breach || p.severity === "critical" || p.severity === "error" ? "error" : p.severity === "warning" ? "warn" : "info"
       return { stale: ["alerts", ...(breach ? (["algorithms", "limits", "status"] as FloorKey[]) : [])], notice: { severity, summary: breach ? "Limit breached" : "Alert", detail: p.message } }
     }
     case "other":
+      if (name === "risk.breach") {
+        const p = event.payload
+        const message = typeof p.message === "string" && p.message ? p.message : `${String(p.limit ?? "A limit")} refused an order.`
+        return {
+          stale: ["algorithms", "deployments", "limits", "status", "orders"],
+          notice: { severity: "error", summary: `Limit breached${typeof p.coin === "string" ? `: ${p.coin}` : ""}`, detail: message },
+        }
+      }
+      if (name === "account.status" || name === "floor.emergency_stop") {
+        return { stale: ["algorithms", "deployments", "limits", "status", "orders", "positions", "summary"], notice: null }
+      }
       if (name.startsWith("reconciliation")) return { stale: ["reconciliation", "orders", "status"], notice: null }
       if (name.includes("limit")) return { stale: ["limits", "algorithms"], notice: null }
       return { stale: ["algorithms", "status"], notice: null }

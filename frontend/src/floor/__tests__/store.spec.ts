@@ -66,17 +66,49 @@ describe("floor store", () => {
     expect(s.prices.BTC!.ask).toBe("2")
   })
 
-  it("says a limit breach out loud and refreshes limits", () => {
+  it("says a limit breach out loud once and refreshes limits", () => {
     const s = store()
-    s.apply(ev(9, "alert", { alert_id: "a", kind: "limit_breach", key: "d1", message: "Daily loss limit reached", severity: "critical", count: 1, read: false }))
-    expect(notices[0]).toMatchObject({ severity: "error", summary: "Limit breached", detail: "Daily loss limit reached" })
+    s.apply(ev(9, "risk.breach", { scope: "deployment", deployment_id: "d1", limit: "daily_loss_aud", action: "halted", coin: "BTC", side: "buy", message: "Daily loss limit reached" }))
+    s.apply(ev(10, "alert", { alert_id: "a", kind: "limit_breach", key: "d1", message: "Daily loss limit reached", severity: "critical", count: 1, read: false }))
+    expect(notices).toEqual([{ severity: "error", summary: "Limit breached: BTC", detail: "Daily loss limit reached" }])
     vi.advanceTimersByTime(250)
     expect(invalidated).toContainEqual([...FLOOR_KEYS.alerts])
     expect(invalidated).toContainEqual([...FLOOR_KEYS.limits])
   })
 
-  it("refreshes reconciliation on its events, whatever their exact name", () => {
-    expect(effectsOf(ev(10, "reconciliation.break", { id: "b" })).stale).toContain("reconciliation")
+  it("tells other alerts by their severity", () => {
+    const s = store()
+    s.apply(ev(11, "alert", { alert_id: "b", kind: "drawdown", key: "d1", message: "Drawdown 12 %", severity: "warning", count: 1, read: false }))
+    expect(notices[0]).toMatchObject({ severity: "warn", summary: "Alert", detail: "Drawdown 12 %" })
+  })
+
+  it("connects through the socket, refetches what may have changed, and applies live events", () => {
+    const sent: string[] = []
+    let socket: { onopen: (() => void) | null; onmessage: ((e: { data: unknown }) => void) | null } | null = null
+    const s = useFloorStore()
+    s.connect(
+      { invalidate: (keys) => invalidated.push(...keys.map((k) => [...k])), notify: (n) => notices.push(n) },
+      {
+        url: "ws://x/api/v1/ws",
+        token: () => "jwt",
+        createSocket: () => {
+          const fake = { readyState: 1, onopen: null, onmessage: null, onclose: null, onerror: null, send: (d: string) => sent.push(d), close: () => undefined }
+          socket = fake
+          return fake
+        },
+      },
+    )
+    socket!.onopen!()
+    expect(JSON.parse(sent[0]!)).toEqual({ token: "jwt" })
+    socket!.onmessage!({ data: JSON.stringify({ type: "welcome", last_seq: 7 }) })
+    expect(s.connection).toBe("open")
+    vi.advanceTimersByTime(250)
+    expect(invalidated).toContainEqual([...FLOOR_KEYS.orders])
+    socket!.onmessage!({ data: JSON.stringify({ type: "event", seq: 8, kind: "fill", broadcast: false, created_at: "", payload: (fill(8) as { payload: object }).payload }) })
+    expect(s.fills).toHaveLength(1)
+    expect(notices[0]!.summary).toBe("Bought 0.01 BTC")
+    s.disconnect()
+    expect(s.connection).toBe("stopped")
   })
 })
 
