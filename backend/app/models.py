@@ -15,6 +15,7 @@ from app.auth.models import (
 from app.collector.models import CollectionRun, PriceData5Min, PriceRollup1h
 from app.credentials.models import CoinspotCredential, CredentialAuditLog
 from app.events.models import Event
+from app.floor.halts import DeploymentHalt, EmergencyStop
 from app.floor.ledger import ExecutionRun, Order, Position, Trade
 from app.floor.models import DeployedAlgorithm
 from app.floor.pnl.models import EquitySnapshot, PnlClosedLot, PnlOpenLot, PnlTotal
@@ -30,6 +31,8 @@ __all__ = [
     "AlertRulesRow",
     "AuditLog",
     "DeployedAlgorithm",
+    "DeploymentHalt",
+    "EmergencyStop",
     "EquitySnapshot",
     "PnlClosedLot",
     "PnlOpenLot",

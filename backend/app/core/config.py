@@ -184,6 +184,14 @@ class Settings(BaseSettings):
     FLOOR_PAPER_SLIPPAGE_BPS: Decimal = Field(default=Decimal("0"), ge=0, lt=10000)
     FLOOR_PAPER_FILL_RATIO: Decimal = Field(default=Decimal("1"), gt=0, le=1)
     FLOOR_PAPER_USE_BOOK_DEPTH: bool = False
+    # Emergency stop (app/floor/emergency.py): seconds one exchange call may take before it
+    # counts as not answered; attempts per cancel (the open orders are re-read before each
+    # retry; a flatten sell is never retried); seconds to wait for a running cycle to let go
+    # of its deployment (the halt itself never waits: see DEVELOPMENT.md "Emergency stop").
+    FLOOR_ESTOP_CALL_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0, le=120)
+    FLOOR_ESTOP_CANCEL_ATTEMPTS: int = Field(default=3, ge=1, le=10)
+    FLOOR_ESTOP_RETRY_BACKOFF_SECONDS: float = Field(default=0.5, ge=0, le=30)
+    FLOOR_ESTOP_LOCK_WAIT_SECONDS: float = Field(default=15.0, gt=0, le=300)
 
     # Live updates: how event notifications reach every app process ("postgres" =
     # LISTEN/NOTIFY, "redis" = Redis pub/sub at REDIS_URL), WebSocket heartbeat interval,

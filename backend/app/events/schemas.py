@@ -28,6 +28,7 @@ class EventKind(StrEnum):
     DEPLOYMENT_STATUS = "deployment.status"
     PNL_UPDATE = "pnl.update"
     ALERT = "alert"
+    EMERGENCY_STOP = "floor.emergency_stop"
 
 
 ORDER_KINDS = frozenset(k for k in EventKind if k.value.startswith("order."))

@@ -12,6 +12,8 @@ Rules:
   `deployable` when the last one stops. Every deployment and status change is audited with
   before/after in the same transaction.
 - `stopped` is final: a stopped deployment is not resumed (deploy again instead).
+- `halted` (an emergency stop) ends only by an explicit resume (-> `active`) or stop; either
+  removes the stop's halt marker in the same transaction.
 """
 
 import uuid
@@ -30,6 +32,7 @@ from app.credentials.validation import default_client_factory
 from app.events.schemas import DeploymentStatusEvent
 from app.events.service import publish_deployment_status
 from app.exchange.errors import ExchangeError
+from app.floor.halts import clear_halt
 from app.floor.models import RUNNING_STATUSES, DeployedAlgorithm, DeploymentMode, DeploymentStatus
 from app.floor.schemas import AvailableRelease, DeploymentPublic, DeployRequest
 from app.lab.algorithms.models import Algorithm, AlgorithmStatus
@@ -276,7 +279,19 @@ async def deploy(
 # Status moves a user may make through the registry (the safety layer adds its own).
 ALLOWED: dict[str, dict[str, set[str]]] = {
     "pause": {"from": {DeploymentStatus.ACTIVE.value}, "to": {DeploymentStatus.PAUSED.value}},
-    "resume": {"from": {DeploymentStatus.PAUSED.value}, "to": {DeploymentStatus.ACTIVE.value}},
+    "resume": {
+        "from": {DeploymentStatus.PAUSED.value, DeploymentStatus.HALTED.value},
+        "to": {DeploymentStatus.ACTIVE.value},
+    },
+    # The emergency stop (app/floor/emergency.py); resuming is the explicit `resume`.
+    "halt": {
+        "from": {
+            DeploymentStatus.ACTIVE.value,
+            DeploymentStatus.PAUSED.value,
+            DeploymentStatus.REDUCING.value,
+        },
+        "to": {DeploymentStatus.HALTED.value},
+    },
     "stop": {"from": set(RUNNING_STATUSES), "to": {DeploymentStatus.STOPPED.value}},
 }
 
@@ -302,6 +317,8 @@ def change_status(
         row.stopped_at = row.updated_at
     session.add(row)
     session.flush()
+    if row.status != DeploymentStatus.HALTED.value:  # an explicit action ends a stop's halt
+        clear_halt(session.connection(), row.id)
     moved = _sync_algorithm_status(session, row.algorithm_id)
     audit.record(
         session,

@@ -17,6 +17,9 @@ Rules:
 - Order-book orders (`execution_style = orderbook`) are followed inside the cycle, bounded
   by (`FLOOR_ORDERBOOK_MAX_REPRICES` + 1) x `FLOOR_ORDERBOOK_TIMEOUT_SECONDS`
   (`orderbook.execute_book_order`); one left open is followed up by the next cycle.
+- An emergency stop's halt marker is checked in the same transaction (and under the same
+  advisory lock) that commits `submitting`: a halted deployment's intent is cancelled, never
+  sent; a marker the stop could not apply yet is applied at the cycle's start or end.
 - Every cycle ends with its run record (targets, decisions, orders, timings, outcome).
 """
 
@@ -40,6 +43,7 @@ from app.core.config import settings
 from app.core.db import engine as default_engine
 from app.exchange.errors import ExchangeError, OrderStatusUnknownError, RateLimitError
 from app.floor.brokers import Broker, OrderRequest, fee_rate
+from app.floor.halts import apply_pending_halt, halt_reason, hold_send_lock
 from app.floor.ledger import ExecutionRun, Order, Position, RunStatus
 from app.floor.ledger import OrderStatus as S
 from app.floor.models import DeployedAlgorithm, DeploymentStatus
@@ -174,6 +178,11 @@ async def run_cycle(
         conn.begin()
         if not deployment_lock(conn, deployment_id):
             raise CycleRefused("busy", "a cycle of this deployment is running")
+        if apply_pending_halt(conn, deployment_id) is not None:  # an emergency stop's marker
+            conn.commit()  # publish it now: the events' lock is not held through a cycle
+            conn.begin()
+            if not deployment_lock(conn, deployment_id):
+                raise CycleRefused("busy", "a cycle of this deployment is running")
         with Session(db) as session:
             deployment = session.get(DeployedAlgorithm, deployment_id)
             if deployment is None:
@@ -196,6 +205,7 @@ async def run_cycle(
             ),
             {"b": bar, "id": deployment_id},
         )
+        apply_pending_halt(conn, deployment_id)  # a stop that came while this cycle ran
         conn.commit()
         return result
     finally:
@@ -422,11 +432,41 @@ def _mark(db: Engine, order_id: uuid.UUID, status: S, error: str | None = None) 
         return order
 
 
+def _begin_submitting(db: Engine, order_id: uuid.UUID, halt_check: bool) -> Order:
+    """`submitting`, or `cancelled` when an emergency stop halted the deployment: the check
+    and the commit hold the deployment's send lock (see app/floor/halts.py)."""
+    with Session(db) as session:
+        order = locked_order(session, order_id)
+        reason = None
+        if halt_check:
+            hold_send_lock(session.connection(), order.deployment_id)
+            reason = halt_reason(session.connection(), order.deployment_id)
+        if reason is not None:
+            transition(order, S.CANCELLED, error=f"not sent: {reason}")
+        else:
+            transition(order, S.SUBMITTING)
+        session.add(order)
+        session.commit()
+        session.refresh(order)
+        session.expunge(order)
+        return order
+
+
 async def send_order(
-    db: Engine, broker: Broker, order_id: uuid.UUID, request: OrderRequest, bar: datetime
+    db: Engine,
+    broker: Broker,
+    order_id: uuid.UUID,
+    request: OrderRequest,
+    bar: datetime | None,
+    *,
+    halt_check: bool = True,
 ) -> Order:
-    """Send a committed intent once and record what came back (see the module rules)."""
-    order = _mark(db, order_id, S.SUBMITTING)
+    """Send a committed intent once and record what came back (see the module rules).
+    `halt_check=False` only for the emergency stop's own flatten orders."""
+    order = _begin_submitting(db, order_id, halt_check)
+    if order.status == S.CANCELLED:
+        logger.warning("order not sent: deployment halted", extra={"order": str(order_id)})
+        return order
     attempts = 0
     while True:
         try:

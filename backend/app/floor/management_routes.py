@@ -5,8 +5,8 @@ beside the release's backtest, recent trades and the platform's status.
 Rules:
 - `{id}` in /floor/algorithms/{id} is a deployment id (one algorithm can run as several
   deployments); another user's is a 404.
-- activate = resume a paused deployment; pause = no new orders, positions kept; deactivate =
-  stop for good. Each goes through `deployments.change_status`, so each is audited.
+- activate = resume a paused or halted deployment; pause = no new orders, positions kept;
+  deactivate = stop for good, optionally flattening first (the emergency stop's wind-down). Each goes through `deployments.change_status`, so each is audited.
 - Parameter changes: we chose a **recorded override**, not a new release, and only where it
   cannot bypass the gate's evidence silently: a paper deployment of a rule algorithm, values
   checked against the release's declared parameter schema (types and bounds), the before and
@@ -21,16 +21,19 @@ from typing import Annotated, Any
 import numpy as np
 import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Query, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, func, select
 
 from app.api.deps import CurrentUser, SessionDep
 from app.api.errors import invalid
 from app.audit import service as audit
 from app.collector.scheduler import get_service as collector_service
-from app.floor import deployments
+from app.core.db import engine
+from app.floor import deployments, emergency
 from app.floor.deploy_routes import apply_status_change
 from app.floor.drift import drift_report
+from app.floor.emergency import FlattenReport
+from app.floor.emergency_routes import BrokerFactoryDep
 from app.floor.ledger import Order, Trade
 from app.floor.models import RUNNING_STATUSES, DeployedAlgorithm
 from app.floor.pnl import service as pnl
@@ -154,7 +157,7 @@ def activate(
     request: Request,
     body: StatusChange | None = None,
 ) -> DeploymentPublic:
-    """Resume deciding on a paused deployment."""
+    """Resume deciding on a paused deployment, or on one an emergency stop halted."""
     return apply_status_change(session, user, deployment_id, "resume", body, request)
 
 
@@ -172,19 +175,47 @@ def pause(
     return apply_status_change(session, user, deployment_id, "pause", body, request)
 
 
+class DeactivateRequest(StatusChange):
+    """The old body (`reason`) still works; `flatten` is new."""
+
+    flatten: bool = Field(
+        default=False, description="Cancel open orders and sell every position before stopping"
+    )
+
+
+class DeactivateResult(DeploymentPublic):
+    flatten: FlattenReport | None = Field(
+        default=None, description="What the flatten did, per order (only when asked for)"
+    )
+
+
 @router.post(
-    "/algorithms/{deployment_id}/deactivate", response_model=DeploymentPublic, responses=_CHANGE
+    "/algorithms/{deployment_id}/deactivate", response_model=DeactivateResult, responses=_CHANGE
 )
-def deactivate(
+async def deactivate(
     session: SessionDep,
     user: CurrentUser,
     deployment_id: uuid.UUID,
     request: Request,
-    body: StatusChange | None = None,
-) -> DeploymentPublic:
-    """Stop the deployment for good; its positions stay as they are (sell them with the
-    emergency stop's flatten, or by hand)."""
-    return apply_status_change(session, user, deployment_id, "stop", body, request)
+    broker_factory: BrokerFactoryDep,
+    body: DeactivateRequest | None = None,
+) -> DeactivateResult:
+    """Stop the deployment for good. Without `flatten` its positions stay as they are. With
+    `flatten: true` its open orders are cancelled and its positions sold at market first (the
+    emergency stop's wind-down); it is stopped only when all of that was confirmed, otherwise
+    it is left `halted` and `flatten.not_confirmed` says what is missing."""
+    if body is None or not body.flatten:
+        row = apply_status_change(session, user, deployment_id, "stop", body, request)
+        return DeactivateResult(**row.model_dump())
+    try:
+        dep, report = await emergency.deactivate_with_flatten(
+            session, user.id, deployment_id, body.reason, broker_factory, request, engine
+        )
+    except deployments.NotFoundError as error:
+        raise HTTPException(404, str(error)) from None
+    except deployments.ConflictError as error:
+        raise HTTPException(409, str(error)) from None
+    return DeactivateResult(**deployments.public(dep).model_dump(), flatten=report)
 
 
 @router.put(

@@ -1088,6 +1088,106 @@ export type DailySummaryRule = {
 };
 
 /**
+ * DeactivateRequest
+ *
+ * The old body (`reason`) still works; `flatten` is new.
+ */
+export type DeactivateRequest = {
+    /**
+     * Reason
+     */
+    reason?: string | null;
+    /**
+     * Flatten
+     *
+     * Cancel open orders and sell every position before stopping
+     */
+    flatten?: boolean;
+};
+
+/**
+ * DeactivateResult
+ */
+export type DeactivateResult = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Release Id
+     */
+    release_id: string;
+    /**
+     * Algorithm Id
+     */
+    algorithm_id: string;
+    /**
+     * Name
+     */
+    name: string;
+    mode: DeploymentMode;
+    status: DeploymentStatus;
+    /**
+     * Capital
+     */
+    capital: string;
+    /**
+     * Coins
+     */
+    coins: Array<string>;
+    /**
+     * Allocation
+     */
+    allocation: {
+        [key: string]: string;
+    };
+    /**
+     * Schedule Bars
+     */
+    schedule_bars: number;
+    /**
+     * Execution Style
+     */
+    execution_style: string;
+    /**
+     * Risk Limits
+     */
+    risk_limits: {
+        [key: string]: unknown;
+    };
+    /**
+     * Parameters
+     */
+    parameters: {
+        [key: string]: unknown;
+    };
+    /**
+     * Acknowledged Real Money
+     */
+    acknowledged_real_money: boolean;
+    /**
+     * Status Reason
+     */
+    status_reason: string | null;
+    /**
+     * Deployed At
+     */
+    deployed_at: string;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+    /**
+     * Stopped At
+     */
+    stopped_at: string | null;
+    /**
+     * What the flatten did, per order (only when asked for)
+     */
+    flatten?: FlattenReport | null;
+};
+
+/**
  * DeployRequest
  */
 export type DeployRequest = {
@@ -1131,6 +1231,40 @@ export type DeployRequest = {
      * Live only: you confirm this deployment trades real money
      */
     acknowledge_real_money?: boolean;
+};
+
+/**
+ * DeploymentHalted
+ */
+export type DeploymentHalted = {
+    /**
+     * Deployment Id
+     */
+    deployment_id: string;
+    /**
+     * User Id
+     */
+    user_id: string;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Mode
+     */
+    mode: string;
+    /**
+     * Previous Status
+     */
+    previous_status: string;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Detail
+     */
+    detail: string;
 };
 
 /**
@@ -1362,6 +1496,90 @@ export type DriftRuleOutput = {
 };
 
 /**
+ * EmergencyStopReport
+ */
+export type EmergencyStopReport = {
+    /**
+     * Stop Id
+     */
+    stop_id: string;
+    /**
+     * Scope
+     */
+    scope: string;
+    /**
+     * Flatten
+     */
+    flatten: boolean;
+    /**
+     * Reason
+     */
+    reason: string | null;
+    /**
+     * Started At
+     */
+    started_at: string;
+    /**
+     * Finished At
+     */
+    finished_at: string;
+    /**
+     * Deployments
+     */
+    deployments: Array<DeploymentHalted>;
+    /**
+     * Actions
+     */
+    actions: Array<OrderAction>;
+    /**
+     * Confirmed
+     */
+    confirmed: number;
+    /**
+     * Unconfirmed
+     */
+    unconfirmed: number;
+    /**
+     * Failed
+     */
+    failed: number;
+    /**
+     * Complete
+     */
+    complete: boolean;
+    /**
+     * Not Confirmed
+     */
+    not_confirmed: Array<string>;
+    /**
+     * Summary
+     */
+    summary: string;
+};
+
+/**
+ * EmergencyStopRequest
+ */
+export type EmergencyStopRequest = {
+    /**
+     * Scope
+     *
+     * mine: your deployments; everyone: all (superusers only)
+     */
+    scope?: 'mine' | 'everyone';
+    /**
+     * Flatten
+     *
+     * Also sell every position at market
+     */
+    flatten?: boolean;
+    /**
+     * Reason
+     */
+    reason?: string | null;
+};
+
+/**
  * EquityHistory
  */
 export type EquityHistory = {
@@ -1472,7 +1690,7 @@ export type ErrorMessage = {
 /**
  * EventKind
  */
-export type EventKind = 'price.update' | 'order.created' | 'order.submitted' | 'order.open' | 'order.partially_filled' | 'order.filled' | 'order.cancelled' | 'order.rejected' | 'order.unknown' | 'fill' | 'deployment.status' | 'pnl.update' | 'alert';
+export type EventKind = 'price.update' | 'order.created' | 'order.submitted' | 'order.open' | 'order.partially_filled' | 'order.filled' | 'order.cancelled' | 'order.rejected' | 'order.unknown' | 'fill' | 'deployment.status' | 'pnl.update' | 'alert' | 'floor.emergency_stop';
 
 /**
  * EventPublic
@@ -1632,6 +1850,28 @@ export type FlagCriterionUpdate = {
      * Required
      */
     required?: boolean | null;
+};
+
+/**
+ * FlattenReport
+ */
+export type FlattenReport = {
+    /**
+     * Actions
+     */
+    actions: Array<OrderAction>;
+    /**
+     * Complete
+     */
+    complete: boolean;
+    /**
+     * Not Confirmed
+     */
+    not_confirmed: Array<string>;
+    /**
+     * Summary
+     */
+    summary: string;
 };
 
 /**
@@ -1914,6 +2154,40 @@ export type OhlcBar = {
      * Bars
      */
     bars: number;
+};
+
+/**
+ * OrderAction
+ */
+export type OrderAction = {
+    /**
+     * Order Id
+     */
+    order_id: string | null;
+    /**
+     * Deployment Id
+     */
+    deployment_id: string;
+    /**
+     * Coin
+     */
+    coin: string;
+    /**
+     * Side
+     */
+    side: string;
+    /**
+     * Action
+     */
+    action: 'cancel' | 'flatten';
+    /**
+     * Outcome
+     */
+    outcome: 'confirmed' | 'failed' | 'unconfirmed';
+    /**
+     * Detail
+     */
+    detail: string;
 };
 
 /**
@@ -8331,7 +8605,7 @@ export type FloorDeactivateData = {
     /**
      * Body
      */
-    body?: StatusChange | null;
+    body?: DeactivateRequest | null;
     path: {
         /**
          * Deployment Id
@@ -8371,7 +8645,7 @@ export type FloorDeactivateResponses = {
     /**
      * Successful Response
      */
-    200: DeploymentPublic;
+    200: DeactivateResult;
 };
 
 export type FloorDeactivateResponse = FloorDeactivateResponses[keyof FloorDeactivateResponses];
@@ -8589,6 +8863,39 @@ export type FloorFloorStatusResponses = {
 };
 
 export type FloorFloorStatusResponse = FloorFloorStatusResponses[keyof FloorFloorStatusResponses];
+
+export type FloorEmergencyStopData = {
+    body: EmergencyStopRequest;
+    path?: never;
+    query?: never;
+    url: '/api/v1/floor/emergency-stop';
+};
+
+export type FloorEmergencyStopErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Scope `everyone` needs a superuser
+     */
+    403: ErrorMessage;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type FloorEmergencyStopError = FloorEmergencyStopErrors[keyof FloorEmergencyStopErrors];
+
+export type FloorEmergencyStopResponses = {
+    /**
+     * Successful Response
+     */
+    200: EmergencyStopReport;
+};
+
+export type FloorEmergencyStopResponse = FloorEmergencyStopResponses[keyof FloorEmergencyStopResponses];
 
 export type EventsListEventsData = {
     body?: never;
