@@ -1,6 +1,6 @@
 import { expect, test, type Page } from "@playwright/test"
 
-import { Api, holdThenFlat, login, movePrice, runCycle, simulator } from "./helpers/floor"
+import { Api, holdFlatHold, login, movePrice, runCycle, simulator } from "./helpers/floor"
 import { Authenticator, signUp } from "./helpers/totp"
 
 // The Floor journeys against the real backend and the Coinspot simulator that
@@ -80,7 +80,7 @@ test("paper: template → backtest → promote → deploy; fills and P&L arrive 
   const run = await api.call<{ coins: string[] }>("GET", `/lab/backtest/${backtestId}`)
   const coin = run.coins[0]!
   const trades = await api.call<{ data: Array<{ time: string; side: string; coin: string }> }>("GET", `/lab/backtest/${backtestId}/trades?limit=500`)
-  const bars = holdThenFlat(trades.data.filter((t) => t.coin === coin))
+  const bars = holdFlatHold(trades.data.filter((t) => t.coin === coin))
 
   // Promote and deploy on paper (through the API until the Lab's promote and deploy pages land).
   await relaxPolicy(api)
@@ -128,11 +128,15 @@ test("paper: template → backtest → promote → deploy; fills and P&L arrive 
   await expect(page.getByTestId("account-pnl-total")).toHaveClass(/gain/)
   await shots(page, "floor-dashboard")
 
-  // A bar where the algorithm is flat: the coin is sold, and the trade history has both.
+  // A bar where the algorithm is flat: the coin is sold; then one where it holds again.
   const second = await runCycle(deployment.id, bars.flat)
   expect(second.orders).toHaveLength(1)
   await expect(tradeRows).toHaveCount(2)
   await expect(tradeRows.first()).toContainText("sell")
+  const third = await runCycle(deployment.id, bars.again)
+  expect(third.orders).toHaveLength(1)
+  await expect(tradeRows).toHaveCount(3)
+  await expect(tradeRows.first()).toContainText("buy")
   await page.getByTestId("filter-side").click()
   await page.getByRole("option", { name: "sell" }).click()
   await expect(tradeRows).toHaveCount(1)
@@ -143,7 +147,7 @@ test("paper: template → backtest → promote → deploy; fills and P&L arrive 
   await expect(card.getByTestId("deployment-status")).toHaveText("paused")
   await expect(card.getByTestId("deployment-activate")).toBeVisible()
 
-  // Emergency stop: it says what it will do, then what it did.
+  // Emergency stop with flatten: it says what it will do, then what it did.
   await page.getByTestId("emergency-stop").click()
   await expect(page.getByTestId("estop-promises")).toContainText("your 1 running deployment")
   await expect(page.getByTestId("estop-promises")).toContainText("Keep the coins held")
@@ -152,9 +156,14 @@ test("paper: template → backtest → promote → deploy; fills and P&L arrive 
   await page.getByTestId("estop-reason").fill("E2E drill")
   await page.getByTestId("estop-confirm").click()
   await expect(page.getByTestId("estop-summary")).toContainText("1 deployment halted")
+  await expect(page.getByTestId("estop-halted")).toContainText("E2E paper")
+  await expect(page.getByTestId("estop-order-confirmed")).toContainText(`flatten sell ${coin}`)
+  await expect(page.getByTestId("estop-attention")).toHaveCount(0)
   await page.screenshot({ path: "test-results/screenshots/floor-emergency-stop-report.png" })
   await page.getByTestId("estop-close").click()
   await expect(card.getByTestId("deployment-status")).toHaveText("halted")
+  await expect(tradeRows).toHaveCount(2) // the filter still shows sells: the flatten sale is the second
+  await expect(page.getByTestId("positions-empty")).toBeVisible()
   await expectNoReload(page)
   await shots(page, "floor-halted")
 
@@ -175,7 +184,7 @@ test("live on the simulator: an order left unknown by a fault is shown, then its
   const run = await api.call<{ coins: string[] }>("GET", `/lab/backtest/${backtestId}`)
   const coin = run.coins[0]!
   const trades = await api.call<{ data: Array<{ time: string; side: string; coin: string }> }>("GET", `/lab/backtest/${backtestId}/trades?limit=500`)
-  const bars = holdThenFlat(trades.data.filter((t) => t.coin === coin))
+  const bars = holdFlatHold(trades.data.filter((t) => t.coin === coin))
 
   const setup = await api.call<{ secret: string }>("POST", "/security/two-factor/setup")
   const authenticator = new Authenticator(setup.secret)

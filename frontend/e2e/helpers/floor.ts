@@ -68,16 +68,17 @@ export async function login(page: Page, email: string, password: string): Promis
 }
 
 /**
- * Bars at which a backtest held the coin and at which it was flat again: the middle of its
- * first long holding, and the middle of the flat stretch after it (decision bars, 5 minutes).
+ * Decision bars (5 minutes) from a backtest's trades: the middle of a holding (`hold`), of the
+ * flat stretch after it (`flat`) and of the next holding (`again`), each at least 30 minutes.
  */
-export function holdThenFlat(trades: Array<{ time: string; side: string }>): { hold: string; flat: string } {
+export function holdFlatHold(trades: Array<{ time: string; side: string }>): { hold: string; flat: string; again: string } {
   const bar = (ms: number) => new Date(Math.floor(ms / 300_000) * 300_000).toISOString()
-  for (let i = 0; i + 2 < trades.length; i++) {
-    const [buy, sell, next] = [trades[i]!, trades[i + 1]!, trades[i + 2]!]
-    if (buy.side !== "buy" || sell.side !== "sell" || next.side !== "buy") continue
-    const [b, s, n] = [Date.parse(buy.time), Date.parse(sell.time), Date.parse(next.time)]
-    if (s - b >= 30 * 60_000 && n - s >= 30 * 60_000) return { hold: bar((b + s) / 2), flat: bar((s + n) / 2) }
+  const long = (a: number, b: number) => b - a >= 30 * 60_000
+  for (let i = 0; i + 3 < trades.length; i++) {
+    const [t0, t1, t2, t3] = [trades[i]!, trades[i + 1]!, trades[i + 2]!, trades[i + 3]!]
+    if (t0.side !== "buy" || t1.side !== "sell" || t2.side !== "buy" || t3.side !== "sell") continue
+    const [a, b, c, d] = [t0, t1, t2, t3].map((t) => Date.parse(t.time)) as [number, number, number, number]
+    if (long(a, b) && long(b, c) && long(c, d)) return { hold: bar((a + b) / 2), flat: bar((b + c) / 2), again: bar((c + d) / 2) }
   }
-  throw new Error("the backtest has no buy-sell-buy with long enough stretches")
+  throw new Error("the backtest has no buy-sell-buy-sell with long enough stretches")
 }
