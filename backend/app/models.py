@@ -19,6 +19,12 @@ from app.floor.halts import DeploymentHalt, EmergencyStop
 from app.floor.ledger import ExecutionRun, Order, Position, Trade
 from app.floor.models import DeployedAlgorithm
 from app.floor.pnl.models import EquitySnapshot, PnlClosedLot, PnlOpenLot, PnlTotal
+from app.floor.reconciliation.models import (
+    ReconciliationAccount,
+    ReconciliationBreak,
+    ReconciliationRun,
+)
+from app.floor.risk.state import FloorAccount
 from app.lab.algorithms.models import Algorithm, AlgorithmVersion
 from app.lab.backtests.models import BacktestRun, ParameterSweep
 from app.lab.releases.models import PromotionPolicyRow, Release, ReleaseArtefact
@@ -34,9 +40,13 @@ __all__ = [
     "DeploymentHalt",
     "EmergencyStop",
     "EquitySnapshot",
+    "FloorAccount",
     "PnlClosedLot",
     "PnlOpenLot",
     "PnlTotal",
+    "ReconciliationAccount",
+    "ReconciliationBreak",
+    "ReconciliationRun",
     "ExecutionRun",
     "Order",
     "Position",

@@ -21,10 +21,12 @@ from app.users import routes as users_routes
 
 # isort: split
 # After the Lab's hooks: the executor starts after the sandbox pool and stops before it.
-from app.floor import emergency_routes, management_routes
+from app.floor import emergency_routes, limits_routes, management_routes
 from app.floor import execution_routes as floor_execution_routes
 from app.floor import service as floor_service  # noqa: F401 - registers start/stop hooks
 from app.floor.pnl import routes as pnl_routes
+from app.floor.reconciliation import lifecycle as reconciliation_lifecycle  # noqa: F401 - hooks
+from app.floor.reconciliation import routes as reconciliation_routes
 
 api_router = APIRouter()
 api_router.include_router(login_routes.router)
@@ -43,5 +45,7 @@ api_router.include_router(floor_execution_routes.router)
 api_router.include_router(pnl_routes.router)
 api_router.include_router(management_routes.router)
 api_router.include_router(emergency_routes.router)
+api_router.include_router(limits_routes.router)
+api_router.include_router(reconciliation_routes.router)
 api_router.include_router(events_routes.router)
 api_router.include_router(alerts_routes.router)

@@ -192,6 +192,18 @@ class Settings(BaseSettings):
     FLOOR_ESTOP_CANCEL_ATTEMPTS: int = Field(default=3, ge=1, le=10)
     FLOOR_ESTOP_RETRY_BACKOFF_SECONDS: float = Field(default=0.5, ge=0, le=30)
     FLOOR_ESTOP_LOCK_WAIT_SECONDS: float = Field(default=15.0, gt=0, le=300)
+    # Risk engine (app/floor/risk): the price-guard defaults a new deployment's limits get
+    # (quote age in seconds; bid/ask move from the previous collected bar and (ask-bid)/mid
+    # as fractions), and how old that previous bar may be for the jump guard to use it.
+    FLOOR_RISK_MAX_PRICE_AGE_SECONDS: int = Field(default=600, ge=1, le=86400)
+    FLOOR_RISK_MAX_PRICE_JUMP_FRACTION: Decimal = Field(default=Decimal("0.2"), gt=0, le=10)
+    FLOOR_RISK_MAX_SPREAD_FRACTION: Decimal = Field(default=Decimal("0.05"), gt=0, le=1)
+    FLOOR_RISK_PREVIOUS_BAR_MAX_AGE_SECONDS: int = Field(default=3600, ge=300, le=86400)
+    # Reconciliation with Coinspot (app/floor/reconciliation): runs at start-up and then
+    # every this many seconds for each account with a running live deployment (0 = only on
+    # demand); a run waits at most FLOOR_RECONCILE_LOCK_WAIT_SECONDS for a running cycle.
+    FLOOR_RECONCILE_INTERVAL_SECONDS: float = Field(default=300.0, ge=0, le=86400)
+    FLOOR_RECONCILE_LOCK_WAIT_SECONDS: float = Field(default=10.0, gt=0, le=600)
 
     # Live updates: how event notifications reach every app process ("postgres" =
     # LISTEN/NOTIFY, "redis" = Redis pub/sub at REDIS_URL), WebSocket heartbeat interval,

@@ -26,9 +26,12 @@ class EventKind(StrEnum):
     ORDER_UNKNOWN = "order.unknown"
     FILL = "fill"
     DEPLOYMENT_STATUS = "deployment.status"
+    ACCOUNT_STATUS = "account.status"
+    RISK_BREACH = "risk.breach"
     PNL_UPDATE = "pnl.update"
     ALERT = "alert"
     EMERGENCY_STOP = "floor.emergency_stop"
+    RECONCILIATION_BREAK = "reconciliation.break"
 
 
 ORDER_KINDS = frozenset(k for k in EventKind if k.value.startswith("order."))
@@ -81,6 +84,32 @@ class DeploymentStatusEvent(_Payload):
     reason: str | None = None
 
 
+class AccountStatusEvent(_Payload):
+    """The Floor account's trading state (the user's live deployments together)."""
+
+    status: str
+    previous: str | None = None
+    reason: str | None = None
+
+
+class RiskBreachEvent(_Payload):
+    """An order the risk engine refused, the limit and the numbers, and what it did."""
+
+    scope: str = Field(pattern="^(deployment|account)$")
+    deployment_id: uuid.UUID
+    limit: str
+    action: str
+    value: Decimal
+    threshold: Decimal
+    coin: str
+    side: str = Field(pattern="^(buy|sell)$")
+    notional: Decimal
+    state_before: str
+    state_after: str
+    message: str
+    figures: dict[str, str] = {}
+
+
 class PnlUpdate(_Payload):
     deployment_id: uuid.UUID | None = None
     realised: Decimal
@@ -98,6 +127,17 @@ class AlertEvent(_Payload):
     severity: str
     count: int
     read: bool
+
+
+class ReconciliationBreakEvent(_Payload):
+    break_id: uuid.UUID
+    kind: str
+    coin: str | None = None
+    status: str
+    blocking: bool
+    ours: Decimal | None = None
+    theirs: Decimal | None = None
+    message: str
 
 
 class EventPublic(BaseModel):

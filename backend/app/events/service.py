@@ -28,6 +28,7 @@ from app.core.config import settings
 from app.events.models import Event, utcnow
 from app.events.schemas import (
     ORDER_KINDS,
+    AccountStatusEvent,
     AlertEvent,
     DeploymentStatusEvent,
     EventKind,
@@ -36,6 +37,8 @@ from app.events.schemas import (
     OrderEvent,
     PnlUpdate,
     PriceUpdate,
+    ReconciliationBreakEvent,
+    RiskBreachEvent,
 )
 
 CHANNEL = "omc_events"
@@ -141,12 +144,28 @@ def publish_deployment_status(
     return publish(session, user_id, EventKind.DEPLOYMENT_STATUS, _dump(change))
 
 
+def publish_account_status(
+    session: Session, user_id: uuid.UUID, change: AccountStatusEvent
+) -> Event:
+    return publish(session, user_id, EventKind.ACCOUNT_STATUS, _dump(change))
+
+
+def publish_risk_breach(session: Session, user_id: uuid.UUID, breach: RiskBreachEvent) -> Event:
+    return publish(session, user_id, EventKind.RISK_BREACH, _dump(breach))
+
+
 def publish_pnl(session: Session, user_id: uuid.UUID, pnl: PnlUpdate) -> Event:
     return publish(session, user_id, EventKind.PNL_UPDATE, _dump(pnl))
 
 
 def publish_alert(session: Session, user_id: uuid.UUID, alert: AlertEvent) -> Event:
     return publish(session, user_id, EventKind.ALERT, _dump(alert))
+
+
+def publish_reconciliation_break(
+    session: Session, user_id: uuid.UUID, item: ReconciliationBreakEvent
+) -> Event:
+    return publish(session, user_id, EventKind.RECONCILIATION_BREAK, _dump(item))
 
 
 def visible_to(user_id: uuid.UUID) -> Any:

@@ -11,9 +11,10 @@ Rules:
 - The algorithm is `deployed` while any deployment of it is not stopped, and goes back to
   `deployable` when the last one stops. Every deployment and status change is audited with
   before/after in the same transaction.
-- `stopped` is final: a stopped deployment is not resumed (deploy again instead).
-- `halted` (an emergency stop) ends only by an explicit resume (-> `active`) or stop; either
-  removes the stop's halt marker in the same transaction.
+- `stopped` is final: a stopped deployment is not resumed (deploy again instead). `resume`
+  also brings a deployment back from the risk engine's `reducing` and `halted`.
+- `halted` by an emergency stop ends only by an explicit resume (-> `active`) or stop;
+  either removes the stop's halt marker in the same transaction.
 """
 
 import uuid
@@ -279,8 +280,13 @@ async def deploy(
 # Status moves a user may make through the registry (the safety layer adds its own).
 ALLOWED: dict[str, dict[str, set[str]]] = {
     "pause": {"from": {DeploymentStatus.ACTIVE.value}, "to": {DeploymentStatus.PAUSED.value}},
+    # Also the explicit way back from the risk engine's `reducing` and `halted`.
     "resume": {
-        "from": {DeploymentStatus.PAUSED.value, DeploymentStatus.HALTED.value},
+        "from": {
+            DeploymentStatus.PAUSED.value,
+            DeploymentStatus.REDUCING.value,
+            DeploymentStatus.HALTED.value,
+        },
         "to": {DeploymentStatus.ACTIVE.value},
     },
     # The emergency stop (app/floor/emergency.py); resuming is the explicit `resume`.

@@ -49,8 +49,9 @@ from app.floor.ledger import OrderStatus as S
 from app.floor.models import DeployedAlgorithm, DeploymentStatus
 from app.floor.orderbook import ORDERBOOK, execute_book_order, order_terms
 from app.floor.orders import locked_order, pending_coins, transition
+from app.floor.reconciliation.gate import blocking_reason
 from app.floor.resolver import exchange_fills, recover_orphans, resolve_deployment, settle_placed
-from app.floor.risk import check_order
+from app.floor.risk import OrderContext, bind_cycle, check_order
 from app.floor.signals import CoinTarget, compute_targets
 from app.lab.engine.fills import rebalance
 from app.lab.releases.models import Release
@@ -195,9 +196,10 @@ async def run_cycle(
         run_id = _start_run(db, deployment, bar, trigger)
         if run_id is None:
             raise CycleRefused("decided", f"bar {bar.isoformat()} was decided already")
-        result = await _cycle(
-            db, deployment, release, bar, run_id, pool, broker_factory, resolve_now
-        )
+        with bind_cycle(conn):  # a risk breach writes the status under this cycle's lock
+            result = await _cycle(
+                db, deployment, release, bar, run_id, pool, broker_factory, resolve_now
+            )
         conn.execute(
             sa.text(
                 "UPDATE deployed_algorithms SET last_run_bar = GREATEST(coalesce(last_run_bar, :b),"
@@ -359,10 +361,12 @@ async def _decide_coin(
             "action": "skipped_below_minimum",
             "detail": "below the minimum at Coinspot's precision",
         }
+    if broker.mode == "live" and (held := blocking_reason(db, deployment.user_id)):
+        return {**record, "action": "refused", "detail": held}
     balances = await broker.balances() if broker.mode == "live" else None
-    risk = check_order(deployment, position, request, balances)
+    risk = check_order(OrderContext(db, deployment, position, request, quote, bar, balances))
     if not risk.allowed:
-        return {**record, "action": "refused", "detail": risk.reason}
+        return {**record, "action": "refused", "detail": risk.reason, "limit": risk.limit}
     order = _create_intent(db, deployment, request, target, bar, run_id)
     order_ids.append(str(order.id))
     timings.setdefault("first_send_ms", _ms(started))

@@ -5,8 +5,9 @@ beside the release's backtest, recent trades and the platform's status.
 Rules:
 - `{id}` in /floor/algorithms/{id} is a deployment id (one algorithm can run as several
   deployments); another user's is a 404.
-- activate = resume a paused or halted deployment; pause = no new orders, positions kept;
-  deactivate = stop for good, optionally flattening first (the emergency stop's wind-down). Each goes through `deployments.change_status`, so each is audited.
+- activate = resume a paused, reducing or halted deployment; pause = no new orders,
+  positions kept; deactivate = stop for good, optionally flattening first (the emergency
+  stop's wind-down). Each goes through `deployments.change_status`, so each is audited.
 - Parameter changes: we chose a **recorded override**, not a new release, and only where it
   cannot bypass the gate's evidence silently: a paper deployment of a rule algorithm, values
   checked against the release's declared parameter schema (types and bounds), the before and
@@ -157,7 +158,8 @@ def activate(
     request: Request,
     body: StatusChange | None = None,
 ) -> DeploymentPublic:
-    """Resume deciding on a paused deployment, or on one an emergency stop halted."""
+    """Back to `active` from `paused`, from the risk engine's `reducing` / `halted` or from an
+    emergency stop's halt (audited; a limit still breached moves it again on the next order)."""
     return apply_status_change(session, user, deployment_id, "resume", body, request)
 
 

@@ -52,7 +52,7 @@ from app.floor.orders import (
     settle_status,
     transition,
 )
-from app.floor.risk import check_order
+from app.floor.risk import OrderContext, check_order
 
 logger = logging.getLogger(__name__)
 
@@ -310,7 +310,12 @@ def _reprice_intent(engine: Engine, previous: Order, request: OrderRequest, n: i
 
 
 async def _next_request(
-    engine: Engine, broker: Broker, order: Order, first_rate: Decimal, minimum: Decimal
+    engine: Engine,
+    broker: Broker,
+    order: Order,
+    first_rate: Decimal,
+    minimum: Decimal,
+    bar: datetime,
 ) -> OrderRequest | str:
     """The re-price of `order`'s unfilled rest, or why there is none."""
     remaining = order.requested_quantity - order.filled_quantity
@@ -338,7 +343,7 @@ async def _next_request(
     deployment = _fresh_deployment(engine, order.deployment_id)
     position = _position(engine, order.deployment_id, order.coin)
     balances = await broker.balances() if broker.mode == "live" else None
-    risk = check_order(deployment, position, request, balances)
+    risk = check_order(OrderContext(engine, deployment, position, request, quote, bar, balances))
     if not risk.allowed:
         return f"re-price refused: {risk.reason}"
     return request
@@ -378,7 +383,7 @@ async def execute_book_order(
             outcome.detail = f"timed out after {outcome.reprices} re-price(s): gave up"
             break
         try:
-            following = await _next_request(engine, broker, order, first_rate, minimum)
+            following = await _next_request(engine, broker, order, first_rate, minimum, bar)
         except ExchangeError as exc:
             following = f"re-price not possible: {exc}"
         if isinstance(following, str):

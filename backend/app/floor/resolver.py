@@ -11,6 +11,8 @@ Rules:
   A match books the fill (source `reconciliation`) and settles the order; no match while
   the order is younger than `FLOOR_RESOLVE_GRACE_SECONDS` leaves it `unknown`; no match
   after that makes it `cancelled` ("not found at the exchange").
+- A trade booked from the placement's answer alone (the history was unreadable) claims its
+  exchange fill before any matching, so that fill is never booked for another order.
 - Paper orders are our own records: a paper order left `submitting` was not filled.
 - Until an order is settled its deployment places no new order on that coin
   (`orders.pending_coins`).
@@ -30,7 +32,7 @@ from sqlmodel import Session, col, select
 
 from app.core.config import settings
 from app.floor.brokers import Broker, ExchangeFill, PlaceResult, fee_rate
-from app.floor.ledger import Order, TradeSource
+from app.floor.ledger import Order, Trade, TradeSource
 from app.floor.ledger import OrderStatus as S
 from app.floor.orderbook import ORDERBOOK, resolve_book_order, settle_stale
 from app.floor.orders import (
@@ -187,6 +189,7 @@ async def resolve_unknown(
         order = locked_order(session, order_id)
         if order.status != S.UNKNOWN:
             return order
+        claim_estimated(session, order.user_id, history)
         taken = claimed_keys(session, order.user_id, [f.match_key for f in history])
         matches = _candidates(history, order, taken, None)
         if matches:
@@ -227,6 +230,40 @@ async def resolve_unknown(
         if moment - sent < timedelta(seconds=settings.FLOOR_RESOLVE_GRACE_SECONDS):
             return order
     return _close_unfound(engine, order_id, "not found at the exchange")
+
+
+def claim_estimated(session: Session, user_id: uuid.UUID, fills: Sequence[ExchangeFill]) -> int:
+    """Give trades booked from an answer alone (the history was unreadable: no exchange key)
+    the key of their exchange fill (same coin, side, amount and AUD total), so that fill is
+    never matched to another order. Returns how many were claimed; the caller commits."""
+    estimated = session.exec(
+        select(Trade).where(
+            col(Trade.user_id) == user_id,
+            col(Trade.match_key).is_(None),
+            col(Trade.source) != TradeSource.PAPER.value,
+        )
+    ).all()
+    if not estimated:
+        return 0
+    taken = claimed_keys(session, user_id, [f.match_key for f in fills])
+    claimed = 0
+    for trade in estimated:
+        for fill in fills:
+            if fill.match_key in taken or fill.coin.upper() != trade.coin.upper():
+                continue
+            if (fill.side, fill.amount, fill.aud_total) != (
+                trade.side,
+                trade.quantity,
+                trade.total_aud,
+            ):
+                continue
+            trade.match_key = fill.match_key
+            taken.add(fill.match_key)
+            session.add(trade)
+            claimed += 1
+            break
+    session.flush()
+    return claimed
 
 
 def _close_unfound(engine: Engine, order_id: uuid.UUID, why: str) -> Order:

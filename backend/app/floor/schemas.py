@@ -2,16 +2,18 @@
 
 Rules: money is Decimal (capital with at most 2 decimals, as Coinspot keeps AUD);
 allocation fractions are Decimals in [0, 1] summing to at most 1, one per deployed coin;
-every risk limit is optional (None = not enforced) and bounded when given.
+every risk limit is optional (None = not enforced) and bounded when given; a breach action
+override names a known limit.
 """
 
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.core.config import settings
 from app.floor.models import DeploymentMode, DeploymentStatus
 from app.lab.backtests.schemas import _coins
 
@@ -19,27 +21,89 @@ Money = Annotated[Decimal, Field(gt=0, le=Decimal("1000000000"), decimal_places=
 Fraction = Annotated[Decimal, Field(ge=0, le=1, decimal_places=8)]
 
 
+BreachAction = Literal["refuse", "reducing", "halted"]
+DeploymentLimitName = Literal[
+    "max_order_aud",
+    "max_position_aud",
+    "max_position_fraction",
+    "daily_loss_aud",
+    "max_drawdown_fraction",
+    "max_orders_per_hour",
+    "cooldown_minutes",
+    "max_price_age_seconds",
+    "max_price_jump_fraction",
+    "max_spread_fraction",
+]
+AccountLimitName = Literal["max_exposure_aud", "daily_loss_aud"]
+Aud = Annotated[Decimal, Field(gt=0, le=Decimal("1e9"), decimal_places=2)]
+
+
+def _price_age() -> int:
+    return settings.FLOOR_RISK_MAX_PRICE_AGE_SECONDS
+
+
+def _price_jump() -> Decimal:
+    return settings.FLOOR_RISK_MAX_PRICE_JUMP_FRACTION
+
+
+def _spread() -> Decimal:
+    return settings.FLOOR_RISK_MAX_SPREAD_FRACTION
+
+
 class RiskLimits(BaseModel):
-    """Per-deployment limits; the Floor's risk engine enforces them on every order."""
+    """Per-deployment limits; the Floor's risk engine enforces them on every order.
+
+    None = not enforced. `actions` overrides what a breach does to the deployment
+    (`refuse` the order only, or move the deployment to `reducing` or `halted`); limits not
+    named there keep their default action (DEVELOPMENT.md, "Risk engine")."""
 
     model_config = ConfigDict(extra="forbid")
 
-    max_order_aud: Annotated[Decimal, Field(gt=0, le=Decimal("1e9"), decimal_places=2)] | None = (
-        None
+    max_order_aud: Aud | None = Field(default=None, description="Largest buy, AUD")
+    max_position_aud: Aud | None = Field(
+        default=None, description="Largest holding of one coin after a buy, AUD"
     )
-    max_position_aud: (
-        Annotated[Decimal, Field(gt=0, le=Decimal("1e9"), decimal_places=2)] | None
-    ) = None
-    max_position_fraction: Annotated[Decimal, Field(gt=0, le=1)] | None = Decimal("1")
-    daily_loss_aud: Annotated[Decimal, Field(gt=0, le=Decimal("1e9"), decimal_places=2)] | None = (
-        None
+    max_position_fraction: Annotated[Decimal, Field(gt=0, le=1)] | None = Field(
+        default=Decimal("1"), description="Largest holding of one coin / capital"
     )
-    max_drawdown_fraction: Annotated[Decimal, Field(gt=0, le=1)] | None = Decimal("0.5")
+    daily_loss_aud: Aud | None = Field(
+        default=None, description="Loss since 00:00 in your time zone (realised + unrealised)"
+    )
+    max_drawdown_fraction: Annotated[Decimal, Field(gt=0, le=1)] | None = Field(
+        default=Decimal("0.5"), description="Fall of equity from its peak / the peak"
+    )
     max_orders_per_hour: Annotated[int, Field(ge=1, le=10_000)] | None = 60
-    cooldown_minutes: Annotated[int, Field(ge=0, le=10_080)] | None = None
-    max_price_age_seconds: Annotated[int, Field(ge=1, le=86_400)] | None = 600
-    max_price_jump_fraction: Annotated[Decimal, Field(gt=0, le=10)] | None = Decimal("0.2")
-    max_spread_fraction: Annotated[Decimal, Field(gt=0, le=1)] | None = Decimal("0.05")
+    cooldown_minutes: Annotated[int, Field(ge=0, le=10_080)] | None = Field(
+        default=None, description="No buys this long after a losing round trip"
+    )
+    max_price_age_seconds: Annotated[int, Field(ge=1, le=86_400)] | None = Field(
+        default_factory=_price_age
+    )
+    max_price_jump_fraction: Annotated[Decimal, Field(gt=0, le=10)] | None = Field(
+        default_factory=_price_jump, description="Bid/ask move from the previous bar"
+    )
+    max_spread_fraction: Annotated[Decimal, Field(gt=0, le=1)] | None = Field(
+        default_factory=_spread, description="(ask - bid) / mid"
+    )
+    actions: dict[DeploymentLimitName, BreachAction] = Field(
+        default_factory=dict, max_length=10, description="Per-limit breach action overrides"
+    )
+
+
+class AccountLimits(BaseModel):
+    """Limits across the user's live deployments (they share one Coinspot account).
+
+    None = not enforced; `actions` as in `RiskLimits`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_exposure_aud: Aud | None = Field(
+        default=None, description="Coins held by all live deployments, AUD at the bid"
+    )
+    daily_loss_aud: Aud | None = Field(
+        default=None, description="Live deployments' loss since 00:00 in your time zone"
+    )
+    actions: dict[AccountLimitName, BreachAction] = Field(default_factory=dict, max_length=2)
 
 
 class DeployRequest(BaseModel):

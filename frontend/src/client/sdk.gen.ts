@@ -2,7 +2,7 @@
 
 import { type Client, type Options as Options2, type TDataShape, urlSearchParamsBodySerializer } from './client';
 import { client } from './client.gen';
-import type { AlertsGetRulesData, AlertsGetRulesErrors, AlertsGetRulesResponses, AlertsListAlertsData, AlertsListAlertsErrors, AlertsListAlertsResponses, AlertsPutRulesData, AlertsPutRulesErrors, AlertsPutRulesResponses, AlertsReadAlertData, AlertsReadAlertErrors, AlertsReadAlertResponses, AlertsReadAllData, AlertsReadAllErrors, AlertsReadAllResponses, AuditReadAuditLogData, AuditReadAuditLogErrors, AuditReadAuditLogResponses, CollectorReadStatusData, CollectorReadStatusErrors, CollectorReadStatusResponses, CollectorTriggerRunData, CollectorTriggerRunErrors, CollectorTriggerRunResponses, CredentialsCreateCredentialsData, CredentialsCreateCredentialsErrors, CredentialsCreateCredentialsResponses, CredentialsDeleteCredentialsData, CredentialsDeleteCredentialsErrors, CredentialsDeleteCredentialsResponses, CredentialsReadAuditLogData, CredentialsReadAuditLogErrors, CredentialsReadAuditLogResponses, CredentialsReadCredentialsData, CredentialsReadCredentialsErrors, CredentialsReadCredentialsResponses, CredentialsUpdateCredentialsData, CredentialsUpdateCredentialsErrors, CredentialsUpdateCredentialsResponses, CredentialsValidateCredentialsData, CredentialsValidateCredentialsErrors, CredentialsValidateCredentialsResponses, EventsListEventsData, EventsListEventsErrors, EventsListEventsResponses, FloorAccountPositionsData, FloorAccountPositionsErrors, FloorAccountPositionsResponses, FloorActivateData, FloorActivateErrors, FloorActivateResponses, FloorAvailableAlgorithmsData, FloorAvailableAlgorithmsErrors, FloorAvailableAlgorithmsResponses, FloorDeactivateData, FloorDeactivateErrors, FloorDeactivateResponses, FloorDeployData, FloorDeployErrors, FloorDeployResponses, FloorDriftData, FloorDriftErrors, FloorDriftResponses, FloorEmergencyStopData, FloorEmergencyStopErrors, FloorEmergencyStopResponses, FloorFloorStatusData, FloorFloorStatusErrors, FloorFloorStatusResponses, FloorListOrdersData, FloorListOrdersErrors, FloorListOrdersResponses, FloorListPositionsData, FloorListPositionsErrors, FloorListPositionsResponses, FloorListRunsData, FloorListRunsErrors, FloorListRunsResponses, FloorListTradesData, FloorListTradesErrors, FloorListTradesResponses, FloorOverrideParametersData, FloorOverrideParametersErrors, FloorOverrideParametersResponses, FloorPauseData, FloorPauseDeploymentData, FloorPauseDeploymentErrors, FloorPauseDeploymentResponses, FloorPauseErrors, FloorPauseResponses, FloorPerformanceData, FloorPerformanceErrors, FloorPerformanceResponses, FloorPnlByAlgorithmData, FloorPnlByAlgorithmErrors, FloorPnlByAlgorithmResponses, FloorPnlByCoinData, FloorPnlByCoinErrors, FloorPnlByCoinResponses, FloorPnlByDeploymentData, FloorPnlByDeploymentErrors, FloorPnlByDeploymentResponses, FloorPnlExportData, FloorPnlExportErrors, FloorPnlExportResponses, FloorPnlHistoryData, FloorPnlHistoryErrors, FloorPnlHistoryResponses, FloorPnlSummaryData, FloorPnlSummaryErrors, FloorPnlSummaryResponses, FloorReadDeploymentData, FloorReadDeploymentErrors, FloorReadDeploymentResponses, FloorReadDeploymentsData, FloorReadDeploymentsErrors, FloorReadDeploymentsResponses, FloorRecentTradesData, FloorRecentTradesErrors, FloorRecentTradesResponses, FloorResumeDeploymentData, FloorResumeDeploymentErrors, FloorResumeDeploymentResponses, FloorRunningAlgorithmsData, FloorRunningAlgorithmsErrors, FloorRunningAlgorithmsResponses, FloorRunNowData, FloorRunNowErrors, FloorRunNowResponses, FloorStopDeploymentData, FloorStopDeploymentErrors, FloorStopDeploymentResponses, LabCancelBacktestData, LabCancelBacktestErrors, LabCancelBacktestResponses, LabCancelSweepData, LabCancelSweepErrors, LabCancelSweepResponses, LabCompareBacktestsData, LabCompareBacktestsErrors, LabCompareBacktestsResponses, LabCreateAlgorithmData, LabCreateAlgorithmErrors, LabCreateAlgorithmResponses, LabCreateBacktestData, LabCreateBacktestErrors, LabCreateBacktestResponses, LabCreateSweepData, LabCreateSweepErrors, LabCreateSweepResponses, LabDeleteAlgorithmData, LabDeleteAlgorithmErrors, LabDeleteAlgorithmResponses, LabDeleteReleaseData, LabDeleteReleaseErrors, LabDeleteReleaseResponses, LabDownloadReleaseData, LabDownloadReleaseErrors, LabDownloadReleaseResponses, LabListAlgorithmsData, LabListAlgorithmsErrors, LabListAlgorithmsResponses, LabListBacktestsData, LabListBacktestsErrors, LabListBacktestsResponses, LabListSweepsData, LabListSweepsErrors, LabListSweepsResponses, LabListTemplatesData, LabListTemplatesErrors, LabListTemplatesResponses, LabListVersionsData, LabListVersionsErrors, LabListVersionsResponses, LabPromoteData, LabPromoteErrors, LabPromoteResponses, LabPromotionCheckData, LabPromotionCheckErrors, LabPromotionCheckResponses, LabReadAlgorithmData, LabReadAlgorithmErrors, LabReadAlgorithmResponses, LabReadBacktestData, LabReadBacktestErrors, LabReadBacktestResponses, LabReadEquityData, LabReadEquityErrors, LabReadEquityResponses, LabReadPromotionPolicyData, LabReadPromotionPolicyErrors, LabReadPromotionPolicyResponses, LabReadReleaseData, LabReadReleaseErrors, LabReadReleaseResponses, LabReadReleasesData, LabReadReleasesErrors, LabReadReleasesResponses, LabReadRoundTripsData, LabReadRoundTripsErrors, LabReadRoundTripsResponses, LabReadSweepData, LabReadSweepErrors, LabReadSweepResponses, LabReadTradesData, LabReadTradesErrors, LabReadTradesResponses, LabReadVersionData, LabReadVersionErrors, LabReadVersionResponses, LabUpdateAlgorithmData, LabUpdateAlgorithmErrors, LabUpdateAlgorithmResponses, LabUpdatePromotionPolicyData, LabUpdatePromotionPolicyErrors, LabUpdatePromotionPolicyResponses, LabValidateData, LabValidateErrors, LabValidateResponses, LoginLoginAccessTokenData, LoginLoginAccessTokenErrors, LoginLoginAccessTokenResponses, LoginLoginTwoFactorData, LoginLoginTwoFactorErrors, LoginLoginTwoFactorResponses, LoginLogoutData, LoginLogoutErrors, LoginLogoutResponses, LoginRecoverPasswordData, LoginRecoverPasswordErrors, LoginRecoverPasswordResponses, LoginRefreshAccessTokenData, LoginRefreshAccessTokenErrors, LoginRefreshAccessTokenResponses, LoginResetPasswordData, LoginResetPasswordErrors, LoginResetPasswordResponses, LoginTestTokenData, LoginTestTokenErrors, LoginTestTokenResponses, PricesReadCoinsData, PricesReadCoinsErrors, PricesReadCoinsResponses, PricesReadHistoryData, PricesReadHistoryErrors, PricesReadHistoryResponses, PricesReadLatestData, PricesReadLatestErrors, PricesReadLatestResponses, SecurityListLoginEventsData, SecurityListLoginEventsErrors, SecurityListLoginEventsResponses, SecurityListSessionsData, SecurityListSessionsErrors, SecurityListSessionsResponses, SecurityReadPolicyData, SecurityReadPolicyErrors, SecurityReadPolicyResponses, SecurityRegenerateRecoveryCodesData, SecurityRegenerateRecoveryCodesErrors, SecurityRegenerateRecoveryCodesResponses, SecurityRevokeAllSessionsData, SecurityRevokeAllSessionsErrors, SecurityRevokeAllSessionsResponses, SecurityRevokeSessionData, SecurityRevokeSessionErrors, SecurityRevokeSessionResponses, SecurityStepUpData, SecurityStepUpErrors, SecurityStepUpResponses, SecurityTwoFactorConfirmData, SecurityTwoFactorConfirmErrors, SecurityTwoFactorConfirmResponses, SecurityTwoFactorDisableData, SecurityTwoFactorDisableErrors, SecurityTwoFactorDisableResponses, SecurityTwoFactorSetupData, SecurityTwoFactorSetupErrors, SecurityTwoFactorSetupResponses, SecurityTwoFactorStatusData, SecurityTwoFactorStatusErrors, SecurityTwoFactorStatusResponses, SecurityUpdatePolicyData, SecurityUpdatePolicyErrors, SecurityUpdatePolicyResponses, UsersCreateUserData, UsersCreateUserErrors, UsersCreateUserResponses, UsersDeleteUserData, UsersDeleteUserErrors, UsersDeleteUserMeData, UsersDeleteUserMeErrors, UsersDeleteUserMeResponses, UsersDeleteUserResponses, UsersReadUserByIdData, UsersReadUserByIdErrors, UsersReadUserByIdResponses, UsersReadUserMeData, UsersReadUserMeErrors, UsersReadUserMeResponses, UsersReadUsersData, UsersReadUsersErrors, UsersReadUsersResponses, UsersRegisterUserData, UsersRegisterUserErrors, UsersRegisterUserResponses, UsersUpdatePasswordMeData, UsersUpdatePasswordMeErrors, UsersUpdatePasswordMeResponses, UsersUpdateUserData, UsersUpdateUserErrors, UsersUpdateUserMeData, UsersUpdateUserMeErrors, UsersUpdateUserMeResponses, UsersUpdateUserResponses, UtilsHealthCheckData, UtilsHealthCheckErrors, UtilsHealthCheckResponses, UtilsReadSandboxStatusData, UtilsReadSandboxStatusErrors, UtilsReadSandboxStatusResponses } from './types.gen';
+import type { AlertsGetRulesData, AlertsGetRulesErrors, AlertsGetRulesResponses, AlertsListAlertsData, AlertsListAlertsErrors, AlertsListAlertsResponses, AlertsPutRulesData, AlertsPutRulesErrors, AlertsPutRulesResponses, AlertsReadAlertData, AlertsReadAlertErrors, AlertsReadAlertResponses, AlertsReadAllData, AlertsReadAllErrors, AlertsReadAllResponses, AuditReadAuditLogData, AuditReadAuditLogErrors, AuditReadAuditLogResponses, CollectorReadStatusData, CollectorReadStatusErrors, CollectorReadStatusResponses, CollectorTriggerRunData, CollectorTriggerRunErrors, CollectorTriggerRunResponses, CredentialsCreateCredentialsData, CredentialsCreateCredentialsErrors, CredentialsCreateCredentialsResponses, CredentialsDeleteCredentialsData, CredentialsDeleteCredentialsErrors, CredentialsDeleteCredentialsResponses, CredentialsReadAuditLogData, CredentialsReadAuditLogErrors, CredentialsReadAuditLogResponses, CredentialsReadCredentialsData, CredentialsReadCredentialsErrors, CredentialsReadCredentialsResponses, CredentialsUpdateCredentialsData, CredentialsUpdateCredentialsErrors, CredentialsUpdateCredentialsResponses, CredentialsValidateCredentialsData, CredentialsValidateCredentialsErrors, CredentialsValidateCredentialsResponses, EventsListEventsData, EventsListEventsErrors, EventsListEventsResponses, FloorAccountPositionsData, FloorAccountPositionsErrors, FloorAccountPositionsResponses, FloorActivateData, FloorActivateErrors, FloorActivateResponses, FloorAvailableAlgorithmsData, FloorAvailableAlgorithmsErrors, FloorAvailableAlgorithmsResponses, FloorDeactivateData, FloorDeactivateErrors, FloorDeactivateResponses, FloorDeployData, FloorDeployErrors, FloorDeployResponses, FloorDriftData, FloorDriftErrors, FloorDriftResponses, FloorEmergencyStopData, FloorEmergencyStopErrors, FloorEmergencyStopResponses, FloorFloorStatusData, FloorFloorStatusErrors, FloorFloorStatusResponses, FloorListOrdersData, FloorListOrdersErrors, FloorListOrdersResponses, FloorListPositionsData, FloorListPositionsErrors, FloorListPositionsResponses, FloorListRunsData, FloorListRunsErrors, FloorListRunsResponses, FloorListTradesData, FloorListTradesErrors, FloorListTradesResponses, FloorOverrideParametersData, FloorOverrideParametersErrors, FloorOverrideParametersResponses, FloorPauseData, FloorPauseDeploymentData, FloorPauseDeploymentErrors, FloorPauseDeploymentResponses, FloorPauseErrors, FloorPauseResponses, FloorPerformanceData, FloorPerformanceErrors, FloorPerformanceResponses, FloorPnlByAlgorithmData, FloorPnlByAlgorithmErrors, FloorPnlByAlgorithmResponses, FloorPnlByCoinData, FloorPnlByCoinErrors, FloorPnlByCoinResponses, FloorPnlByDeploymentData, FloorPnlByDeploymentErrors, FloorPnlByDeploymentResponses, FloorPnlExportData, FloorPnlExportErrors, FloorPnlExportResponses, FloorPnlHistoryData, FloorPnlHistoryErrors, FloorPnlHistoryResponses, FloorPnlSummaryData, FloorPnlSummaryErrors, FloorPnlSummaryResponses, FloorReadAccountLimitsData, FloorReadAccountLimitsErrors, FloorReadAccountLimitsResponses, FloorReadDeploymentData, FloorReadDeploymentErrors, FloorReadDeploymentLimitsData, FloorReadDeploymentLimitsErrors, FloorReadDeploymentLimitsResponses, FloorReadDeploymentResponses, FloorReadDeploymentsData, FloorReadDeploymentsErrors, FloorReadDeploymentsResponses, FloorRecentTradesData, FloorRecentTradesErrors, FloorRecentTradesResponses, FloorReconciliationOverviewData, FloorReconciliationOverviewErrors, FloorReconciliationOverviewResponses, FloorResolveReconciliationBreakData, FloorResolveReconciliationBreakErrors, FloorResolveReconciliationBreakResponses, FloorResumeDeploymentData, FloorResumeDeploymentErrors, FloorResumeDeploymentResponses, FloorResumeLimitsData, FloorResumeLimitsErrors, FloorResumeLimitsResponses, FloorRunningAlgorithmsData, FloorRunningAlgorithmsErrors, FloorRunningAlgorithmsResponses, FloorRunNowData, FloorRunNowErrors, FloorRunNowResponses, FloorRunReconciliationData, FloorRunReconciliationErrors, FloorRunReconciliationResponses, FloorStopDeploymentData, FloorStopDeploymentErrors, FloorStopDeploymentResponses, FloorUpdateDeploymentLimitsData, FloorUpdateDeploymentLimitsErrors, FloorUpdateDeploymentLimitsResponses, FloorUpdateLimitsData, FloorUpdateLimitsErrors, FloorUpdateLimitsResponses, LabCancelBacktestData, LabCancelBacktestErrors, LabCancelBacktestResponses, LabCancelSweepData, LabCancelSweepErrors, LabCancelSweepResponses, LabCompareBacktestsData, LabCompareBacktestsErrors, LabCompareBacktestsResponses, LabCreateAlgorithmData, LabCreateAlgorithmErrors, LabCreateAlgorithmResponses, LabCreateBacktestData, LabCreateBacktestErrors, LabCreateBacktestResponses, LabCreateSweepData, LabCreateSweepErrors, LabCreateSweepResponses, LabDeleteAlgorithmData, LabDeleteAlgorithmErrors, LabDeleteAlgorithmResponses, LabDeleteReleaseData, LabDeleteReleaseErrors, LabDeleteReleaseResponses, LabDownloadReleaseData, LabDownloadReleaseErrors, LabDownloadReleaseResponses, LabListAlgorithmsData, LabListAlgorithmsErrors, LabListAlgorithmsResponses, LabListBacktestsData, LabListBacktestsErrors, LabListBacktestsResponses, LabListSweepsData, LabListSweepsErrors, LabListSweepsResponses, LabListTemplatesData, LabListTemplatesErrors, LabListTemplatesResponses, LabListVersionsData, LabListVersionsErrors, LabListVersionsResponses, LabPromoteData, LabPromoteErrors, LabPromoteResponses, LabPromotionCheckData, LabPromotionCheckErrors, LabPromotionCheckResponses, LabReadAlgorithmData, LabReadAlgorithmErrors, LabReadAlgorithmResponses, LabReadBacktestData, LabReadBacktestErrors, LabReadBacktestResponses, LabReadEquityData, LabReadEquityErrors, LabReadEquityResponses, LabReadPromotionPolicyData, LabReadPromotionPolicyErrors, LabReadPromotionPolicyResponses, LabReadReleaseData, LabReadReleaseErrors, LabReadReleaseResponses, LabReadReleasesData, LabReadReleasesErrors, LabReadReleasesResponses, LabReadRoundTripsData, LabReadRoundTripsErrors, LabReadRoundTripsResponses, LabReadSweepData, LabReadSweepErrors, LabReadSweepResponses, LabReadTradesData, LabReadTradesErrors, LabReadTradesResponses, LabReadVersionData, LabReadVersionErrors, LabReadVersionResponses, LabUpdateAlgorithmData, LabUpdateAlgorithmErrors, LabUpdateAlgorithmResponses, LabUpdatePromotionPolicyData, LabUpdatePromotionPolicyErrors, LabUpdatePromotionPolicyResponses, LabValidateData, LabValidateErrors, LabValidateResponses, LoginLoginAccessTokenData, LoginLoginAccessTokenErrors, LoginLoginAccessTokenResponses, LoginLoginTwoFactorData, LoginLoginTwoFactorErrors, LoginLoginTwoFactorResponses, LoginLogoutData, LoginLogoutErrors, LoginLogoutResponses, LoginRecoverPasswordData, LoginRecoverPasswordErrors, LoginRecoverPasswordResponses, LoginRefreshAccessTokenData, LoginRefreshAccessTokenErrors, LoginRefreshAccessTokenResponses, LoginResetPasswordData, LoginResetPasswordErrors, LoginResetPasswordResponses, LoginTestTokenData, LoginTestTokenErrors, LoginTestTokenResponses, PricesReadCoinsData, PricesReadCoinsErrors, PricesReadCoinsResponses, PricesReadHistoryData, PricesReadHistoryErrors, PricesReadHistoryResponses, PricesReadLatestData, PricesReadLatestErrors, PricesReadLatestResponses, SecurityListLoginEventsData, SecurityListLoginEventsErrors, SecurityListLoginEventsResponses, SecurityListSessionsData, SecurityListSessionsErrors, SecurityListSessionsResponses, SecurityReadPolicyData, SecurityReadPolicyErrors, SecurityReadPolicyResponses, SecurityRegenerateRecoveryCodesData, SecurityRegenerateRecoveryCodesErrors, SecurityRegenerateRecoveryCodesResponses, SecurityRevokeAllSessionsData, SecurityRevokeAllSessionsErrors, SecurityRevokeAllSessionsResponses, SecurityRevokeSessionData, SecurityRevokeSessionErrors, SecurityRevokeSessionResponses, SecurityStepUpData, SecurityStepUpErrors, SecurityStepUpResponses, SecurityTwoFactorConfirmData, SecurityTwoFactorConfirmErrors, SecurityTwoFactorConfirmResponses, SecurityTwoFactorDisableData, SecurityTwoFactorDisableErrors, SecurityTwoFactorDisableResponses, SecurityTwoFactorSetupData, SecurityTwoFactorSetupErrors, SecurityTwoFactorSetupResponses, SecurityTwoFactorStatusData, SecurityTwoFactorStatusErrors, SecurityTwoFactorStatusResponses, SecurityUpdatePolicyData, SecurityUpdatePolicyErrors, SecurityUpdatePolicyResponses, UsersCreateUserData, UsersCreateUserErrors, UsersCreateUserResponses, UsersDeleteUserData, UsersDeleteUserErrors, UsersDeleteUserMeData, UsersDeleteUserMeErrors, UsersDeleteUserMeResponses, UsersDeleteUserResponses, UsersReadUserByIdData, UsersReadUserByIdErrors, UsersReadUserByIdResponses, UsersReadUserMeData, UsersReadUserMeErrors, UsersReadUserMeResponses, UsersReadUsersData, UsersReadUsersErrors, UsersReadUsersResponses, UsersRegisterUserData, UsersRegisterUserErrors, UsersRegisterUserResponses, UsersUpdatePasswordMeData, UsersUpdatePasswordMeErrors, UsersUpdatePasswordMeResponses, UsersUpdateUserData, UsersUpdateUserErrors, UsersUpdateUserMeData, UsersUpdateUserMeErrors, UsersUpdateUserMeResponses, UsersUpdateUserResponses, UtilsHealthCheckData, UtilsHealthCheckErrors, UtilsHealthCheckResponses, UtilsReadSandboxStatusData, UtilsReadSandboxStatusErrors, UtilsReadSandboxStatusResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -1111,7 +1111,8 @@ export const floorRunningAlgorithms = <ThrowOnError extends boolean = false>(opt
 /**
  * Activate
  *
- * Resume deciding on a paused deployment, or on one an emergency stop halted.
+ * Back to `active` from `paused`, from the risk engine's `reducing` / `halted` or from an
+ * emergency stop's halt (audited; a limit still breached moves it again on the next order).
  */
 export const floorActivate = <ThrowOnError extends boolean = false>(options: Options<FloorActivateData, ThrowOnError>) => (options.client ?? client).post<FloorActivateResponses, FloorActivateErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
@@ -1228,6 +1229,112 @@ export const floorFloorStatus = <ThrowOnError extends boolean = false>(options?:
 export const floorEmergencyStop = <ThrowOnError extends boolean = false>(options: Options<FloorEmergencyStopData, ThrowOnError>) => (options.client ?? client).post<FloorEmergencyStopResponses, FloorEmergencyStopErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/floor/emergency-stop',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Read Deployment Limits
+ *
+ * The limits the risk engine enforces on this deployment, each limit's breach action
+ * and the deployment's state.
+ */
+export const floorReadDeploymentLimits = <ThrowOnError extends boolean = false>(options: Options<FloorReadDeploymentLimitsData, ThrowOnError>) => (options.client ?? client).get<FloorReadDeploymentLimitsResponses, FloorReadDeploymentLimitsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/deployments/{deployment_id}/limits',
+    ...options
+});
+
+/**
+ * Update Deployment Limits
+ *
+ * Replace the deployment's limits (audited). Takes effect on the next order.
+ */
+export const floorUpdateDeploymentLimits = <ThrowOnError extends boolean = false>(options: Options<FloorUpdateDeploymentLimitsData, ThrowOnError>) => (options.client ?? client).put<FloorUpdateDeploymentLimitsResponses, FloorUpdateDeploymentLimitsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/deployments/{deployment_id}/limits',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Read Account Limits
+ *
+ * Your account's limits (across your live deployments), their breach actions and the
+ * account's state. The trading day starts at 00:00 in `time_zone` (your profile's).
+ */
+export const floorReadAccountLimits = <ThrowOnError extends boolean = false>(options?: Options<FloorReadAccountLimitsData, ThrowOnError>) => (options?.client ?? client).get<FloorReadAccountLimitsResponses, FloorReadAccountLimitsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/limits',
+    ...options
+});
+
+/**
+ * Update Limits
+ *
+ * Replace the account's limits (audited). Takes effect on the next order.
+ */
+export const floorUpdateLimits = <ThrowOnError extends boolean = false>(options: Options<FloorUpdateLimitsData, ThrowOnError>) => (options.client ?? client).put<FloorUpdateLimitsResponses, FloorUpdateLimitsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/limits',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Resume Limits
+ *
+ * Move the account from `reducing` or `halted` back to `active` (audited).
+ */
+export const floorResumeLimits = <ThrowOnError extends boolean = false>(options?: Options<FloorResumeLimitsData, ThrowOnError>) => (options?.client ?? client).post<FloorResumeLimitsResponses, FloorResumeLimitsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/limits/resume',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options?.headers
+    }
+});
+
+/**
+ * Reconciliation Overview
+ *
+ * The account's last reconciliation runs and its breaks (open ones by default).
+ */
+export const floorReconciliationOverview = <ThrowOnError extends boolean = false>(options?: Options<FloorReconciliationOverviewData, ThrowOnError>) => (options?.client ?? client).get<FloorReconciliationOverviewResponses, FloorReconciliationOverviewErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/reconciliation',
+    ...options
+});
+
+/**
+ * Run Reconciliation
+ *
+ * Reconcile the caller's Coinspot account now and return the run.
+ */
+export const floorRunReconciliation = <ThrowOnError extends boolean = false>(options?: Options<FloorRunReconciliationData, ThrowOnError>) => (options?.client ?? client).post<FloorRunReconciliationResponses, FloorRunReconciliationErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/reconciliation/run',
+    ...options
+});
+
+/**
+ * Resolve Reconciliation Break
+ *
+ * Adopt Coinspot's view, ignore the break (a note is required) or close the position.
+ */
+export const floorResolveReconciliationBreak = <ThrowOnError extends boolean = false>(options: Options<FloorResolveReconciliationBreakData, ThrowOnError>) => (options.client ?? client).post<FloorResolveReconciliationBreakResponses, FloorResolveReconciliationBreakErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/floor/reconciliation/breaks/{break_id}/resolve',
     ...options,
     headers: {
         'Content-Type': 'application/json',

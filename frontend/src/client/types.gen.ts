@@ -23,6 +23,91 @@ export type AccessToken = {
 };
 
 /**
+ * AccountLimits
+ *
+ * Limits across the user's live deployments (they share one Coinspot account).
+ *
+ * None = not enforced; `actions` as in `RiskLimits`.
+ */
+export type AccountLimitsInput = {
+    /**
+     * Max Exposure Aud
+     *
+     * Coins held by all live deployments, AUD at the bid
+     */
+    max_exposure_aud?: number | string | null;
+    /**
+     * Daily Loss Aud
+     *
+     * Live deployments' loss since 00:00 in your time zone
+     */
+    daily_loss_aud?: number | string | null;
+    /**
+     * Actions
+     */
+    actions?: {
+        [key: string]: 'refuse' | 'reducing' | 'halted';
+    };
+};
+
+/**
+ * AccountLimits
+ *
+ * Limits across the user's live deployments (they share one Coinspot account).
+ *
+ * None = not enforced; `actions` as in `RiskLimits`.
+ */
+export type AccountLimitsOutput = {
+    /**
+     * Max Exposure Aud
+     *
+     * Coins held by all live deployments, AUD at the bid
+     */
+    max_exposure_aud?: string | null;
+    /**
+     * Daily Loss Aud
+     *
+     * Live deployments' loss since 00:00 in your time zone
+     */
+    daily_loss_aud?: string | null;
+    /**
+     * Actions
+     */
+    actions?: {
+        [key: string]: 'refuse' | 'reducing' | 'halted';
+    };
+};
+
+/**
+ * AccountLimitsPublic
+ */
+export type AccountLimitsPublic = {
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Status Reason
+     */
+    status_reason: string | null;
+    /**
+     * Status Changed At
+     */
+    status_changed_at: string | null;
+    limits: AccountLimitsOutput;
+    /**
+     * Actions
+     */
+    actions: {
+        [key: string]: string;
+    };
+    /**
+     * Time Zone
+     */
+    time_zone: string;
+};
+
+/**
  * AccountPosition
  *
  * One coin summed over the user's deployments (paper and live apart).
@@ -1224,7 +1309,7 @@ export type DeployRequest = {
      * Decide every N five-minute bars
      */
     schedule_bars?: number;
-    risk_limits?: RiskLimits;
+    risk_limits?: RiskLimitsInput;
     /**
      * Acknowledge Real Money
      *
@@ -1265,6 +1350,31 @@ export type DeploymentHalted = {
      * Detail
      */
     detail: string;
+};
+
+/**
+ * DeploymentLimitsPublic
+ */
+export type DeploymentLimitsPublic = {
+    /**
+     * Deployment Id
+     */
+    deployment_id: string;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Status Reason
+     */
+    status_reason: string | null;
+    limits: RiskLimitsOutput;
+    /**
+     * Actions
+     */
+    actions: {
+        [key: string]: string;
+    };
 };
 
 /**
@@ -1690,7 +1800,7 @@ export type ErrorMessage = {
 /**
  * EventKind
  */
-export type EventKind = 'price.update' | 'order.created' | 'order.submitted' | 'order.open' | 'order.partially_filled' | 'order.filled' | 'order.cancelled' | 'order.rejected' | 'order.unknown' | 'fill' | 'deployment.status' | 'pnl.update' | 'alert' | 'floor.emergency_stop';
+export type EventKind = 'price.update' | 'order.created' | 'order.submitted' | 'order.open' | 'order.partially_filled' | 'order.filled' | 'order.cancelled' | 'order.rejected' | 'order.unknown' | 'fill' | 'deployment.status' | 'account.status' | 'risk.breach' | 'pnl.update' | 'alert' | 'floor.emergency_stop' | 'reconciliation.break';
 
 /**
  * EventPublic
@@ -2843,6 +2953,152 @@ export type QueuedJob = {
 };
 
 /**
+ * ReconciliationBreakPublic
+ */
+export type ReconciliationBreakPublic = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Kind
+     */
+    kind: string;
+    /**
+     * Coin
+     */
+    coin: string | null;
+    /**
+     * Deployment Id
+     */
+    deployment_id: string | null;
+    /**
+     * Order Id
+     */
+    order_id: string | null;
+    /**
+     * Ours
+     */
+    ours: string | null;
+    /**
+     * Theirs
+     */
+    theirs: string | null;
+    /**
+     * Message
+     */
+    message: string;
+    /**
+     * Detail
+     */
+    detail: {
+        [key: string]: unknown;
+    };
+    /**
+     * Blocking
+     */
+    blocking: boolean;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * First Seen At
+     */
+    first_seen_at: string;
+    /**
+     * Last Seen At
+     */
+    last_seen_at: string;
+    /**
+     * Resolution Action
+     */
+    resolution_action: string | null;
+    /**
+     * Resolution Note
+     */
+    resolution_note: string | null;
+    /**
+     * Resolved By
+     */
+    resolved_by: string | null;
+    /**
+     * Resolved At
+     */
+    resolved_at: string | null;
+};
+
+/**
+ * ReconciliationOverview
+ */
+export type ReconciliationOverview = {
+    /**
+     * Runs
+     *
+     * The last runs, newest first
+     */
+    runs: Array<ReconciliationRunPublic>;
+    /**
+     * Breaks
+     *
+     * One page of breaks
+     */
+    breaks: Array<ReconciliationBreakPublic>;
+    /**
+     * Count
+     *
+     * Breaks with the requested status
+     */
+    count: number;
+    /**
+     * Blocked
+     *
+     * Why live orders are held back, if they are
+     */
+    blocked: string | null;
+};
+
+/**
+ * ReconciliationRunPublic
+ */
+export type ReconciliationRunPublic = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Trigger
+     */
+    trigger: string;
+    /**
+     * Node
+     */
+    node: string;
+    /**
+     * Outcome
+     */
+    outcome: string;
+    /**
+     * Counts
+     */
+    counts: {
+        [key: string]: unknown;
+    };
+    /**
+     * Error
+     */
+    error: string | null;
+    /**
+     * Started At
+     */
+    started_at: string;
+    /**
+     * Finished At
+     */
+    finished_at: string | null;
+};
+
+/**
  * RecoveryCodes
  */
 export type RecoveryCodes = {
@@ -3017,6 +3273,20 @@ export type ReleasesPage = {
 };
 
 /**
+ * ResolveRequest
+ */
+export type ResolveRequest = {
+    /**
+     * Action
+     */
+    action: 'adopt' | 'ignore' | 'close';
+    /**
+     * Note
+     */
+    note?: string | null;
+};
+
+/**
  * ResourceCriterion
  */
 export type ResourceCriterion = {
@@ -3052,26 +3322,40 @@ export type ResourceCriterionUpdate = {
  * RiskLimits
  *
  * Per-deployment limits; the Floor's risk engine enforces them on every order.
+ *
+ * None = not enforced. `actions` overrides what a breach does to the deployment
+ * (`refuse` the order only, or move the deployment to `reducing` or `halted`); limits not
+ * named there keep their default action (DEVELOPMENT.md, "Risk engine").
  */
-export type RiskLimits = {
+export type RiskLimitsInput = {
     /**
      * Max Order Aud
+     *
+     * Largest buy, AUD
      */
     max_order_aud?: number | string | null;
     /**
      * Max Position Aud
+     *
+     * Largest holding of one coin after a buy, AUD
      */
     max_position_aud?: number | string | null;
     /**
      * Max Position Fraction
+     *
+     * Largest holding of one coin / capital
      */
     max_position_fraction?: number | string | null;
     /**
      * Daily Loss Aud
+     *
+     * Loss since 00:00 in your time zone (realised + unrealised)
      */
     daily_loss_aud?: number | string | null;
     /**
      * Max Drawdown Fraction
+     *
+     * Fall of equity from its peak / the peak
      */
     max_drawdown_fraction?: number | string | null;
     /**
@@ -3080,6 +3364,8 @@ export type RiskLimits = {
     max_orders_per_hour?: number | null;
     /**
      * Cooldown Minutes
+     *
+     * No buys this long after a losing round trip
      */
     cooldown_minutes?: number | null;
     /**
@@ -3088,12 +3374,100 @@ export type RiskLimits = {
     max_price_age_seconds?: number | null;
     /**
      * Max Price Jump Fraction
+     *
+     * Bid/ask move from the previous bar
      */
     max_price_jump_fraction?: number | string | null;
     /**
      * Max Spread Fraction
+     *
+     * (ask - bid) / mid
      */
     max_spread_fraction?: number | string | null;
+    /**
+     * Actions
+     *
+     * Per-limit breach action overrides
+     */
+    actions?: {
+        [key: string]: 'refuse' | 'reducing' | 'halted';
+    };
+};
+
+/**
+ * RiskLimits
+ *
+ * Per-deployment limits; the Floor's risk engine enforces them on every order.
+ *
+ * None = not enforced. `actions` overrides what a breach does to the deployment
+ * (`refuse` the order only, or move the deployment to `reducing` or `halted`); limits not
+ * named there keep their default action (DEVELOPMENT.md, "Risk engine").
+ */
+export type RiskLimitsOutput = {
+    /**
+     * Max Order Aud
+     *
+     * Largest buy, AUD
+     */
+    max_order_aud?: string | null;
+    /**
+     * Max Position Aud
+     *
+     * Largest holding of one coin after a buy, AUD
+     */
+    max_position_aud?: string | null;
+    /**
+     * Max Position Fraction
+     *
+     * Largest holding of one coin / capital
+     */
+    max_position_fraction?: string | null;
+    /**
+     * Daily Loss Aud
+     *
+     * Loss since 00:00 in your time zone (realised + unrealised)
+     */
+    daily_loss_aud?: string | null;
+    /**
+     * Max Drawdown Fraction
+     *
+     * Fall of equity from its peak / the peak
+     */
+    max_drawdown_fraction?: string | null;
+    /**
+     * Max Orders Per Hour
+     */
+    max_orders_per_hour?: number | null;
+    /**
+     * Cooldown Minutes
+     *
+     * No buys this long after a losing round trip
+     */
+    cooldown_minutes?: number | null;
+    /**
+     * Max Price Age Seconds
+     */
+    max_price_age_seconds?: number | null;
+    /**
+     * Max Price Jump Fraction
+     *
+     * Bid/ask move from the previous bar
+     */
+    max_price_jump_fraction?: string | null;
+    /**
+     * Max Spread Fraction
+     *
+     * (ask - bid) / mid
+     */
+    max_spread_fraction?: string | null;
+    /**
+     * Actions
+     *
+     * Per-limit breach action overrides
+     */
+    actions?: {
+        [key: string]: 'refuse' | 'reducing' | 'halted';
+    };
 };
 
 /**
@@ -8896,6 +9270,343 @@ export type FloorEmergencyStopResponses = {
 };
 
 export type FloorEmergencyStopResponse = FloorEmergencyStopResponses[keyof FloorEmergencyStopResponses];
+
+export type FloorReadDeploymentLimitsData = {
+    body?: never;
+    path: {
+        /**
+         * Deployment Id
+         */
+        deployment_id: string;
+    };
+    query?: never;
+    url: '/api/v1/floor/deployments/{deployment_id}/limits';
+};
+
+export type FloorReadDeploymentLimitsErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Two-factor authentication is required for every account
+     */
+    403: ErrorMessage;
+    /**
+     * No such deployment
+     */
+    404: ErrorMessage;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type FloorReadDeploymentLimitsError = FloorReadDeploymentLimitsErrors[keyof FloorReadDeploymentLimitsErrors];
+
+export type FloorReadDeploymentLimitsResponses = {
+    /**
+     * Successful Response
+     */
+    200: DeploymentLimitsPublic;
+};
+
+export type FloorReadDeploymentLimitsResponse = FloorReadDeploymentLimitsResponses[keyof FloorReadDeploymentLimitsResponses];
+
+export type FloorUpdateDeploymentLimitsData = {
+    body: RiskLimitsInput;
+    path: {
+        /**
+         * Deployment Id
+         */
+        deployment_id: string;
+    };
+    query?: never;
+    url: '/api/v1/floor/deployments/{deployment_id}/limits';
+};
+
+export type FloorUpdateDeploymentLimitsErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Two-factor authentication is required for every account
+     */
+    403: ErrorMessage;
+    /**
+     * No such deployment
+     */
+    404: ErrorMessage;
+    /**
+     * The deployment is stopped
+     */
+    409: ErrorMessage;
+    /**
+     * A value is invalid: `detail` lists each field and why
+     */
+    422: HttpValidationError;
+};
+
+export type FloorUpdateDeploymentLimitsError = FloorUpdateDeploymentLimitsErrors[keyof FloorUpdateDeploymentLimitsErrors];
+
+export type FloorUpdateDeploymentLimitsResponses = {
+    /**
+     * Successful Response
+     */
+    200: DeploymentLimitsPublic;
+};
+
+export type FloorUpdateDeploymentLimitsResponse = FloorUpdateDeploymentLimitsResponses[keyof FloorUpdateDeploymentLimitsResponses];
+
+export type FloorReadAccountLimitsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/floor/limits';
+};
+
+export type FloorReadAccountLimitsErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Two-factor authentication is required for every account
+     */
+    403: ErrorMessage;
+};
+
+export type FloorReadAccountLimitsError = FloorReadAccountLimitsErrors[keyof FloorReadAccountLimitsErrors];
+
+export type FloorReadAccountLimitsResponses = {
+    /**
+     * Successful Response
+     */
+    200: AccountLimitsPublic;
+};
+
+export type FloorReadAccountLimitsResponse = FloorReadAccountLimitsResponses[keyof FloorReadAccountLimitsResponses];
+
+export type FloorUpdateLimitsData = {
+    body: AccountLimitsInput;
+    path?: never;
+    query?: never;
+    url: '/api/v1/floor/limits';
+};
+
+export type FloorUpdateLimitsErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Two-factor authentication is required for every account
+     */
+    403: ErrorMessage;
+    /**
+     * A value is invalid: `detail` lists each field and why
+     */
+    422: HttpValidationError;
+};
+
+export type FloorUpdateLimitsError = FloorUpdateLimitsErrors[keyof FloorUpdateLimitsErrors];
+
+export type FloorUpdateLimitsResponses = {
+    /**
+     * Successful Response
+     */
+    200: AccountLimitsPublic;
+};
+
+export type FloorUpdateLimitsResponse = FloorUpdateLimitsResponses[keyof FloorUpdateLimitsResponses];
+
+export type FloorResumeLimitsData = {
+    /**
+     * Body
+     */
+    body?: StatusChange | null;
+    path?: never;
+    query?: never;
+    url: '/api/v1/floor/limits/resume';
+};
+
+export type FloorResumeLimitsErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Two-factor authentication is required for every account
+     */
+    403: ErrorMessage;
+    /**
+     * The account is active already
+     */
+    409: ErrorMessage;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type FloorResumeLimitsError = FloorResumeLimitsErrors[keyof FloorResumeLimitsErrors];
+
+export type FloorResumeLimitsResponses = {
+    /**
+     * Successful Response
+     */
+    200: AccountLimitsPublic;
+};
+
+export type FloorResumeLimitsResponse = FloorResumeLimitsResponses[keyof FloorResumeLimitsResponses];
+
+export type FloorReconciliationOverviewData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Skip
+         *
+         * Rows to skip (0 to 1,000,000,000)
+         */
+        skip?: number;
+        /**
+         * Limit
+         *
+         * Rows per page (1 to 200)
+         */
+        limit?: number;
+        /**
+         * Status
+         *
+         * Breaks to list
+         */
+        status?: 'open' | 'resolved' | 'all';
+        /**
+         * Runs
+         *
+         * Last runs to list
+         */
+        runs?: number;
+    };
+    url: '/api/v1/floor/reconciliation';
+};
+
+export type FloorReconciliationOverviewErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Two-factor authentication is required for every account
+     */
+    403: ErrorMessage;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type FloorReconciliationOverviewError = FloorReconciliationOverviewErrors[keyof FloorReconciliationOverviewErrors];
+
+export type FloorReconciliationOverviewResponses = {
+    /**
+     * Successful Response
+     */
+    200: ReconciliationOverview;
+};
+
+export type FloorReconciliationOverviewResponse = FloorReconciliationOverviewResponses[keyof FloorReconciliationOverviewResponses];
+
+export type FloorRunReconciliationData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/floor/reconciliation/run';
+};
+
+export type FloorRunReconciliationErrors = {
+    /**
+     * No Coinspot API keys are stored for this account
+     */
+    400: ErrorMessage;
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Two-factor authentication is required for every account
+     */
+    403: ErrorMessage;
+    /**
+     * A reconciliation of this account is running
+     */
+    409: ErrorMessage;
+};
+
+export type FloorRunReconciliationError = FloorRunReconciliationErrors[keyof FloorRunReconciliationErrors];
+
+export type FloorRunReconciliationResponses = {
+    /**
+     * Successful Response
+     */
+    200: ReconciliationRunPublic;
+};
+
+export type FloorRunReconciliationResponse = FloorRunReconciliationResponses[keyof FloorRunReconciliationResponses];
+
+export type FloorResolveReconciliationBreakData = {
+    body: ResolveRequest;
+    path: {
+        /**
+         * Break Id
+         *
+         * Break id
+         */
+        break_id: string;
+    };
+    query?: never;
+    url: '/api/v1/floor/reconciliation/breaks/{break_id}/resolve';
+};
+
+export type FloorResolveReconciliationBreakErrors = {
+    /**
+     * Not authenticated, or the token is invalid or expired
+     */
+    401: ErrorMessage;
+    /**
+     * Two-factor authentication is required for every account
+     */
+    403: ErrorMessage;
+    /**
+     * No such break for this user
+     */
+    404: ErrorMessage;
+    /**
+     * The break is resolved already, or the action does not apply to it
+     */
+    409: ErrorMessage;
+    /**
+     * A value is invalid: `detail` lists each field and why
+     */
+    422: HttpValidationError;
+    /**
+     * Coinspot answered with an error; nothing was resolved
+     */
+    502: ErrorMessage;
+};
+
+export type FloorResolveReconciliationBreakError = FloorResolveReconciliationBreakErrors[keyof FloorResolveReconciliationBreakErrors];
+
+export type FloorResolveReconciliationBreakResponses = {
+    /**
+     * Successful Response
+     */
+    200: ReconciliationBreakPublic;
+};
+
+export type FloorResolveReconciliationBreakResponse = FloorResolveReconciliationBreakResponses[keyof FloorResolveReconciliationBreakResponses];
 
 export type EventsListEventsData = {
     body?: never;

@@ -1,0 +1,1 @@
+"""Reconciliation of the Floor's books with Coinspot (see service.py and DEVELOPMENT.md)."""
