@@ -92,6 +92,9 @@ test("paper: template → backtest → promote → deploy; fills and P&L arrive 
     name: "E2E paper",
     capital: "1000.00",
     coins: [coin],
+    // After a profitable round trip the sleeve holds more than the capital, and the default
+    // max_position_fraction (1) would refuse the next full buy: this journey is not about limits.
+    risk_limits: { max_position_fraction: null },
   })
 
   // The dashboard shows the deployment; from here on the page is never reloaded.
@@ -233,5 +236,10 @@ test("live on the simulator: an order left unknown by a fault is shown, then its
   await expect(page.getByTestId("monitor-orders")).toContainText("0 unknown")
   await expectNoReload(page)
   await shots(page, "floor-unknown-resolved")
+
+  // Reconciliation against the simulator's account, on demand: the panel shows the run.
+  await page.getByTestId("recon-run").click()
+  await expect(page.getByTestId("recon-last-run")).toContainText("Last run")
+  await expect(page.getByTestId("recon-empty").or(page.locator("[data-testid^=break-]").first())).toBeVisible()
   expect(errors).toEqual([])
 })
