@@ -1,6 +1,12 @@
-"""How fast the Floor decides and acts: one deployment's cycle latency, and one cycle of many.
+"""The Floor's figures, one entry point: cycle latency, one cycle of many deployments, the
+P&L summary of a busy account, and the WebSocket fan-out of one event.
 
-    cd backend && uv run python bench/floor.py [--cycles 30] [--deployments 100]
+    cd backend && uv run python bench/floor.py [--only cycle,many,pnl,fanout]
+        [--cycles 30] [--deployments 100] [--fills 100000] [--clients 500]
+
+`pnl` is bench/floor_pnl.py (the P&L summary for an account with 100,000 fills, target
+<= 200 ms) and `fanout` is bench/floor_events.py (one event to 500 connected WebSocket
+clients, reported); both also run alone. All parts share one scratch database.
 
 Against a scratch database, the Coinspot simulator over HTTP (paper brokers quote from it)
 and the sandbox pool from the settings (SANDBOX_WORKERS, default 2). Every cycle runs the
@@ -133,7 +139,7 @@ def setup(deployments: int, warmup: int, bars: int) -> list[uuid.UUID]:
         return [d.id for d in made]
 
 
-async def main(args: argparse.Namespace) -> None:
+async def cycles(args: argparse.Namespace, parts: set[str]) -> None:
     from app.core.config import settings
     from app.core.db import engine
     from app.exchange.factory import shared_client
@@ -153,7 +159,7 @@ async def main(args: argparse.Namespace) -> None:
             settings.COINSPOT_BASE_URL = sim.base_url
             latencies = []
             cycle_ms = []
-            for k in range(args.cycles):
+            for k in range(args.cycles if "cycle" in parts else 0):
                 bar = START + (warmup + k) * BAR
                 result = await run_cycle(
                     single, bar, trigger="bench", pool=pool, broker_factory=default_broker
@@ -169,20 +175,27 @@ async def main(args: argparse.Namespace) -> None:
                     latencies.append(float(run.timings["first_send_ms"]))
                     cycle_ms.append(float(run.timings["total_ms"]))
             latencies.sort()
-            p95 = latencies[max(0, int(round(0.95 * len(latencies))) - 1)]
-            print(
-                f"cycle start -> order sent, 1 paper deployment, {args.cycles} cycles: "
-                f"p50 {statistics.median(latencies):.0f} ms, p95 {p95:.0f} ms "
-                f"(whole cycle p50 {statistics.median(cycle_ms):.0f} ms); target p95 <= 1000 ms"
-            )
+            if latencies:
+                p95 = latencies[max(0, int(round(0.95 * len(latencies))) - 1)]
+                print(
+                    f"cycle start -> order sent, 1 paper deployment, {args.cycles} cycles: "
+                    f"p50 {statistics.median(latencies):.0f} ms, p95 {p95:.0f} ms (whole cycle"
+                    f" p50 {statistics.median(cycle_ms):.0f} ms); target p95 <= 1000 ms"
+                )
+            if "many" not in parts:
+                await shared_client().aclose()
+                return
 
-            bar = START + (warmup + args.cycles) * BAR
+            bar = START + (warmup + (args.cycles if "cycle" in parts else 0)) * BAR
             import sqlalchemy as sa
 
-            with engine.begin() as conn:
+            with engine.begin() as conn:  # only the N take part (not the P&L part's)
                 conn.execute(
-                    sa.text("UPDATE deployed_algorithms SET status = 'stopped' WHERE id = :id"),
-                    {"id": single},
+                    sa.text(
+                        "UPDATE deployed_algorithms SET status = 'stopped' "
+                        "WHERE NOT (id = ANY(:many))"
+                    ),
+                    {"many": many},
                 )
             marked = mark_due(engine, bar)
             assert marked == len(many), marked
@@ -204,9 +217,41 @@ async def main(args: argparse.Namespace) -> None:
         await stop_default_pool()
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
+PARTS = ("cycle", "many", "pnl", "fanout")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--only", default=",".join(PARTS), help="comma-separated: " + ", ".join(PARTS)
+    )
     parser.add_argument("--cycles", type=int, default=30)
     parser.add_argument("--deployments", type=int, default=100)
+    parser.add_argument("--fills", type=int, default=100_000)
+    parser.add_argument("--pnl-deployments", type=int, default=10)
+    parser.add_argument("--pnl-repeat", type=int, default=15)
+    parser.add_argument("--clients", type=int, default=500)
+    parser.add_argument("--fanout-repeat", type=int, default=5)
+    args = parser.parse_args()
+    parts = {p.strip() for p in args.only.split(",") if p.strip()}
+    unknown = parts - set(PARTS)
+    if unknown:
+        parser.error(f"--only: unknown part(s) {', '.join(sorted(unknown))}")
     scratchdb.create()
-    asyncio.run(main(parser.parse_args()))
+    if "pnl" in parts:  # first: its account is the bench user's, before cycles add to it
+        import floor_pnl
+
+        print("== P&L summary ==", flush=True)
+        floor_pnl.run(args.fills, args.pnl_deployments, args.pnl_repeat)
+    if parts & {"cycle", "many"}:
+        print("== executor cycles ==", flush=True)
+        asyncio.run(cycles(args, parts))
+    if "fanout" in parts:
+        import floor_events
+
+        print("== WebSocket fan-out ==", flush=True)
+        floor_events.run(args.clients, args.fanout_repeat)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,6 +1,7 @@
 """Live-update figures: one event fanned out to N WebSocket clients (default 500).
 
     cd backend && uv run python bench/floor_events.py [--clients 500] [--repeat 5]
+    (or as part of everything: uv run python bench/floor.py --only fanout)
 
 Works in a scratch database (bench/scratchdb.py). The app runs in its own uvicorn process
 (bench/events_app.py); the clients run here, in one asyncio loop. For each round, one
@@ -169,12 +170,17 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     scratchdb.create()
+    run(args.clients, args.repeat)
+
+
+def run(clients: int, repeat: int) -> None:
+    """Start the app process on the (already created) scratch database and measure."""
     port = free_port()
     proc = start_server(port)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base, proc)
-        asyncio.run(bench(base, args.clients, args.repeat))
+        asyncio.run(bench(base, clients, repeat))
     finally:
         proc.terminate()
         proc.wait(timeout=30)

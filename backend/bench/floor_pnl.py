@@ -1,6 +1,7 @@
 """How fast the P&L summary answers for a busy account.
 
     cd backend && uv run python bench/floor_pnl.py [--fills 100000] [--deployments 10] [--repeat 15]
+    (or as part of everything: uv run python bench/floor.py --only pnl)
 
 Builds, in a scratch database, one user with `--deployments` paper deployments trading 5 coins
 each and `--fills` fills between them (random buys and sells, never selling more than is
@@ -37,6 +38,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args()
     scratchdb.create()
+    run(args.fills, args.deployments, args.repeat)
+
+
+def run(fills: int, deployments: int, repeat: int) -> None:
+    """Build the account in the (already created) scratch database and time the routes."""
+    args = argparse.Namespace(fills=fills, deployments=deployments, repeat=repeat)
 
     from fastapi.testclient import TestClient
     from sqlmodel import Session

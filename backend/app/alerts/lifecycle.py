@@ -1,5 +1,6 @@
 """Start and stop the alert deliverer and the hourly jobs with the app: daily summaries
-(each user at their hour) and pruning events older than `EVENTS_RETENTION_DAYS`.
+(each user at their hour, with the day's P&L from `app.floor.pnl.daily`) and pruning
+events older than `EVENTS_RETENTION_DAYS`.
 Both jobs are safe on every replica (summaries are raised once; pruning is idempotent)."""
 
 import asyncio
@@ -12,12 +13,13 @@ from fastapi import FastAPI
 from sqlmodel import Session
 
 from app.alerts.delivery import deliverer
-from app.alerts.summary import send_daily_summaries
+from app.alerts.summary import send_daily_summaries, set_pnl_provider
 from app.core.config import settings
 from app.core.db import engine
 from app.core.lifespan import on_shutdown, on_startup
 from app.events.models import utcnow
 from app.events.service import prune
+from app.floor.pnl.daily import daily_pnl
 
 logger = logging.getLogger(__name__)
 _scheduler: AsyncIOScheduler | None = None
@@ -43,6 +45,7 @@ async def hourly() -> None:
 @on_startup
 async def _start_alerts(_: FastAPI) -> None:
     global _scheduler
+    set_pnl_provider(daily_pnl)  # the daily summary carries the day's P&L
     deliverer.start()
     if settings.ALERT_SCHEDULER_ENABLED:
         _scheduler = AsyncIOScheduler(timezone=UTC)

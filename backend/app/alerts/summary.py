@@ -3,8 +3,9 @@
 Rules:
 - The hourly job sends, at each user's `daily_summary.hour_utc`, a summary of the 24 hours
   ending at that hour: alerts by kind (with repeat counts), deployment changes from the
-  audit log, deployments running now, and the P&L from the pluggable provider when one is
-  set (`set_pnl_provider`; the P&L module registers it).
+  audit log, deployments running now, and the P&L of the account and of each deployment
+  from the pluggable provider (`set_pnl_provider`; the app registers
+  `app.floor.pnl.daily.daily_pnl` at start-up, see `lifecycle`).
 - It is idempotent: the summary is an alert of kind `daily_summary` keyed by its end time,
   raised with `once=True`, so every replica may run the job and each user gets one.
 """
@@ -32,13 +33,27 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class DeploymentDailyPnl:
+    """AUD figures of one deployment over the summary's window."""
+
+    deployment_id: uuid.UUID
+    name: str
+    mode: str
+    realised: Decimal
+    unrealised: Decimal
+    fees: Decimal
+    equity_change: Decimal
+
+
+@dataclass(frozen=True)
 class DailyPnl:
-    """AUD figures of the account over the summary's window."""
+    """AUD figures of the account over the summary's window (and per deployment)."""
 
     realised: Decimal
     unrealised: Decimal
     fees: Decimal
     equity_change: Decimal
+    deployments: tuple[DeploymentDailyPnl, ...] = ()
 
 
 PnlProvider = Callable[[Session, uuid.UUID, datetime, datetime], DailyPnl | None]
@@ -93,8 +108,13 @@ def build_summary(
         lines += [
             f"P&L: realised {pnl.realised} AUD, unrealised {pnl.unrealised} AUD, "
             f"fees {pnl.fees} AUD, equity change {pnl.equity_change} AUD",
-            "",
         ]
+        for one in pnl.deployments:
+            lines.append(
+                f"  - {one.name} ({one.mode}): realised {one.realised} AUD, unrealised "
+                f"{one.unrealised} AUD, fees {one.fees} AUD, equity change {one.equity_change} AUD"
+            )
+        lines.append("")
     lines.append(f"Deployments running: {len(running)}")
     for dep in running:
         lines.append(f"  - {dep.name} ({dep.mode}, {dep.status})")
@@ -120,6 +140,18 @@ def build_summary(
             "unrealised": str(pnl.unrealised),
             "fees": str(pnl.fees),
             "equity_change": str(pnl.equity_change),
+            "deployments": [
+                {
+                    "deployment_id": str(d.deployment_id),
+                    "name": d.name,
+                    "mode": d.mode,
+                    "realised": str(d.realised),
+                    "unrealised": str(d.unrealised),
+                    "fees": str(d.fees),
+                    "equity_change": str(d.equity_change),
+                }
+                for d in pnl.deployments
+            ],
         },
     }
     return "\n".join(lines), data

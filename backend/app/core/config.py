@@ -160,6 +160,10 @@ class Settings(BaseSettings):
     FLOOR_RESOLVE_WINDOW_SECONDS: float = Field(default=900.0, gt=0, le=86400)
     # Drift report: |live equity - backtest equity| / capital above this raises an alert.
     FLOOR_DRIFT_ALERT_FRACTION: float = Field(default=0.02, gt=0, le=1)
+    # The leader checks each running deployment's drift at most this often (minutes), and
+    # at most this many deployments per scheduler round (a report replays through the sandbox).
+    FLOOR_DRIFT_CHECK_MINUTES: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    FLOOR_DRIFT_CHECKS_PER_ROUND: int = Field(default=2, ge=0, le=100)
     # Placement retries after the exchange answered "rate limited" (nothing was executed).
     FLOOR_RATE_LIMIT_RETRIES: int = Field(default=2, ge=0, le=10)
     FLOOR_RATE_LIMIT_BACKOFF_SECONDS: float = Field(default=5.0, ge=0, le=120)

@@ -20,7 +20,9 @@ Rules:
 - An emergency stop's halt marker is checked in the same transaction (and under the same
   advisory lock) that commits `submitting`: a halted deployment's intent is cancelled, never
   sent; a marker the stop could not apply yet is applied at the cycle's start or end.
-- Every cycle ends with its run record (targets, decisions, orders, timings, outcome).
+- Every cycle ends with its run record (targets, decisions, orders, timings, outcome),
+  committed with the deployment's `pnl.update` event and, when it failed, a
+  `system_failure` alert (`live_events`); orders publish their own events as they move.
 """
 
 import asyncio
@@ -46,6 +48,7 @@ from app.floor.brokers import Broker, OrderRequest, fee_rate
 from app.floor.halts import apply_pending_halt, halt_reason, hold_send_lock
 from app.floor.ledger import ExecutionRun, Order, Position, RunStatus
 from app.floor.ledger import OrderStatus as S
+from app.floor.live_events import cycle_finished
 from app.floor.models import DeployedAlgorithm, DeploymentStatus
 from app.floor.orderbook import ORDERBOOK, execute_book_order, order_terms
 from app.floor.orders import locked_order, pending_coins, transition
@@ -278,6 +281,8 @@ async def _cycle(
         run.error = error
         run.finished_at = datetime.now(UTC)
         session.add(run)
+        # The cycle's P&L update (and a failure alert) go out with its run record.
+        cycle_finished(session, deployment.id, deployment.user_id, bar, error)
         session.commit()
     logger.info(
         "execution cycle",

@@ -10,6 +10,8 @@ Rules:
   same transaction as the order's new state; a fill already booked (same `match_key`) is
   never booked again.
 - Cash never goes below zero: a residue of Decimal rounding is clamped to zero.
+- Every transition and every booked fill is published as a live event (and a rejected or
+  `unknown` order raises an alert) in the transaction that commits it: `live_events`.
 """
 
 import logging
@@ -23,6 +25,7 @@ from sqlmodel import Session, col, select
 
 from app.floor.ledger import Order, Position, Trade, TradeSource
 from app.floor.ledger import OrderStatus as S
+from app.floor.live_events import fills_booked, order_changed
 from app.floor.pnl.book import record_trades
 
 logger = logging.getLogger(__name__)
@@ -81,6 +84,7 @@ def transition(order: Order, status: S, *, error: str | None = None) -> None:
     order.updated_at = moment
     if error is not None:
         order.error = error[:4000]
+    order_changed(order)  # its live event (and alert) goes out when the change commits
 
 
 def locked_order(session: Session, order_id: uuid.UUID) -> Order:
@@ -122,6 +126,7 @@ def book_fills(
     session.add(position)
     session.add(order)
     record_trades(session, trades)  # the P&L lots move in the same transaction
+    fills_booked(session, order, trades)  # live `fill` and `pnl.update` events at commit
     return trades
 
 

@@ -10,6 +10,8 @@ Rules (the leader rule):
   `due_bar > last_run_bar` and runs at most `FLOOR_CONCURRENCY` cycles at once; each cycle
   claims its row with `FOR UPDATE SKIP LOCKED` and its (deployment, bar) key is unique, so
   replicas share the work and none runs a cycle twice.
+- After the snapshots the leader checks drawdown and daily loss, and after the bar's
+  cycles a bounded round of drift reports (`watch`), so each alert is raised by one process.
 - Start-up needs nothing special: a cycle recovers its deployment's orphaned orders first.
 """
 
@@ -29,6 +31,7 @@ from app.floor.executor import NODE, BrokerFactory, CycleRefused, run_cycle
 from app.floor.models import RUNNING_STATUSES
 from app.floor.pnl.service import snapshot_all
 from app.floor.signals import BAR, bar_of
+from app.floor.watch import check_drift, check_equity
 from app.lab.sandbox.pool import SandboxPool
 
 logger = logging.getLogger(__name__)
@@ -154,6 +157,7 @@ class FloorService:
         self._leader = LeaderLock(self._engine, FLOOR_LEADER_LOCK_KEY)
         self._task: asyncio.Task[None] | None = None
         self._scheduled: datetime | None = None
+        self._drift_checked: dict[uuid.UUID, datetime] = {}
 
     @property
     def is_leader(self) -> bool:
@@ -165,6 +169,7 @@ class FloorService:
     async def tick(self, moment: datetime | None = None) -> None:
         """One round: campaign, schedule (leader only), then work."""
         now = moment or datetime.now(UTC)
+        drift_round = False
         if await asyncio.to_thread(self._leader.campaign):
             bar = bar_of(now - timedelta(seconds=settings.FLOOR_SCHEDULE_DELAY_SECONDS))
             if self._scheduled != bar:
@@ -172,7 +177,22 @@ class FloorService:
                 await asyncio.to_thread(snapshot_all, self._engine, bar)
                 self._scheduled = bar
                 logger.info("floor scheduled", extra={"bar": bar.isoformat(), "due": marked})
+                await self._check_equity(bar)
+                drift_round = settings.FLOOR_DRIFT_CHECKS_PER_ROUND > 0
         await work_once(self._engine, self._pool, self._broker_factory, self._concurrency)
+        if drift_round:  # after the bar's cycles, so a slow replay never delays them
+            try:
+                await check_drift(self._engine, self._pool, self._drift_checked)
+            except Exception:
+                logger.exception("drift checks failed", extra={"node": NODE})
+
+    async def _check_equity(self, bar: datetime) -> None:
+        """Leader only, once per bar: drawdown / daily-loss alerts from the snapshots just
+        taken (see app/floor/watch.py)."""
+        try:
+            await asyncio.to_thread(check_equity, self._engine, bar)
+        except Exception:
+            logger.exception("equity alerts failed", extra={"bar": bar.isoformat()})
 
     async def _loop(self) -> None:
         while True:

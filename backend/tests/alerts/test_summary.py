@@ -71,6 +71,7 @@ def test_the_summary_lists_the_days_alerts_changes_and_pnl(
         "unrealised": "-5.00",
         "fees": "1.10",
         "equity_change": "7.34",
+        "deployments": [],
     }
     assert summary.data["deployment_changes"][0]["action"] == "deployment.pause"
     assert "realised 12.34 AUD" in summary.message

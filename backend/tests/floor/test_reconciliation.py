@@ -233,6 +233,9 @@ async def test_order_and_trade_behind_our_back_block_live_orders(
 async def test_fill_missed_while_down_is_adopted_once(
     db: Session, simulator: RunningSimulator, clients: Any, action: BreakAction
 ) -> None:
+    """An order we hold as `open` in a style the order-book follow-up does not watch (an
+    instant order the exchange left resting): its fill while we were down is a
+    `filled_thought_open` break, adopted (or closed) once."""
     deployment, account = live(db, simulator)
     client = clients(account)
     ensure_positions(engine, deployment)
@@ -249,7 +252,7 @@ async def test_fill_missed_while_down_is_adopted_once(
             mode="live",
             coin="BTC",
             side="buy",
-            style="orderbook",
+            style="instant",
             requested_quantity=amount,
             requested_notional=amount * rate,
             limit_rate=rate,
@@ -294,6 +297,55 @@ async def test_fill_missed_while_down_is_adopted_once(
     with pytest.raises(BreakConflict, match="resolved already"):
         await resolve_break(engine, item.id, deployment.user_id, BreakAction.ADOPT, None, client)
     assert len(trades_of(deployment.id)) == (2 if action == BreakAction.CLOSE else 1)
+    assert_books(deployment, simulator.admin.account(account.api_key), "10000")
+
+
+async def test_resting_book_order_filled_while_down_is_booked_by_the_follow_up(
+    db: Session, simulator: RunningSimulator, clients: Any
+) -> None:
+    """An order-book order left open by an earlier cycle that filled while we were down:
+    reconciliation's resolver pass follows it (`orderbook.settle_stale`), books the fill once
+    from the exchange's history, and no break is raised."""
+    deployment, account = live(db, simulator)
+    client = clients(account)
+    ensure_positions(engine, deployment)
+    await reconcile(deployment.user_id, client)
+    ask = simulator.admin.prices()["BTC"]["ask"]
+    rate = (ask * Decimal("0.9")).quantize(Decimal(1))
+    amount = Decimal("0.01")
+    placed = await client.place_buy_order("BTC", amount, rate)
+    moment = datetime.now(UTC)
+    with Session(engine) as s:
+        s.add(
+            Order(
+                deployment_id=deployment.id,
+                user_id=deployment.user_id,
+                mode="live",
+                coin="BTC",
+                side="buy",
+                style="orderbook",
+                requested_quantity=amount,
+                requested_notional=amount * rate,
+                limit_rate=rate,
+                target=Decimal("0.5"),
+                status="open",
+                exchange_order_id=placed.id,
+                reason="a book order resting at Coinspot",
+                submitting_at=moment,
+                open_at=moment,
+            )
+        )
+        s.commit()
+    simulator.admin.set_price("BTC", bid=rate - 100, ask=rate - 50)
+    (fill,) = sim_fills(simulator.admin.account(account.api_key))
+    run = await reconcile(deployment.user_id, client)
+    assert run.outcome == "clean" and breaks_of(deployment.user_id) == []
+    (order,) = orders_of(deployment.id)
+    assert order.status == "filled" and order.filled_quantity == amount
+    (trade,) = trades_of(deployment.id)
+    assert trade.quantity == dec(fill["amount"]) and trade.fee + trade.gst == dec(fill["fee"])
+    assert (await reconcile(deployment.user_id, client)).outcome == "clean"
+    assert len(trades_of(deployment.id)) == 1
     assert_books(deployment, simulator.admin.account(account.api_key), "10000")
 
 
