@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Frontend checks: type check, unit tests (Vitest), production build, and browser tests
 # (Playwright driving Debian's headless chromium) against the real backend on a free port.
-#   DATABASE_URL=postgresql://…/scratch_db scripts/test-frontend.sh [playwright args, e.g. e2e/floor.spec.ts]
+#   DATABASE_URL=postgresql://…/scratch_db scripts/test-frontend.sh [playwright args, e.g. e2e/promote.spec.ts]
 # scripts/test.sh calls this with a fresh database it drops afterwards.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -33,9 +33,9 @@ export CREDENTIALS_ENCRYPTION_KEYS="$("$VENV_BIN/python" -c 'from cryptography.f
 export COLLECTOR_ENABLED=false
 export COINSPOT_BASE_URL="http://127.0.0.1:9"
 # The Floor journeys decide each cycle on purpose (the executor's CLI on a chosen bar), so the
-# scheduler stays off; a live deployment needs no paper time here, and an order the simulator
-# executes without answering becomes `unknown` after 3 s instead of 30.
-export FLOOR_EXECUTOR_ENABLED=false FLOOR_LIVE_MIN_PAPER_HOURS=0 COINSPOT_TIMEOUT_SECONDS=3
+# scheduler stays off; a live deployment needs 18 s on paper here (not 24 h), and an order the
+# simulator executes without answering becomes `unknown` after 3 s instead of 30.
+export FLOOR_EXECUTOR_ENABLED=false FLOOR_LIVE_MIN_PAPER_HOURS=0.005 COINSPOT_TIMEOUT_SECONDS=3
 export E2E_BACKEND_DIR="$BACKEND_DIR"
 
 (cd "$BACKEND_DIR" && "$VENV_BIN/alembic" upgrade head >/dev/null && "$VENV_BIN/python" -m app.initial_data \

@@ -201,17 +201,25 @@ test("live on the simulator: an order left unknown by a fault is shown, then its
 
   await relaxPolicy(api)
   const promoted = await api.call<{ release_id: string }>("POST", `/lab/algorithms/${algorithmId}/promote`, { evidence: { backtest_run_ids: [backtestId] } })
-  const deployment = await api.call<{ id: string }>("POST", "/floor/deploy", {
-    release_id: promoted.release_id,
-    mode: "live",
-    name: "E2E live",
-    capital: "1000.00",
-    coins: [coin],
-    acknowledge_real_money: true,
-  })
+  // Live needs the release's paper time first (18 s in the browser tests): run it on paper,
+  // then ask for live until the server agrees the time is met.
+  const paper = await api.call<{ id: string }>("POST", "/floor/deploy", { release_id: promoted.release_id, mode: "paper", capital: "100.00", coins: [coin] })
+  const live = { release_id: promoted.release_id, mode: "live", name: "E2E live", capital: "1000.00", coins: [coin], acknowledge_real_money: true }
+  let deployment: { id: string } | null = null
+  const deadline = Date.now() + 90_000
+  while (!deployment && Date.now() < deadline) {
+    const response = await request.post("/api/v1/floor/deploy", { data: live, headers: { Authorization: `Bearer ${api.token}` } })
+    if (response.ok()) deployment = (await response.json()) as { id: string }
+    else {
+      expect(await response.text()).toContain("on paper")
+      await new Promise((resolve) => setTimeout(resolve, 1000)) // the next poll of the condition
+    }
+  }
+  expect(deployment, "the live deployment after the paper time").not.toBeNull()
+  await api.call("POST", `/floor/algorithms/${paper.id}/deactivate`, { reason: "paper time done" })
 
   await page.getByTestId("nav-floor").click()
-  const card = page.getByTestId(`deployment-${deployment.id}`)
+  const card = page.getByTestId(`deployment-${deployment!.id}`)
   await expect(card.getByTestId("deployment-mode")).toHaveText("live")
   await expect(page.getByTestId("live-state")).toHaveText("Live")
   await expect(page.getByTestId("orders-empty")).toBeVisible()
@@ -219,7 +227,7 @@ test("live on the simulator: an order left unknown by a fault is shown, then its
 
   // The exchange executes the next buy but never answers: the order's outcome is unknown.
   await simulator(request, "POST", "/faults", { kind: "hang", path: "/api/v2/my/buy/now", count: 1, seconds: 8, mode: "after" })
-  const first = await runCycle(deployment.id, bars.hold)
+  const first = await runCycle(deployment!.id, bars.hold)
   expect(first.orders).toHaveLength(1)
   const orderId = first.orders[0]!
   await expect(page.getByTestId(`order-status-${orderId}`)).toHaveText("unknown")
@@ -229,7 +237,7 @@ test("live on the simulator: an order left unknown by a fault is shown, then its
 
   // The next cycle asks Coinspot's order history, finds the order and books its fill.
   const next = new Date(Date.parse(bars.hold) + 5 * 60_000).toISOString()
-  await runCycle(deployment.id, next)
+  await runCycle(deployment!.id, next)
   await expect(page.getByTestId(`order-status-${orderId}`)).toHaveCount(0)
   await expect(page.getByTestId(`resolved-${orderId}`)).toContainText("filled")
   await expect(page.getByTestId("trades-table").locator("tbody tr").first()).toContainText("reconciliation")

@@ -17,6 +17,8 @@ test("pages fit a narrow window", async ({ page }) => {
     ["/profile", "Profile"],
     ["/settings", "Settings"],
     ["/settings/coinspot", "Coinspot API keys"],
+    ["/lab/releases", "Releases"],
+    ["/floor/deploy", "Deploy"],
   ] as const) {
     await page.goto(path)
     await expect(page.getByTestId("page-title")).toHaveText(title)

@@ -27,6 +27,11 @@ const routes: RouteRecordRaw[] = [
         props: (route) => ({ ids: String(route.query.ids ?? "") }),
         meta: { title: "Compare" },
       },
+      // Promotion and deployment (issue 16: releases, deploy, a deployment's page).
+      { path: "lab/releases", name: "releases", component: () => import("@/lab/ReleasesView.vue"), meta: { title: "Releases" } },
+      { path: "floor/deploy", name: "floor-deploy", component: () => import("@/floor/deploy/DeployView.vue"), meta: { title: "Deploy" } },
+      { path: "floor/deployments/:id", name: "deployment", component: () => import("@/floor/DeploymentView.vue"), props: true, meta: { title: "Deployment" } },
+      // The Floor dashboard and the alerts centre (issue 16).
       { path: "floor", name: "floor", component: () => import("@/floor/FloorView.vue"), meta: { title: "Floor" } },
       { path: "alerts", name: "alerts", component: () => import("@/floor/AlertsView.vue"), meta: { title: "Alerts" } },
       { path: "settings", name: "settings", component: () => import("@/views/SettingsView.vue"), meta: { title: "Settings" } },
