@@ -76,26 +76,32 @@ test("paper: template → backtest → promote → deploy; fills and P&L arrive 
   await shots(page, "floor-empty")
 
   // Lab: an algorithm from a template, backtested.
-  const { algorithmId, backtestId } = await algorithmWithBacktest(page, "Floor E2E crossover")
+  const { backtestId } = await algorithmWithBacktest(page, "Floor E2E crossover")
   const run = await api.call<{ coins: string[] }>("GET", `/lab/backtest/${backtestId}`)
   const coin = run.coins[0]!
+  expect(coin, "the deploy form starts with BTC, the coin the Lab's backtest uses").toBe("BTC")
   const trades = await api.call<{ data: Array<{ time: string; side: string; coin: string }> }>("GET", `/lab/backtest/${backtestId}/trades?limit=500`)
   const bars = holdFlatHold(trades.data.filter((t) => t.coin === coin))
 
-  // Promote and deploy on paper (through the API until the Lab's promote and deploy pages land).
+  // Promote from the backtest's page (the policy relaxed: the gate's thresholds are the promote
+  // journey's subject) and deploy the release on paper from the releases list.
   await relaxPolicy(api)
-  const promoted = await api.call<{ passed: boolean; release_id: string }>("POST", `/lab/algorithms/${algorithmId}/promote`, { evidence: { backtest_run_ids: [backtestId] } })
-  expect(promoted.passed).toBe(true)
-  const deployment = await api.call<{ id: string }>("POST", "/floor/deploy", {
-    release_id: promoted.release_id,
-    mode: "paper",
-    name: "E2E paper",
-    capital: "1000.00",
-    coins: [coin],
-    // After a profitable round trip the sleeve holds more than the capital, and the default
-    // max_position_fraction (1) would refuse the next full buy: this journey is not about limits.
-    risk_limits: { max_position_fraction: null },
-  })
+  await page.getByTestId("promotion-check").click()
+  await expect(page.getByTestId("checklist-summary")).toContainText("Every required criterion passes", { timeout: 60_000 })
+  await page.getByTestId("create-release").click()
+  await expect(page.getByTestId("release-created")).toBeVisible({ timeout: 60_000 })
+  await page.goto("/lab/releases")
+  await page.getByTestId("releases-table").locator("tbody tr").first().getByTestId("release-deploy").click()
+  await expect(page.getByTestId("page-title")).toHaveText("Deploy")
+  await page.locator("#deploy-name").fill("E2E paper")
+  await page.getByTestId("deploy-capital").fill("1000")
+  // After a profitable round trip the sleeve holds more than the capital, and the default
+  // max_position_fraction (100 %) would refuse the next full buy: no such limit here.
+  await page.getByTestId("deploy-limit-max_position_fraction").fill("")
+  await page.getByTestId("deploy-submit").click()
+  await expect(page).toHaveURL(/\/floor\/deployments\//)
+  await expect(page.getByTestId("deployment-status")).toHaveText("active")
+  const deployment = { id: page.url().split("/").pop() ?? "" }
 
   // The dashboard shows the deployment; from here on the page is never reloaded.
   await page.getByTestId("nav-floor").click()
