@@ -30,6 +30,13 @@ export const FLOOR_KEYS = {
   deployments: ["floor", "deployments"],
   reconciliation: ["floor", "reconciliation"],
   limits: ["floor", "limits"],
+  // A deployment's page (DeploymentView.vue): the deployment, its runs, fills and curves.
+  deployment: ["floor", "deployment"],
+  runs: ["floor", "runs"],
+  fills: ["floor", "fills"],
+  equity: ["floor", "equity"],
+  performance: ["floor", "performance"],
+  drift: ["floor", "drift"],
   alerts: ["alerts"],
 } as const
 export type FloorKey = keyof typeof FLOOR_KEYS
@@ -57,7 +64,7 @@ export function effectsOf(event: LiveEvent): { stale: FloorKey[]; notice: Notice
     case "fill": {
       const p = event.payload
       return {
-        stale: ["trades", "positions", "summary", "history", "algorithms", "orders", "status"],
+        stale: ["trades", "positions", "summary", "history", "algorithms", "orders", "status", "fills", "runs", "deployment"],
         notice: {
           severity: "success",
           summary: `${p.side === "buy" ? "Bought" : "Sold"} ${formatQuantity(p.amount)} ${p.coin}`,
@@ -66,10 +73,10 @@ export function effectsOf(event: LiveEvent): { stale: FloorKey[]; notice: Notice
       }
     }
     case "deployment.status":
-      return { stale: ["algorithms", "deployments", "status", "limits"], notice: null }
+      return { stale: ["algorithms", "deployments", "deployment", "status", "limits"], notice: null }
     case "pnl.update":
       // Sent when a deployment had fills or finished a cycle: its orders may have moved too.
-      return { stale: ["summary", "algorithms", "history", "orders", "positions", "status"], notice: null }
+      return { stale: ["summary", "algorithms", "history", "orders", "positions", "status", "runs", "equity", "performance", "drift"], notice: null }
     case "alert": {
       const p = event.payload
       const breach = p.kind === "limit_breach"
@@ -85,12 +92,12 @@ export function effectsOf(event: LiveEvent): { stale: FloorKey[]; notice: Notice
         const p = event.payload
         const message = typeof p.message === "string" && p.message ? p.message : `${String(p.limit ?? "A limit")} refused an order.`
         return {
-          stale: ["algorithms", "deployments", "limits", "status", "orders"],
+          stale: ["algorithms", "deployments", "deployment", "limits", "status", "orders", "runs"],
           notice: { severity: "error", summary: `Limit breached${typeof p.coin === "string" ? `: ${p.coin}` : ""}`, detail: message },
         }
       }
       if (name === "account.status" || name === "floor.emergency_stop") {
-        return { stale: ["algorithms", "deployments", "limits", "status", "orders", "positions", "summary"], notice: null }
+        return { stale: ["algorithms", "deployments", "deployment", "limits", "status", "orders", "positions", "summary", "trades", "fills"], notice: null }
       }
       if (name.startsWith("reconciliation")) return { stale: ["reconciliation", "orders", "status"], notice: null }
       if (name.includes("limit")) return { stale: ["limits", "algorithms"], notice: null }
@@ -98,7 +105,7 @@ export function effectsOf(event: LiveEvent): { stale: FloorKey[]; notice: Notice
     default: {
       // order.*
       const p = event.payload as OrderPayload
-      const stale: FloorKey[] = ["orders", "status", "algorithms"]
+      const stale: FloorKey[] = ["orders", "status", "algorithms", "runs"]
       if (p.status === "rejected") {
         return { stale, notice: { severity: "error", summary: `Order rejected: ${p.side} ${p.coin}`, detail: p.reason || "The order was refused." } }
       }

@@ -39,6 +39,9 @@ describe("floor store", () => {
     expect(keys).toContain("floor/trades")
     expect(keys).toContain("floor/positions")
     expect(keys).toContain("floor/pnl-summary")
+    // The deployment page's queries too.
+    expect(keys).toContain("floor/fills")
+    expect(keys).toContain("floor/runs")
     expect(new Set(keys).size).toBe(keys.length)
     expect(notices[0]).toEqual({ severity: "success", summary: "Bought 0.01 BTC", detail: "at $100,123.46, fee $1.00" })
     expect(s.lastSeq).toBe(2)
