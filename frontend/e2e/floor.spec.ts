@@ -176,6 +176,12 @@ test("paper: template → backtest → promote → deploy; fills and P&L arrive 
   await expectNoReload(page)
   await shots(page, "floor-halted")
 
+  // The card opens the deployment's page, which shows the halt too.
+  await card.getByTestId("deployment-link").click()
+  await expect(page).toHaveURL(new RegExp(`/floor/deployments/${deployment.id}$`))
+  await expect(page.getByTestId("deployment-status")).toHaveText("halted")
+  await expectNoReload(page)
+
   // The alerts centre is one click away.
   await page.getByTestId("nav-alerts").click()
   await expect(page.getByTestId("page-title")).toHaveText("Alerts")
