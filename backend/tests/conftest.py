@@ -1,8 +1,13 @@
-"""Test session setup: a fresh PostgreSQL database per run, migrated with Alembic.
+"""Test session setup: a fresh PostgreSQL database per test process, migrated with Alembic.
 
 The admin connection comes from OMC_TEST_ADMIN_URL (default: the local server at
 127.0.0.1:5432). The database is created before `app` is imported, because the engine
-is built from settings at import time, and dropped when the run ends.
+is built from settings at import time, and dropped when the process's session ends.
+
+Under pytest-xdist (`-n 2`) every worker is its own process with its own database, named
+after the worker (omc_test_gw0_<pid>_<hex>), its own simulator and sandbox pool: workers
+share nothing but the PostgreSQL server, so a test must not look at other databases'
+sessions or locks (filter pg_stat_activity / pg_locks by the current database).
 """
 
 import os
@@ -15,7 +20,10 @@ from cryptography.fernet import Fernet
 from psycopg import sql
 
 ADMIN_URL = os.environ.get("OMC_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-TEST_DB_NAME = f"omc_test_{os.getpid()}_{secrets.token_hex(3)}"
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1"… under xdist
+TEST_DB_NAME = "_".join(
+    part for part in ("omc_test", XDIST_WORKER, str(os.getpid()), secrets.token_hex(3)) if part
+)
 SUPERUSER_EMAIL = "admin@example.com"
 SUPERUSER_PASSWORD = "test-superuser-" + secrets.token_hex(6)
 
@@ -95,6 +103,26 @@ def migrated_database() -> Iterator[None]:
 def db() -> Iterator[Session]:
     with Session(engine) as session:
         yield session
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_sandbox_pool() -> Iterator[None]:
+    """The app's sandbox pool outlives each module's app: its forkserver takes seconds to
+    start (it preloads numpy, pandas and scikit-learn and self-tests every wall) and keeps no
+    state between jobs (each job is a fresh child), so every module's app reuses the pool the
+    first one started instead of starting its own. It stops when the session ends."""
+    import asyncio
+
+    from app.lab import lifecycle
+    from app.lab.sandbox import service
+
+    async def keep_running() -> None:
+        return None
+
+    setattr(lifecycle, "stop_default_pool", keep_running)  # noqa: B010 - not re-exported
+    yield
+    setattr(lifecycle, "stop_default_pool", service.stop_default_pool)  # noqa: B010
+    asyncio.run(service.stop_default_pool())
 
 
 @pytest.fixture(scope="module")

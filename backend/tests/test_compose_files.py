@@ -525,6 +525,10 @@ def test_nginx_serves_the_spa_and_forwards_the_api(base: dict[str, Any]) -> None
 # Prestart script, run for real against a scratch database
 
 
+# Two cold `alembic upgrade head` + `initial_data` processes: ~40 s on an idle 2-core machine,
+# several times that while the other xdist worker (or another test run) takes the cores. The
+# timeouts only guard against a hang.
+@pytest.mark.timeout(600)
 def test_prestart_script_migrates_and_creates_the_first_superuser() -> None:
     name = f"omc_prestart_{os.getpid()}_{secrets.token_hex(3)}"
     url = make_url(ADMIN_URL).set(database=name, drivername="postgresql+psycopg")
@@ -549,7 +553,7 @@ def test_prestart_script_migrates_and_creates_the_first_superuser() -> None:
                 env=env,
                 capture_output=True,
                 text=True,
-                timeout=90,
+                timeout=280,
             )
             assert done.returncode == 0, done.stderr
         plain_url = url.set(drivername="postgresql").render_as_string(hide_password=False)

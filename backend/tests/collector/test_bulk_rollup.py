@@ -237,7 +237,7 @@ def test_a_price_write_waits_for_a_running_import_instead_of_failing() -> None:
         for _ in range(5_000):  # until the writer is seen queued on the advisory lock
             waiting = importer.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory' "
-                "AND pid <> pg_backend_pid()"
+                "AND pid <> pg_backend_pid() AND datname = current_database()"
             ).fetchone()[0]  # type: ignore[index]
             if waiting:
                 break

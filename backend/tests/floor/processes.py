@@ -62,13 +62,15 @@ def wait_for(
 
 def crash(proc: subprocess.Popen[bytes], app_name: str) -> None:
     """SIGKILL the process group, then end its database sessions as PostgreSQL does when it
-    notices the client is gone (a backend blocked on a lock only notices later)."""
+    notices the client is gone (a backend blocked on a lock only notices later). Only this
+    test database's sessions: another xdist worker or test run may use the same name."""
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     with engine.connect() as conn:
         conn.execute(
             sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :n"
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = :n AND datname = current_database()"
             ),
             {"n": app_name},
         )
@@ -77,7 +79,10 @@ def crash(proc: subprocess.Popen[bytes], app_name: str) -> None:
     def gone() -> bool:
         with engine.connect() as c:
             return not c.execute(
-                sa.text("SELECT 1 FROM pg_stat_activity WHERE application_name = :n"),
+                sa.text(
+                    "SELECT 1 FROM pg_stat_activity"
+                    " WHERE application_name = :n AND datname = current_database()"
+                ),
                 {"n": app_name},
             ).first()
 

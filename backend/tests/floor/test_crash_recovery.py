@@ -106,7 +106,8 @@ async def test_crash_between_intent_and_send(
                 blocked = c.execute(
                     sa.text(
                         "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = :k "
-                        "AND NOT granted"
+                        "AND NOT granted AND database = (SELECT oid FROM pg_database"
+                        " WHERE datname = current_database())"
                     ),
                     {"k": HOLD_LOCK},
                 ).first()
