@@ -8,6 +8,8 @@ import { Authenticator, signUp } from "./helpers/totp"
 // by the executor's CLI in a process of its own). Every change after the first page load must
 // reach the page over the WebSocket: a marker set on `window` proves that it never reloads.
 const adminEmail = process.env.E2E_EMAIL ?? ""
+// How long a change may take to reach the page over the WebSocket on a busy machine.
+const LIVE = 30_000
 const adminPassword = process.env.E2E_PASSWORD ?? ""
 
 async function shots(page: Page, name: string): Promise<void> {
@@ -118,7 +120,7 @@ test("paper: template → backtest → promote → deploy; fills and P&L arrive 
   const first = await runCycle(deployment.id, bars.hold)
   expect(first.orders).toHaveLength(1)
   const tradeRows = page.getByTestId("trades-table").locator("tbody tr")
-  await expect(tradeRows).toHaveCount(1)
+  await expect(tradeRows).toHaveCount(1, { timeout: LIVE })
   await expect(tradeRows.first()).toContainText("buy")
   await expect(tradeRows.first()).toContainText(coin)
   await expect(page.getByTestId("positions-table").locator("tbody tr").first()).toContainText(coin)
@@ -132,7 +134,7 @@ test("paper: template → backtest → promote → deploy; fills and P&L arrive 
   // The market moves up 10 % and the collector records it: the position's P&L follows.
   await movePrice(request, coin, 1.1)
   await admin.call("POST", "/collector/run")
-  await expect(page.getByTestId("account-pnl-total")).not.toHaveText(afterBuy ?? "")
+  await expect(page.getByTestId("account-pnl-total")).not.toHaveText(afterBuy ?? "", { timeout: LIVE })
   await expect(page.getByTestId("account-pnl-total")).toHaveText(/^\+\$/)
   await expect(page.getByTestId("account-pnl-total")).toHaveClass(/gain/)
   await shots(page, "floor-dashboard")
@@ -140,11 +142,11 @@ test("paper: template → backtest → promote → deploy; fills and P&L arrive 
   // A bar where the algorithm is flat: the coin is sold; then one where it holds again.
   const second = await runCycle(deployment.id, bars.flat)
   expect(second.orders).toHaveLength(1)
-  await expect(tradeRows).toHaveCount(2)
+  await expect(tradeRows).toHaveCount(2, { timeout: LIVE })
   await expect(tradeRows.first()).toContainText("sell")
   const third = await runCycle(deployment.id, bars.again)
   expect(third.orders).toHaveLength(1)
-  await expect(tradeRows).toHaveCount(3)
+  await expect(tradeRows).toHaveCount(3, { timeout: LIVE })
   await expect(tradeRows.first()).toContainText("buy")
   await page.getByTestId("filter-side").click()
   await page.getByRole("option", { name: "sell" }).click()
@@ -242,7 +244,7 @@ test("live on the simulator: an order left unknown by a fault is shown, then its
   const first = await runCycle(deployment!.id, bars.hold)
   expect(first.orders).toHaveLength(1)
   const orderId = first.orders[0]!
-  await expect(page.getByTestId(`order-status-${orderId}`)).toHaveText("unknown")
+  await expect(page.getByTestId(`order-status-${orderId}`)).toHaveText("unknown", { timeout: LIVE })
   await expect(page.getByTestId("unknown-warning")).toContainText("never sent")
   await expect(page.getByTestId("monitor-orders")).toContainText("1 unknown")
   await shots(page, "floor-unknown-order")
@@ -250,7 +252,7 @@ test("live on the simulator: an order left unknown by a fault is shown, then its
   // The next cycle asks Coinspot's order history, finds the order and books its fill.
   const next = new Date(Date.parse(bars.hold) + 5 * 60_000).toISOString()
   await runCycle(deployment!.id, next)
-  await expect(page.getByTestId(`order-status-${orderId}`)).toHaveCount(0)
+  await expect(page.getByTestId(`order-status-${orderId}`)).toHaveCount(0, { timeout: LIVE })
   await expect(page.getByTestId(`resolved-${orderId}`)).toContainText("filled")
   await expect(page.getByTestId("trades-table").locator("tbody tr").first()).toContainText("reconciliation")
   await expect(page.getByTestId("monitor-orders")).toContainText("0 unknown")
