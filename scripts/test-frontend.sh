@@ -32,6 +32,11 @@ export SECRET_KEY="$("$VENV_BIN/python" -c 'import secrets; print(secrets.token_
 export CREDENTIALS_ENCRYPTION_KEYS="$("$VENV_BIN/python" -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
 export COLLECTOR_ENABLED=false
 export COINSPOT_BASE_URL="http://127.0.0.1:9"
+# The Floor journeys decide each cycle on purpose (the executor's CLI on a chosen bar), so the
+# scheduler stays off; a live deployment needs 18 s on paper here (not 24 h), and an order the
+# simulator executes without answering becomes `unknown` after 3 s instead of 30.
+export FLOOR_EXECUTOR_ENABLED=false FLOOR_LIVE_MIN_PAPER_HOURS=0.005 COINSPOT_TIMEOUT_SECONDS=3
+export E2E_BACKEND_DIR="$BACKEND_DIR"
 
 (cd "$BACKEND_DIR" && "$VENV_BIN/alembic" upgrade head >/dev/null && "$VENV_BIN/python" -m app.initial_data \
   && "$VENV_BIN/python" -m app.collector.cli generate-demo --days 21 --coins 4 --seed 3 >/dev/null)
@@ -44,7 +49,7 @@ SIM_LOG="$REPO_ROOT/.omc/e2e-simulator.log"
 (cd "$BACKEND_DIR" && exec "$VENV_BIN/python" -m app.exchange.simulator --host 127.0.0.1 --port "$SIM_PORT" \
   --account "$E2E_COINSPOT_KEY:$E2E_COINSPOT_SECRET" --fund AUD=2500 --fund BTC=0.05 --log-level warning) >"$SIM_LOG" 2>&1 &
 SIM_PID=$!
-export COINSPOT_BASE_URL="http://127.0.0.1:$SIM_PORT"
+export COINSPOT_BASE_URL="http://127.0.0.1:$SIM_PORT" E2E_SIMULATOR_URL="http://127.0.0.1:$SIM_PORT"
 
 BACKEND_LOG="$REPO_ROOT/.omc/e2e-backend.log"
 (cd "$BACKEND_DIR" && exec "$VENV_BIN/uvicorn" app.main:app --host 127.0.0.1 --port "$E2E_PORT") >"$BACKEND_LOG" 2>&1 &

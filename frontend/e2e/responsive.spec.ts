@@ -12,6 +12,8 @@ test("pages fit a narrow window", async ({ page }) => {
     ["/markets", "Markets"],
     ["/markets/BTC", "BTC"],
     ["/lab", "Lab"],
+    ["/floor", "Floor"],
+    ["/alerts", "Alerts"],
     ["/profile", "Profile"],
     ["/settings", "Settings"],
     ["/settings/coinspot", "Coinspot API keys"],

@@ -31,7 +31,9 @@ const routes: RouteRecordRaw[] = [
       { path: "lab/releases", name: "releases", component: () => import("@/lab/ReleasesView.vue"), meta: { title: "Releases" } },
       { path: "floor/deploy", name: "floor-deploy", component: () => import("@/floor/deploy/DeployView.vue"), meta: { title: "Deploy" } },
       { path: "floor/deployments/:id", name: "deployment", component: () => import("@/floor/DeploymentView.vue"), props: true, meta: { title: "Deployment" } },
-      { path: "floor", name: "floor", component: () => import("@/views/FloorView.vue"), meta: { title: "Floor" } },
+      // The Floor dashboard and the alerts centre (issue 16).
+      { path: "floor", name: "floor", component: () => import("@/floor/FloorView.vue"), meta: { title: "Floor" } },
+      { path: "alerts", name: "alerts", component: () => import("@/floor/AlertsView.vue"), meta: { title: "Alerts" } },
       { path: "settings", name: "settings", component: () => import("@/views/SettingsView.vue"), meta: { title: "Settings" } },
       { path: "settings/security", name: "settings-security", component: () => import("@/settings/SecurityView.vue"), meta: { title: "Security" } },
       { path: "settings/sessions", name: "settings-sessions", component: () => import("@/settings/SessionsView.vue"), meta: { title: "Sessions" } },
