@@ -105,6 +105,28 @@ async def test_position_fraction_of_capital(
     assert Decimal("0.45") < Decimal(event["value"]) <= Decimal("0.5")
 
 
+async def test_position_fraction_lets_a_grown_sleeve_reinvest(
+    db: Session, simulator: RunningSimulator, pool: SandboxPool, sim_brokers: Brokers
+) -> None:
+    """All in, out at a 10 % gain, all in again: the second buy is bigger than the capital
+    but it is the whole sleeve, within a fraction of 1."""
+    user = make_user(db)
+    dep = deploy(db, user, {"max_position_fraction": "1"})
+    factory = sim_brokers()
+    assert (await cycle(dep, 0, pool, factory))["status"] == "filled"
+    drop_price(simulator, "BTC", "-0.10")  # a 10 % rise
+    set_fraction(dep.id, 0.0)
+    assert (await cycle(dep, 1, pool, factory))["status"] == "filled"
+    cash = position_of(dep.id).cash
+    assert cash > Decimal("10500")  # the sleeve grew past its capital
+    set_fraction(dep.id, 1.0)
+    decision = await cycle(dep, 2, pool, factory)
+    assert decision["status"] == "filled", decision
+    assert status_of(dep.id) == "active"
+    bought = orders_of(dep.id)[-1].requested_notional
+    assert bought > dep.capital and bought <= cash
+
+
 async def test_daily_loss_halts_the_deployment(
     db: Session, simulator: RunningSimulator, pool: SandboxPool, sim_brokers: Brokers
 ) -> None:

@@ -201,10 +201,16 @@ def _find_breach(
     breach = guards.order_notional(request, limits.max_order_aud, actions["max_order_aud"])
     if breach:
         return breach
+    # The fraction is of the sleeve as it stands: its capital, or its equity once gains
+    # have grown it (marked at the order's price), so a profitable deployment may reinvest.
+    base = dep.capital
+    if limits.max_position_fraction is not None:
+        grown, _ = measures.equities(conn, [dep.id], {request.coin: request.price}, now)
+        base = max(dep.capital, grown.get(dep.id, dep.capital))
     breach = guards.position(
         request,
         ctx.position.quantity,
-        dep.capital,
+        base,
         limits.max_position_aud,
         limits.max_position_fraction,
         actions,

@@ -5,8 +5,8 @@ Rules:
   a bid or ask more than `max_price_jump_fraction` away from the previous collected bar
   (a bad tick); a spread (ask - bid) / mid wider than `max_spread_fraction`.
 - Exposure limits apply to orders that grow a position (buys): order notional, position
-  per coin in AUD and as a fraction of capital (the holding after the buy, at the order's
-  price), the account's exposure (all live holdings at the bid, plus the buy), cooldown.
+  per coin in AUD and as a fraction of the sleeve (the holding after the buy, at the
+  order's price, over the larger of the capital and the deployment's equity now), the account's exposure (all live holdings at the bid, plus the buy), cooldown.
 - Loss limits apply to every order: daily loss (deployment and account) and drawdown
   from the peak, and so does the hourly order count (a runaway algorithm sells too).
 - A figure equal to its limit is within it; the order that would go past it breaches.
@@ -139,7 +139,7 @@ def position(
         actions["max_position_fraction"],
         fraction,
         limit_fraction,
-        f"{request.coin} position would be {_pct(fraction)} of capital, above "
+        f"{request.coin} position would be {_pct(fraction)} of the sleeve, above "
         f"{_pct(limit_fraction or Decimal(0))}",
         position_aud=after,
         capital=capital,
