@@ -135,8 +135,12 @@ def test_a_backtest_runs_and_its_results_add_up(client: TestClient) -> None:
         assert name in metrics
     assert run["lookahead"]["checked"] is True and run["lookahead"]["bias_detected"] is False
     lookahead = run["lookahead"]
-    assert lookahead["decision_changes"] > 0 and lookahead["sampled_bars"] == 12
-    assert lookahead["checked_bars"] == lookahead["decision_changes_checked"] + 12
+    assert lookahead["decision_changes"] > 0 and 0 < lookahead["sampled_bars"] <= 12
+    assert 0 < lookahead["sampled_bars"] <= 12
+    assert (
+        lookahead["checked_bars"]
+        == lookahead["decision_changes_checked"] + lookahead["sampled_bars"]
+    )
     assert lookahead["detail"].startswith("no lookahead found: checked ")
     assert run["settings"]["fee_rate"] == 0.002
 

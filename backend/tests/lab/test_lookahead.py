@@ -139,13 +139,15 @@ async def test_honest_templates_are_never_flagged(
     assert not verdict.bias_detected, (key, verdict.first_bar)
     changes = decision_changes(signals.positions, start)
     assert verdict.decision_changes == len(changes)
-    assert verdict.sampled_bars == 12
+    # Sampled bars take turns with the decisions within the budget: the first always.
+    assert 0 < verdict.sampled_bars <= 12
     checked = verdict.decision_changes_checked
     # Every change, or (many changes, slow predict) the most prescient within the budget.
     assert 0 < checked <= min(len(changes), 500) or len(changes) == 0
     if checked == len(changes):
         assert verdict.detail == (
-            f"no lookahead found: checked all {checked} decision changes and 12 sampled bars"
+            f"no lookahead found: checked all {checked} decision changes and "
+            f"{verdict.sampled_bars} sampled bars"
         )
     else:
         assert f"checked {checked} of {len(changes)} decision changes (the most prescient" in (
@@ -170,11 +172,11 @@ async def test_above_the_cap_the_most_prescient_are_checked_and_the_verdict_says
     verdict = lookahead_verdict({"BTC": check})
     assert not verdict.bias_detected
     checked = verdict.decision_changes_checked
-    assert 0 < checked <= 40
+    assert 0 < checked <= 40 and 0 < verdict.sampled_bars <= 4
     assert verdict.detail == (
         f"no lookahead found: checked {checked} of {check.decision_changes} decision changes "
         "(the most prescient first: those followed by the largest price moves in their favour) "
-        "and 4 sampled bars"
+        f"and {verdict.sampled_bars} sampled bars"
     )
 
 

@@ -9,9 +9,10 @@ Rules:
   for decisions, up to `max(window, horizon)` bars (a week) for sampled bars. A dependence
   on any of those later bars — a shift, a global statistic, the frame's last row — shows;
   a fixed peek further ahead than a week is not looked for.
-- Decisions are checked most prescient first (`prescient_first`) until the budget runs out,
-  and always at least the most prescient one; the reply says how many were checked of how
-  many, never more than were.
+- Decisions are checked most prescient first (`prescient_first`), taking turns with the
+  sampled bars, until the budget runs out; the most prescient decision and the first sampled
+  bar are always checked. The reply says how many of each were checked, never more than
+  were.
 - Every prediction starts from a fresh copy of the algorithm: no state leaks between
   truncations.
 """
@@ -53,24 +54,6 @@ def causality_check(
         if differ.size and (first is None or offset + int(differ[0]) < first):
             first, where = offset + int(differ[0]), bar
 
-    # Sampled bars: the window before the bar, cut there and extended by up to a week (or
-    # to the end of the frame), so a sample costs two short predictions, not a whole history.
-    checked: list[int] = []
-    reach = max(header.horizon, header.window, 1)
-    for bar in sorted(set(header.bars)):
-        if not 0 <= bar < n:
-            continue
-        start = max(0, bar - header.window)
-        end = min(n, bar + 1 + reach)
-        reference = (
-            full
-            if start == 0 and end == n
-            else positions_of(copy.deepcopy(algorithm), X.iloc[start:end])
-        )
-        part = positions_of(copy.deepcopy(algorithm), X.iloc[start : bar + 1])
-        compare(part, reference[: bar + 1 - start], start, bar)
-        checked.append(bar)
-
     if header.auto_decisions:
         changed = np.flatnonzero(np.diff(full, prepend=0.0) != 0)
         candidates = changed[changed >= header.first_traded].tolist()
@@ -90,14 +73,31 @@ def causality_check(
     rank = {bar: i for i, bar in enumerate(ranked)}
     groups = _decision_groups(ranked, n, max(header.window, 1))
     groups.sort(key=lambda group: min(rank[b] for b in group))
+    # Sampled bars: the window before the bar, cut there and extended by up to a week (or to
+    # the end of the frame): two short predictions each, never a whole history.
+    samples = [bar for bar in sorted(set(header.bars)) if 0 <= bar < n]
+    reach = max(header.horizon, header.window, 1)
     deadline = time.monotonic() + budget
     decisions = 0
-    for group in groups:
+    checked: list[int] = []
+
+    def sample(bar: int) -> None:
+        start = max(0, bar - header.window)
+        end = min(n, bar + 1 + reach)
+        reference = (
+            full
+            if start == 0 and end == n
+            else positions_of(copy.deepcopy(algorithm), X.iloc[start:end])
+        )
+        part = positions_of(copy.deepcopy(algorithm), X.iloc[start : bar + 1])
+        compare(part, reference[: bar + 1 - start], start, bar)
+        checked.append(bar)
+
+    def decide(group: list[int]) -> None:
+        nonlocal decisions
         start = max(0, group[0] - header.window)
         if first is not None and start >= first:
-            continue  # nothing here can come before the difference already found
-        if decisions and time.monotonic() > deadline:
-            break
+            return  # nothing here can come before the difference already found
         end = min(n, group[-1] + 1 + header.horizon)
         reference = (
             full
@@ -106,11 +106,27 @@ def causality_check(
         )
         for bar in group:
             if decisions and time.monotonic() > deadline:
-                break
+                return
             decisions += 1
             if bar + 1 < end:  # at the end of the frame there is no future to remove
                 part = positions_of(copy.deepcopy(algorithm), X.iloc[start : bar + 1])
                 compare(part, reference[: bar + 1 - start], start, bar)
+
+    # Decision groups and sampled bars take turns, most prescient decision first; the first
+    # of each is always checked, the rest while the budget lasts.
+    tasks: list[tuple[str, list[int]]] = []
+    for i in range(max(len(groups), len(samples))):
+        if i < len(groups):
+            tasks.append(("decisions", groups[i]))
+        if i < len(samples):
+            tasks.append(("sample", [samples[i]]))
+    for done, (kind, bars) in enumerate(tasks):
+        if done >= 2 and time.monotonic() > deadline:
+            break
+        if kind == "sample":
+            sample(bars[0])
+        else:
+            decide(bars)
     check_seconds = time.monotonic() - began - predict_seconds
     info = CausalityInfo(
         first_difference=first,

@@ -80,7 +80,8 @@ class CausalityJob:
       history. They are checked most prescient first (the decisions followed by the largest
       price moves in their favour, where a peek at the future pays), for at most
       `budget_seconds` (and a quarter of the job's wall-clock and CPU limits);
-      `CausalityResult.decision_bars_checked` says how many were.
+      `CausalityResult.decision_bars_checked` says how many were. Sampled bars take turns
+      with the decisions under the same budget (the first of each is always checked).
 
     With `auto_decisions` the child chooses the decision bars itself from its own full
     prediction (every change from bar `first_traded` on, the `max_decisions` most prescient),
