@@ -47,7 +47,7 @@ export E2E_COINSPOT_KEY="e2e-$("$VENV_BIN/python" -c 'import secrets; print(secr
 export E2E_COINSPOT_SECRET="$("$VENV_BIN/python" -c 'import secrets; print(secrets.token_hex(24))')"
 SIM_LOG="$REPO_ROOT/.omc/e2e-simulator.log"
 (cd "$BACKEND_DIR" && exec "$VENV_BIN/python" -m app.exchange.simulator --host 127.0.0.1 --port "$SIM_PORT" \
-  --account "$E2E_COINSPOT_KEY:$E2E_COINSPOT_SECRET" --fund AUD=2500 --fund BTC=0.05 --log-level warning) >"$SIM_LOG" 2>&1 &
+  --coins 4 --account "$E2E_COINSPOT_KEY:$E2E_COINSPOT_SECRET" --fund AUD=2500 --fund BTC=0.05 --log-level warning) >"$SIM_LOG" 2>&1 &
 SIM_PID=$!
 export COINSPOT_BASE_URL="http://127.0.0.1:$SIM_PORT" E2E_SIMULATOR_URL="http://127.0.0.1:$SIM_PORT"
 

@@ -4,9 +4,14 @@ import { currentStep, totp } from "./helpers/totp"
 
 test("enrol 2FA, log in with a code, see the sessions, sign out everywhere", async ({ page, request }) => {
   const errors: string[] = []
+  let signedOutEverywhere = false
   page.on("pageerror", (error) => errors.push(error.message))
   page.on("console", (message) => {
-    if (message.type() === "error") errors.push(message.text())
+    if (message.type() !== "error") return
+    // Once every session is revoked, a request already on its way (the header's alert count)
+    // is answered 401, which is what revoking means; before that, a 401 is a bug.
+    if (signedOutEverywhere && message.text().includes("status of 401")) return
+    errors.push(message.text())
   })
 
   const email = `sec-${Date.now()}@example.com`
@@ -65,6 +70,7 @@ test("enrol 2FA, log in with a code, see the sessions, sign out everywhere", asy
   await expect(page.getByTestId("login-events")).toContainText("Password accepted, code asked")
   await page.screenshot({ path: "test-results/screenshots/security-sessions.png", fullPage: true })
 
+  signedOutEverywhere = true
   await page.getByTestId("sign-out-everywhere").click()
   await expect(page).toHaveURL(/\/login$/)
   await page.goto("/settings/sessions")

@@ -9,6 +9,7 @@ from pathlib import Path
 import uvicorn
 
 from app.exchange.simulator.app import create_simulator_app
+from app.exchange.simulator.coins import DEFAULT_COINS
 from app.exchange.simulator.config import AccountSpec, SimulatorConfig
 
 
@@ -52,6 +53,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--fund", type=_fund, action="append", default=[], help="COIN=AMOUNT for every --account"
     )
+    parser.add_argument(
+        "--coins",
+        type=int,
+        default=None,
+        help="quote only the first N default coins (as `collector generate-demo --coins N`)",
+    )
     parser.add_argument("--extra-coins", type=int, default=0, help="add N random coins")
     parser.add_argument("--log-level", default="info")
     return parser.parse_args(argv)
@@ -61,7 +68,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=args.log_level.upper())
     balances = dict(args.fund)
+    coins = {} if args.coins is None else {"coins": list(DEFAULT_COINS[: max(1, args.coins)])}
     config = SimulatorConfig(
+        **coins,
         seed=args.seed,
         tick_mode=args.tick_mode,
         tick_seconds=args.tick_seconds,
