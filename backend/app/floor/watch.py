@@ -4,8 +4,9 @@ Rules:
 - `check_equity` runs right after the 5-minute equity snapshots (leader only, one pass per
   bar, two indexed queries): a deployment's drawdown is its equity at the bar against the
   highest equity it ever snapshotted; an account's daily loss is, summed over its
-  deployments snapshotted at the bar, the equity at the start of the UTC day (the latest
-  snapshot at or before 00:00, else the day's first) minus the equity now. The user's rule
+  deployments snapshotted at the bar, the equity at the start of the user's day (00:00 in
+  their time zone, as the risk engine's daily-loss limit counts it; the latest snapshot at or
+  before then, else the day's first) minus the equity now. The user's rule
   levels decide (`alerts.service.check_drawdown` / `check_daily_loss`); repeats within the
   grouping window only raise the count.
 - `check_drift` is bounded: at most `FLOOR_DRIFT_CHECKS_PER_ROUND` deployments per round,
@@ -31,6 +32,7 @@ from app.alerts.service import check_drift as alert_on_drift
 from app.core.config import settings
 from app.floor.drift import drift_report
 from app.floor.models import RUNNING_STATUSES, DeployedAlgorithm
+from app.floor.risk.measures import day_start, time_zone_of
 from app.lab.sandbox.pool import SandboxPool
 
 logger = logging.getLogger(__name__)
@@ -51,8 +53,15 @@ _DAILY_LOSS = sa.text(
                 AND p.bar <= :day ORDER BY p.bar DESC LIMIT 1),
              (SELECT p.equity FROM equity_snapshots p WHERE p.deployment_id = s.deployment_id
                 AND p.bar > :day ORDER BY p.bar LIMIT 1)) - s.equity) AS loss
-    FROM equity_snapshots s WHERE s.bar = :bar
+    FROM equity_snapshots s WHERE s.bar = :bar AND s.user_id = :user
     GROUP BY s.user_id
+    """
+)
+
+_USERS_AT_BAR = sa.text(
+    """
+    SELECT DISTINCT s.user_id, u.timezone FROM equity_snapshots s
+    JOIN "user" u ON u.id = s.user_id WHERE s.bar = :bar
     """
 )
 
@@ -61,7 +70,6 @@ def check_equity(engine: Engine, bar: datetime) -> int:
     """Drawdown and daily-loss alerts from the snapshots at `bar`; returns alerts raised."""
     started = time.perf_counter()
     raised = 0
-    day = bar.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     with Session(engine) as session:
         conn = session.connection()
         for row in conn.execute(_DRAWDOWN, {"bar": bar}).all():
@@ -70,10 +78,14 @@ def check_equity(engine: Engine, bar: datetime) -> int:
                 continue
             if check_drawdown(session, row.user_id, row.deployment_id, (peak - equity) / peak):
                 raised += 1
-        for row in conn.execute(_DAILY_LOSS, {"bar": bar, "day": day}).all():
-            loss = Decimal(row.loss or 0)
-            if loss > 0 and check_daily_loss(session, row.user_id, day.date().isoformat(), loss):
-                raised += 1
+        for user in conn.execute(_USERS_AT_BAR, {"bar": bar}).all():
+            day = day_start(user.timezone, bar)
+            local_date = day.astimezone(time_zone_of(user.timezone)).date().isoformat()
+            params = {"bar": bar, "day": day, "user": user.user_id}
+            for row in conn.execute(_DAILY_LOSS, params).all():
+                loss = Decimal(row.loss or 0)
+                if loss > 0 and check_daily_loss(session, row.user_id, local_date, loss):
+                    raised += 1
         session.commit()
     logger.info(
         "equity alerts checked",

@@ -117,6 +117,34 @@ def test_drawdown_and_daily_loss_alerts_fire_past_their_levels(db: Session) -> N
     assert drawdown.count == 2  # grouped, not raised again
 
 
+def test_the_daily_loss_alert_counts_from_midnight_in_the_users_time_zone(db: Session) -> None:
+    """A Sydney user's day starts at 13:00 UTC (summer, UTC+11): the loss is measured from
+    the snapshot before that, not from UTC midnight, and the alert names the Sydney date."""
+    user = make_user(db)
+    with Session(engine) as s:
+        row = s.get(User, user.id)
+        assert row is not None
+        row.timezone = "Australia/Sydney"
+        s.add(row)
+        s.commit()
+    deployment = make_deployment(db, make_release(db, user, HOLD_CODE))
+    # 13:00 UTC on a January day far from other tests' snapshots = 00:00 the next day in Sydney.
+    utc_day = datetime(2032, 1, 1, tzinfo=UTC) + timedelta(days=random.randrange(300))
+    sydney_midnight = utc_day + timedelta(hours=13)
+    snapshot(deployment, utc_day - timedelta(minutes=5), "10000")  # UTC's day start
+    snapshot(deployment, sydney_midnight - timedelta(minutes=5), "9000")  # Sydney's
+    bar = sydney_midnight + timedelta(hours=2)
+    snapshot(deployment, bar, "8800")
+    set_rules(user.id, daily_loss={"level": "500"}, drawdown={"level": "0.9"})
+    # From Sydney's midnight: 200 AUD, under the level (from UTC midnight it would be 1200).
+    assert check_equity(engine, bar) == 0
+    set_rules(user.id, daily_loss={"level": "150"}, drawdown={"level": "0.9"})
+    assert check_equity(engine, bar) == 1
+    (loss,) = alerts_of(user.id, "daily_loss")
+    local_day = (utc_day + timedelta(days=1)).date().isoformat()
+    assert loss.key == f"day:{local_day}" and Decimal(loss.data["loss"]) == 200
+
+
 @pytest.mark.usefixtures("client")  # the app's start-up registers the P&L provider
 async def test_the_daily_summary_email_has_the_days_pnl_per_deployment_and_account(
     smtp: Mailbox,  # noqa: F811

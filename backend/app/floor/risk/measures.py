@@ -55,13 +55,17 @@ def equities(
     return equity, holdings
 
 
+def time_zone_of(name: str | None) -> ZoneInfo:
+    """The zone named `name`, or UTC when it is missing or unknown."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (KeyError, ValueError):
+        return ZoneInfo("UTC")
+
+
 def day_start(time_zone: str | None, now: datetime) -> datetime:
     """00:00 of `now`'s day in `time_zone` (UTC when unknown), as a UTC datetime."""
-    try:
-        zone = ZoneInfo(time_zone or "UTC")
-    except (KeyError, ValueError):
-        zone = ZoneInfo("UTC")
-    local = now.astimezone(zone)
+    local = now.astimezone(time_zone_of(time_zone))
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
     return midnight.astimezone(UTC)
 
