@@ -5,10 +5,12 @@ Rules of the WebSocket protocol (JSON text frames):
 - Authenticate at connect: `?token=<JWT>` in the URL, or a first message
   `{"token": "<JWT>"}` within `WS_AUTH_TIMEOUT_SECONDS`. A bad token closes with 4401.
 - The server answers `{"type": "welcome", "last_seq": N}` (the newest event in the table).
-- `{"resume_from": S}` (in the first message, as `?resume_from=S`, or any time later)
-  replays the user's events after S from the table, then live events continue, with no gap
-  and no duplicate: the client's subscription starts before the replay is read, and live
-  events at or below the last one sent are skipped.
+- `{"resume_from": S}` in the first message (with the token) or as `?resume_from=S`
+  replays the user's events after S from the table, then live events continue, in order,
+  with no gap and no duplicate: the client's subscription starts before the replay is read,
+  and live events at or below the last one sent are skipped. This is how a client
+  reconnects (the SPA does). A `resume_from` sent later, on a connection already streaming,
+  replays after S from the moment it is read: live events sent before it came first.
 - Events: `{"type": "event", "seq", "kind", "broadcast", "payload", "created_at"}`; the
   client keeps the last `seq` it saw to resume from after a reconnect.
 - `{"type": "heartbeat", "last_seq"}` after `WS_HEARTBEAT_SECONDS` without traffic;

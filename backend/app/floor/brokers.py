@@ -153,6 +153,8 @@ class Broker(Protocol):
 
     async def open_orders(self, coin: str) -> list[MyOpenOrder]: ...
 
+    async def open_orders_on(self, coin: str, side: Side) -> list[MyOpenOrder]: ...
+
     async def fills(self, coin: str, since: datetime) -> list[ExchangeFill]: ...
 
     async def balances(self) -> dict[str, Decimal]: ...
@@ -318,6 +320,9 @@ class PaperBroker:
     async def open_orders(self, coin: str) -> list[MyOpenOrder]:
         return []
 
+    async def open_orders_on(self, coin: str, side: Side) -> list[MyOpenOrder]:
+        return []
+
     async def fills(self, coin: str, since: datetime) -> list[ExchangeFill]:
         return []
 
@@ -393,6 +398,11 @@ class CoinspotBroker:
     async def open_orders(self, coin: str) -> list[MyOpenOrder]:
         book = await self._client.my_open_orders(coin)
         return [*book.buy_orders, *book.sell_orders]
+
+    async def open_orders_on(self, coin: str, side: Side) -> list[MyOpenOrder]:
+        """The exchange's open orders on `coin` on one side only (its lists are per side)."""
+        book = await self._client.my_open_orders(coin)
+        return list(book.buy_orders if side == "buy" else book.sell_orders)
 
     async def fills(self, coin: str, since: datetime) -> list[ExchangeFill]:
         history = await self._client.order_history(coin, start=since, limit=500)

@@ -184,7 +184,8 @@ async def resolve_unknown(
     if order.style == ORDERBOOK:
         return await resolve_book_order(engine, broker, order_id, now=moment)
     history = await exchange_fills(broker, order)
-    open_orders = await broker.open_orders(order.coin)
+    # Only the order's own side: a resting sell never explains an unknown buy.
+    open_orders = await broker.open_orders_on(order.coin, order.side)  # type: ignore[arg-type]
     with Session(engine) as session:
         order = locked_order(session, order_id)
         if order.status != S.UNKNOWN:

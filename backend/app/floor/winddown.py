@@ -122,6 +122,9 @@ class GuardedBroker:
     async def open_orders(self, coin: str) -> list[Any]:
         return await self._bounded(self._inner.open_orders(coin), "open orders", False)
 
+    async def open_orders_on(self, coin: str, side: Side) -> list[Any]:
+        return await self._bounded(self._inner.open_orders_on(coin, side), "open orders", False)
+
     async def fills(self, coin: str, since: datetime) -> list[Any]:
         return await self._bounded(self._inner.fills(coin, since), "fills", False)
 

@@ -80,7 +80,8 @@ def test_resume_while_events_keep_coming_has_no_gap_and_no_duplicate(
     writer = threading.Thread(target=keep_publishing)
     writer.start()
     try:
-        with open_ws(server, token=token) as ws:
+        # As the SPA reconnects: the token and the resume point in the first message.
+        with open_ws(server) as ws:
             ws.send(orjson.dumps({"token": token, "resume_from": start}).decode())
             assert recv(ws)["type"] == "welcome"
             received = [recv_event(ws)["seq"] for _ in range(120)]

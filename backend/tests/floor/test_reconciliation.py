@@ -20,6 +20,7 @@ from app.exchange.client import CoinspotClient
 from app.exchange.nonce import NonceGenerator
 from app.exchange.ratelimit import SlidingWindowLimiter
 from app.exchange.simulator import RunningSimulator, SimAccount
+from app.floor.brokers import CoinspotBroker
 from app.floor.executor import BrokerFactory, ensure_positions
 from app.floor.ledger import Order
 from app.floor.models import DeployedAlgorithm
@@ -31,6 +32,7 @@ from app.floor.reconciliation.models import (
     ReconciliationBreak,
     ReconciliationRun,
 )
+from app.floor.resolver import resolve_unknown
 from app.lab.sandbox.pool import SandboxPool
 from app.users.models import User
 from tests.floor.conftest import FAST_RETRY
@@ -460,3 +462,50 @@ def test_reconciliation_api(
     assert nobody.status_code == 404
     monkeypatch.undo()
     assert client.post(f"{base}/run", headers=other).status_code == 400
+
+
+async def test_an_unknown_buy_is_never_matched_to_a_resting_sell(
+    db: Session, simulator: RunningSimulator, clients: Any
+) -> None:
+    """The exchange lists open orders per side; an unknown instant buy whose coin, amount and
+    rate equal a resting *sell* on the account must not take that sell's id (it would then
+    be followed, cancelled or booked as ours)."""
+    deployment, account = live(db, simulator)
+    simulator.admin.fund(account.api_key, "BTC", "0.5")
+    client = clients(account)
+    ask = simulator.admin.prices()["BTC"]["ask"]
+    rate = (ask * Decimal("1.5")).quantize(Decimal(1))  # far above the market: it rests
+    amount = Decimal("0.01")
+    sell = await client.place_sell_order("BTC", amount, rate)
+    moment = datetime.now(UTC)
+    with Session(engine) as s:
+        order = Order(
+            deployment_id=deployment.id,
+            user_id=deployment.user_id,
+            mode="live",
+            coin="BTC",
+            side="buy",
+            style="instant",
+            requested_quantity=amount,
+            requested_notional=amount * rate,
+            limit_rate=rate,
+            target=Decimal("1"),
+            status="unknown",
+            reason="a buy whose answer was lost",
+            submitting_at=moment,
+        )
+        s.add(order)
+        s.commit()
+        order_id = order.id
+    resolved = await resolve_unknown(engine, CoinspotBroker(client), order_id)
+    assert resolved.exchange_order_id != sell.id
+    assert resolved.status != "open"
+    # The same order on the sell side is found among the open orders: the match works.
+    with Session(engine) as s:
+        row = s.get(Order, order_id)
+        assert row is not None
+        row.side, row.status, row.exchange_order_id = "sell", "unknown", None
+        s.add(row)
+        s.commit()
+    found = await resolve_unknown(engine, CoinspotBroker(client), order_id)
+    assert found.status == "open" and found.exchange_order_id == sell.id
