@@ -108,11 +108,15 @@ def _cancel(
     """Cancel a queued or running job (a finished one is a 409) and stop it if it runs here."""
     if job.status not in (RunStatus.QUEUED.value, RunStatus.RUNNING.value):
         raise HTTPException(status.HTTP_409_CONFLICT, f"the {what} is already {job.status}")
-    store.cancel(model, job.id)
+    # The cancel itself decides: a job that finished between the read above and it is a 409
+    # with its real status, never a 200 for a cancel that did not happen.
+    after = store.cancel(model, job.id)
+    session.refresh(job)
+    if after != RunStatus.CANCELLED.value:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"the {what} is already {after}")
     worker = get_worker()
     if worker is not None:
         worker.cancel_local(job.id)
-    session.refresh(job)
 
 
 def _artefacts_of(run: BacktestRun) -> Any:
