@@ -75,6 +75,40 @@ async def clients(
         await c.aclose()
 
 
+def record_order(
+    deployment: DeployedAlgorithm,
+    amount: Decimal,
+    rate: Decimal,
+    *,
+    style: str,
+    exchange_id: str | None,
+) -> uuid.UUID:
+    """A live BTC buy in our books: `open` as the exchange order `exchange_id` (resting at
+    Coinspot), or `unknown` when there is none (its answer was lost)."""
+    moment = datetime.now(UTC)
+    with Session(engine) as s:
+        order = Order(
+            deployment_id=deployment.id,
+            user_id=deployment.user_id,
+            mode="live",
+            coin="BTC",
+            side="buy",
+            style=style,
+            requested_quantity=amount,
+            requested_notional=amount * rate,
+            limit_rate=rate,
+            target=Decimal("0.5"),
+            status="open" if exchange_id else "unknown",
+            exchange_order_id=exchange_id,
+            reason="a book order resting at Coinspot" if exchange_id else "its answer was lost",
+            submitting_at=moment,
+            open_at=moment if exchange_id else None,
+        )
+        s.add(order)
+        s.commit()
+        return order.id
+
+
 def breaks_of(user_id: uuid.UUID, status: str | None = None) -> list[ReconciliationBreak]:
     with Session(engine) as s:
         query = select(ReconciliationBreak).where(col(ReconciliationBreak.user_id) == user_id)
@@ -246,28 +280,7 @@ async def test_fill_missed_while_down_is_adopted_once(
     rate = (ask * Decimal("0.9")).quantize(Decimal(1))
     amount = Decimal("0.01")
     placed = await client.place_buy_order("BTC", amount, rate)
-    moment = datetime.now(UTC)
-    with Session(engine) as s:
-        order = Order(
-            deployment_id=deployment.id,
-            user_id=deployment.user_id,
-            mode="live",
-            coin="BTC",
-            side="buy",
-            style="instant",
-            requested_quantity=amount,
-            requested_notional=amount * rate,
-            limit_rate=rate,
-            target=Decimal("0.5"),
-            status="open",
-            exchange_order_id=placed.id,
-            reason="a book order resting at Coinspot",
-            submitting_at=moment,
-            open_at=moment,
-        )
-        s.add(order)
-        s.commit()
-        order_id = order.id
+    order_id = record_order(deployment, amount, rate, style="instant", exchange_id=placed.id)
     assert (await reconcile(deployment.user_id, client)).outcome == "clean"
 
     # While we are down, the price comes to the order and it fills.
@@ -316,28 +329,7 @@ async def test_resting_book_order_filled_while_down_is_booked_by_the_follow_up(
     rate = (ask * Decimal("0.9")).quantize(Decimal(1))
     amount = Decimal("0.01")
     placed = await client.place_buy_order("BTC", amount, rate)
-    moment = datetime.now(UTC)
-    with Session(engine) as s:
-        s.add(
-            Order(
-                deployment_id=deployment.id,
-                user_id=deployment.user_id,
-                mode="live",
-                coin="BTC",
-                side="buy",
-                style="orderbook",
-                requested_quantity=amount,
-                requested_notional=amount * rate,
-                limit_rate=rate,
-                target=Decimal("0.5"),
-                status="open",
-                exchange_order_id=placed.id,
-                reason="a book order resting at Coinspot",
-                submitting_at=moment,
-                open_at=moment,
-            )
-        )
-        s.commit()
+    record_order(deployment, amount, rate, style="orderbook", exchange_id=placed.id)
     simulator.admin.set_price("BTC", bid=rate - 100, ask=rate - 50)
     (fill,) = sim_fills(simulator.admin.account(account.api_key))
     run = await reconcile(deployment.user_id, client)
@@ -477,26 +469,7 @@ async def test_an_unknown_buy_is_never_matched_to_a_resting_sell(
     rate = (ask * Decimal("1.5")).quantize(Decimal(1))  # far above the market: it rests
     amount = Decimal("0.01")
     sell = await client.place_sell_order("BTC", amount, rate)
-    moment = datetime.now(UTC)
-    with Session(engine) as s:
-        order = Order(
-            deployment_id=deployment.id,
-            user_id=deployment.user_id,
-            mode="live",
-            coin="BTC",
-            side="buy",
-            style="instant",
-            requested_quantity=amount,
-            requested_notional=amount * rate,
-            limit_rate=rate,
-            target=Decimal("1"),
-            status="unknown",
-            reason="a buy whose answer was lost",
-            submitting_at=moment,
-        )
-        s.add(order)
-        s.commit()
-        order_id = order.id
+    order_id = record_order(deployment, amount, rate, style="instant", exchange_id=None)
     resolved = await resolve_unknown(engine, CoinspotBroker(client), order_id)
     assert resolved.exchange_order_id != sell.id
     assert resolved.status != "open"
