@@ -19,8 +19,9 @@ Rules (on top of the fill rules in `fills.py`, which this module calls for every
   starting cash; a sleeve's targets are fractions of that sleeve's equity.
 
 Why a loop: whether an order happens and how big it is depends on the cash and holdings the
-previous orders left (cash limits, minimum-order skips), so the path is computed with a Python
-loop that visits only the bars where a decision changes; everything per-bar is numpy.
+previous orders left (cash limits, minimum-order skips), so the path is computed with a loop
+that visits only the bars where a decision changes: `kernel.py`, the float form of
+`fills.rebalance` compiled (bit for bit the same numbers); everything per-bar is numpy.
 """
 
 from collections.abc import Mapping
@@ -31,12 +32,13 @@ import pandas as pd
 
 from app.lab.engine.fills import rebalance
 from app.lab.engine.frame import normalise_coin
+from app.lab.engine.kernel import FILL_COLUMNS, sleeve_fills
 from app.lab.engine.market import FloatArray, IntArray, Market, prepare_market
 from app.lab.engine.results import BacktestConfig, BacktestResult, FillTable, TripTable
 
-# One fill: bar, +1 buy / -1 sell, quantity, price, notional, fee, position after, cash after.
-_FillRow = tuple[int, float, float, float, float, float, float, float]
-_FILL_COLUMNS = 8
+# A fill table's columns: bar, +1 buy / -1 sell, quantity, price, notional, fee, position
+# after, cash after (`kernel.FILL_COLUMNS`); the engine adds the coin as a ninth.
+_FILL_COLUMNS = FILL_COLUMNS
 
 
 def run_backtest(
@@ -69,12 +71,11 @@ def run_backtest(
 
     for c in range(k):
         sleeve_cash = config.starting_cash * weights[c]
-        rows = _simulate_sleeve(target[:, c], market, c, sleeve_cash, fee, slip, minimum)
-        if not rows:
+        table = _simulate_sleeve(target[:, c], market, c, sleeve_cash, fee, slip, minimum)
+        if not len(table):
             cash_total += sleeve_cash
             equity += sleeve_cash
             continue
-        table = np.array(rows, dtype=np.float64)
         bars = table[:, 0].astype(np.intp)
         counts = np.diff(np.concatenate(([0], bars, [n])))
         cash_c = np.repeat(np.concatenate(([sleeve_cash], table[:, 7])), counts)
@@ -82,7 +83,7 @@ def run_backtest(
         holdings[:, c] = qty_c
         cash_total += cash_c
         equity += cash_c + np.where(qty_c > 0, qty_c * market.mark[:, c], 0.0)
-        tables.append(np.column_stack((table, np.full(len(rows), c, dtype=np.float64))))
+        tables.append(np.column_stack((table, np.full(len(table), c, dtype=np.float64))))
 
     fills = _fill_table(tables)
     trips = _trip_table(fills, market.mark[-1])
@@ -98,7 +99,8 @@ def _simulate_sleeve(
     fee: float,
     slip: float,
     minimum: float,
-) -> list[_FillRow]:
+) -> FloatArray:
+    """The sleeve's fill table (a row per fill, `kernel.FILL_COLUMNS` columns)."""
     n = len(target)
     # Bars whose decision differs from the bar before (bar 0 against the initial flat 0).
     decided = np.flatnonzero(np.diff(target, prepend=0.0)).astype(np.intp)
@@ -109,27 +111,27 @@ def _simulate_sleeve(
     if executions.size > 1:
         executions = executions[np.concatenate(([True], executions[1:] != executions[:-1]))]
     if executions.size == 0:
-        return []
+        return np.empty((0, FILL_COLUMNS))
 
-    wanted = target[executions - 1].tolist()
-    bids = market.bid[executions, c].tolist()
-    asks = market.ask[executions, c].tolist()
-    qty = 0.0
-    acted_on = 0.0
-    rows: list[_FillRow] = []
-    for j, bar in enumerate(executions.tolist()):
-        tgt = wanted[j]
-        if tgt == acted_on:
-            continue
-        acted_on = tgt
-        fill = rebalance(cash, qty, tgt, bids[j], asks[j], fee, slip, minimum)
-        if fill is None:
-            continue
-        side, quantity, price, notional, paid, cash, qty = fill
-        rows.append(
-            (bar, 1.0 if side == "buy" else -1.0, quantity, price, notional, paid, qty, cash)
+    wanted = target[executions - 1]
+    bids = market.bid[executions, c]
+    asks = market.ask[executions, c]
+    table, stopped = sleeve_fills(executions, wanted, bids, asks, cash, fee, slip, minimum)
+    if stopped >= 0:
+        # An input the fill rules refuse: let them say why, in their own words.
+        before = (float(table[-1, 7]), float(table[-1, 6])) if len(table) else (cash, 0.0)
+        rebalance(
+            before[0],
+            before[1],
+            float(wanted[stopped]),
+            float(bids[stopped]),
+            float(asks[stopped]),
+            fee,
+            slip,
+            minimum,
         )
-    return rows
+        raise AssertionError("the fill rules accepted what the kernel refused")  # pragma: no cover
+    return table
 
 
 def _fill_table(tables: list[FloatArray]) -> FillTable:
