@@ -32,6 +32,7 @@ class EventKind(StrEnum):
     ALERT = "alert"
     EMERGENCY_STOP = "floor.emergency_stop"
     RECONCILIATION_BREAK = "reconciliation.break"
+    LAB_JOB = "lab.job"
 
 
 ORDER_KINDS = frozenset(k for k in EventKind if k.value.startswith("order."))
@@ -138,6 +139,17 @@ class ReconciliationBreakEvent(_Payload):
     ours: Decimal | None = None
     theirs: Decimal | None = None
     message: str
+
+
+class LabJobEvent(_Payload):
+    """A Lab backtest or sweep changed status (claimed, finished, failed, cancelled or queued
+    again), so a page waiting for it can fetch it at once instead of polling."""
+
+    job: str = Field(pattern="^(backtest|sweep)$")
+    job_id: uuid.UUID
+    algorithm_id: uuid.UUID
+    status: str
+    stage: str | None = None
 
 
 class EventPublic(BaseModel):

@@ -37,6 +37,7 @@ from app.events.schemas import (
     OrderEvent,
     PnlUpdate,
     PriceUpdate,
+    LabJobEvent,
     ReconciliationBreakEvent,
     RiskBreachEvent,
 )
@@ -206,3 +207,7 @@ def prune(session: Session, older_than: datetime) -> int:
     result = session.execute(sa.delete(Event).where(col(Event.created_at) < older_than))
     session.commit()
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def publish_lab_job(session: Session, user_id: uuid.UUID, change: LabJobEvent) -> Event:
+    return publish(session, user_id, EventKind.LAB_JOB, _dump(change))

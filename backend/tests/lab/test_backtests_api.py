@@ -462,3 +462,63 @@ def test_sweeps_are_listed_cancellable_and_private(client: TestClient) -> None:
         f"{API}/sweep", headers=owner, json={**body, "parameters": {"speed": {"values": [1]}}}
     )
     assert unknown.status_code == 422 and "unknown parameter" in error_text(unknown)
+
+
+def lab_job_events(client: TestClient, headers: dict[str, str]) -> list[dict[str, Any]]:
+    page = client.get(
+        f"{settings.API_V1_STR}/floor/events",
+        headers=headers,
+        params={"kind": "lab.job", "limit": 1000},
+    )
+    assert page.status_code == 200, page.text
+    return [e["payload"] for e in page.json()["data"]]
+
+
+def test_job_status_changes_are_pushed_to_their_owner(client: TestClient) -> None:
+    """Claimed, finished and cancelled jobs publish `lab.job` events (what the SPA and the
+    bench wait on instead of polling), to the owner only; the WebSocket delivers the finish."""
+    headers, stranger = headers_for_new_user(client), headers_for_new_user(client)
+    algo_id = algorithm(client, headers, template="ma_crossover")
+    token = headers["Authorization"].removeprefix("Bearer ")
+    with client.websocket_connect(f"{settings.API_V1_STR}/ws") as ws:
+        ws.send_json({"token": token})
+        assert ws.receive_json()["type"] == "welcome"
+        run_id = submit(client, headers, algo_id)
+        pushed: list[dict[str, Any]] = []
+        while not pushed or pushed[-1]["status"] in ("queued", "running"):
+            message = ws.receive_json()  # bounded: the test's own timeout
+            if message.get("type") == "event" and message["kind"] == "lab.job":
+                pushed.append(message["payload"])
+    assert [(p["job"], p["job_id"], p["status"]) for p in pushed] == [
+        ("backtest", run_id, "running"),
+        ("backtest", run_id, "succeeded"),
+    ]
+    assert pushed[-1]["algorithm_id"] == algo_id and pushed[-1]["stage"] == "done"
+    # The run is readable as succeeded the moment its event arrives (same transaction).
+    assert client.get(f"{API}/backtest/{run_id}", headers=headers).json()["status"] == "succeeded"
+
+    sweep = client.post(
+        f"{API}/sweep",
+        headers=headers,
+        json={
+            "algorithm_id": algo_id,
+            "coins": ["LABA"],
+            "start": START.isoformat(),
+            "end": END.isoformat(),
+            "parameters": {"fast": {"values": [4, 8]}, "slow": {"values": [24]}},
+            "metric": "sharpe",
+        },
+    ).json()
+    assert finished(client, headers, sweep["id"], path="sweep")["status"] == "succeeded"
+    cancelled_id = submit(client, headers, algo_id)
+    cancel = client.post(f"{API}/backtest/{cancelled_id}/cancel", headers=headers)
+    final = finished(client, headers, cancelled_id)["status"]
+    assert cancel.status_code == (200 if final == "cancelled" else 409)
+
+    events = lab_job_events(client, headers)
+    assert [(e["job"], e["status"]) for e in events if e["job_id"] == sweep["id"]] == [
+        ("sweep", "running"),
+        ("sweep", "succeeded"),
+    ]
+    assert [e["status"] for e in events if e["job_id"] == cancelled_id][-1] == final
+    assert lab_job_events(client, stranger) == []

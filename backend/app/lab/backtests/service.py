@@ -4,6 +4,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, func, select
 
 from app.core.config import settings
@@ -141,10 +142,17 @@ def create_sweep(session: Session, request: SweepCreate, user_id: uuid.UUID) -> 
     return sweep
 
 
+def _light(model: store.JobModel) -> list[Any]:
+    """Load options for reading a job: a run's packed artefacts (megabytes for a multi-coin
+    year) are read only when something touches them (the equity, trades and compare routes),
+    not for every status poll."""
+    return [defer(BacktestRun.artefacts)] if model is BacktestRun else []
+
+
 def get_owned(
     session: Session, model: store.JobModel, job_id: uuid.UUID, user_id: uuid.UUID
 ) -> Any:
-    job = session.get(model, job_id)
+    job = session.get(model, job_id, options=_light(model))
     if job is None or job.user_id != user_id:
         raise NotFoundError("backtest not found" if model is BacktestRun else "sweep not found")
     return job
@@ -166,6 +174,7 @@ def list_runs(
     count = session.exec(select(func.count()).select_from(model).where(*conditions)).one()
     rows = session.exec(
         select(model)
+        .options(*_light(model))
         .where(*conditions)
         .order_by(col(model.created_at).desc(), col(model.id))
         .offset(skip)

@@ -4,6 +4,10 @@ Claiming uses ``FOR UPDATE SKIP LOCKED`` so that several workers (threads or pro
 take the same job. A job is `running` only while a worker heartbeats it; one whose heartbeat
 is older than the stale limit was left by a crashed process and is queued again (or failed
 once it has been tried too often), so no queued or running job is lost.
+
+Every status change (claimed, finished, failed, cancelled, queued again) publishes a
+`lab.job` event to the job's owner in the transaction that makes it, so a page or client
+waiting for a job hears of it when it commits, not at its next poll.
 """
 
 import uuid
@@ -14,6 +18,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from app.core.db import engine
+from app.events.schemas import LabJobEvent
+from app.events.service import publish_lab_job
 from app.lab.backtests.models import BacktestRun, ParameterSweep, RunStatus
 
 JobModel = type[BacktestRun] | type[ParameterSweep]
@@ -22,6 +28,21 @@ JOB_MODELS: tuple[type[BacktestRun], type[ParameterSweep]] = (BacktestRun, Param
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _announce(session: Session, model: JobModel, rows: Any) -> None:
+    """A `lab.job` event per changed job; `rows` are (id, user_id, algorithm_id, status,
+    stage) as the UPDATE returned them."""
+    job = "backtest" if model is BacktestRun else "sweep"
+    for job_id, user_id, algorithm_id, status, stage in rows:
+        change = LabJobEvent(
+            job=job, job_id=job_id, algorithm_id=algorithm_id, status=status, stage=stage
+        )
+        publish_lab_job(session, user_id, change)
+
+
+def _returning(model: JobModel) -> tuple[Any, ...]:
+    return (model.id, model.user_id, model.algorithm_id, model.status, model.stage)
 
 
 def claim_next(model: JobModel, worker_id: str) -> uuid.UUID | None:
@@ -38,7 +59,7 @@ def claim_next(model: JobModel, worker_id: str) -> uuid.UUID | None:
         if job_id is None:
             return None
         now = utcnow()
-        session.execute(
+        result = session.execute(
             sa.update(model)
             .where(col(model.id) == job_id)
             .values(
@@ -51,7 +72,9 @@ def claim_next(model: JobModel, worker_id: str) -> uuid.UUID | None:
                 stage="starting",
                 error=None,
             )
+            .returning(*_returning(model))
         )
+        _announce(session, model, result.all())
         session.commit()
         return job_id
 
@@ -100,9 +123,12 @@ def finish(model: JobModel, job_id: uuid.UUID, worker_id: str, **values: Any) ->
                 col(model.worker_id) == worker_id,
             )
             .values(finished_at=utcnow(), heartbeat_at=utcnow(), **values)
+            .returning(*_returning(model))
         )
+        changed = result.all()
+        _announce(session, model, changed)
         session.commit()
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(changed)
 
 
 def is_running_here(model: JobModel, job_id: uuid.UUID, worker_id: str) -> bool:
@@ -114,7 +140,7 @@ def is_running_here(model: JobModel, job_id: uuid.UUID, worker_id: str) -> bool:
 def cancel(model: JobModel, job_id: uuid.UUID) -> str | None:
     """Cancel a queued or running job; returns its status afterwards (None: no such job)."""
     with Session(engine) as session:
-        session.execute(
+        result = session.execute(
             sa.update(model)
             .where(
                 col(model.id) == job_id,
@@ -126,7 +152,9 @@ def cancel(model: JobModel, job_id: uuid.UUID) -> str | None:
                 stage="cancelled",
                 error="cancelled by the user",
             )
+            .returning(*_returning(model))
         )
+        _announce(session, model, result.all())
         session.commit()
         row = session.exec(select(model.status).where(model.id == job_id)).first()
         return row
@@ -162,6 +190,11 @@ def recover_stale(stale_after: timedelta, max_attempts: int) -> list[tuple[str, 
                 job.worker_id = None
                 session.add(job)
                 changed.append((model.__tablename__, job.id, job.status))
+            _announce(
+                session,
+                model,
+                [(j.id, j.user_id, j.algorithm_id, j.status, j.stage) for j in stale],
+            )
         session.commit()
     return changed
 
@@ -183,7 +216,10 @@ def requeue_own(worker_id: str) -> int:
                     stage="re-queued at server shutdown",
                     attempts=sa.func.greatest(model.attempts - 1, 0),
                 )
+                .returning(*_returning(model))
             )
-            count += int(result.rowcount)  # type: ignore[attr-defined]
+            requeued = result.all()
+            _announce(session, model, requeued)
+            count += len(requeued)
         session.commit()
     return count

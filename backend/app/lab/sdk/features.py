@@ -15,6 +15,8 @@ labels inside ``fit`` and must never be used in ``predict``.
     r = returns(p)                    # r[t] = p[t] / p[t-1] - 1
 """
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -32,13 +34,19 @@ def price(X: pd.DataFrame, column: str = "last") -> pd.Series:
     ``"mid"`` = (bid + ask) / 2). Missing bars (NaN) take the previous bar's price, which is
     what was known at the time."""
     if column == "mid":
-        series = (X["bid"].astype(np.float64) + X["ask"].astype(np.float64)) / 2.0
-        series.name = "mid"
+        values = (
+            X["bid"].to_numpy(dtype=np.float64) + X["ask"].to_numpy(dtype=np.float64)
+        ) / 2.0
+        name: Any = "mid"
     elif column in X.columns:
-        series = X[column].astype(np.float64)
+        column_values = X[column]
+        values = column_values.to_numpy(dtype=np.float64, copy=True)
+        name = column_values.name
     else:
         raise KeyError(f"X has no column {column!r}; columns are {list(X.columns)}")
-    return series.ffill()
+    series = pd.Series(values, index=X.index, name=name)
+    # Most price columns have no gap: carrying forward is then a copy that changes nothing.
+    return series.ffill() if np.isnan(values).any() else series
 
 
 def spread(X: pd.DataFrame) -> pd.Series:

@@ -53,7 +53,13 @@ def to_positions(signal: Any, *, fill: float = 0.0, low: float = 0.0, high: floa
     if not 0.0 <= low <= high <= 1.0:
         raise ValueError("to_positions needs 0 <= low <= high <= 1")
     if isinstance(signal, pd.Series):
-        return signal.astype(np.float64).fillna(fill).clip(low, high)
+        # What ``astype(float64).fillna(fill).clip(low, high)`` gives, in place on one copy:
+        # a value is kept unless it is below `low` or above `high` (±inf are clipped).
+        values = signal.to_numpy(dtype=np.float64, copy=True)
+        np.copyto(values, fill, where=np.isnan(values))
+        np.copyto(values, low, where=values < low)
+        np.copyto(values, high, where=values > high)
+        return pd.Series(values, index=signal.index, name=signal.name)
     values = np.asarray(signal, dtype=np.float64)
     return np.clip(np.nan_to_num(values, nan=fill, posinf=high, neginf=low), low, high)
 

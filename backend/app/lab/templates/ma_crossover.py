@@ -30,7 +30,7 @@ class MovingAverageCrossover(Algorithm):
         fast = sma(p, self.fast)
         slow = sma(p, self.slow)
         # 1 above the band, 0 below it, NaN inside it (keep the previous position).
-        signal = pd.Series(np.nan, index=X.index)
-        signal[fast > slow * (1 + self.band)] = 1.0
-        signal[fast < slow * (1 - self.band)] = 0.0
+        above = fast > slow * (1 + self.band)
+        below = fast < slow * (1 - self.band)
+        signal = pd.Series(np.where(above, 1.0, np.where(below, 0.0, np.nan)), index=X.index)
         return to_positions(signal.ffill())
