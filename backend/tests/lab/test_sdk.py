@@ -142,3 +142,38 @@ def test_the_trading_environment_rewards_next_bar_pnl_after_fees(coin_frame: pd.
     last = frame["last"].to_numpy()
     # Moving to fully invested pays the fee and earns the next bar's return.
     assert reward == pytest.approx(last[1] / last[0] - 1 - 0.001, rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("fill", "low", "high"), [(0.0, 0.0, 1.0), (0.5, 0.2, 0.8), (1.0, 0.0, 0.3)]
+)
+def test_to_positions_on_a_series_is_fillna_then_clip(fill: float, low: float, high: float) -> None:
+    """The numpy path gives what pandas' ``fillna(fill).clip(low, high)`` gives, value for
+    value (NaN, ±inf, values outside the bounds, ints), and keeps the index and name."""
+    from app.lab.sdk import to_positions
+
+    index = pd.date_range("2024-01-01", periods=9, freq="5min", tz="UTC")
+    raw = [np.nan, -np.inf, np.inf, -0.5, 0.0, 0.25, 0.9, 1.5, np.nan]
+    for signal in (pd.Series(raw, index=index, name="s"), pd.Series(range(9), index=index)):
+        expected = signal.astype(np.float64).fillna(fill).clip(low, high)
+        got = to_positions(signal, fill=fill, low=low, high=high)
+        pd.testing.assert_series_equal(got, expected)
+
+
+def test_price_without_gaps_is_a_copy_and_with_gaps_carries_forward() -> None:
+    from app.lab.sdk import price
+
+    index = pd.date_range("2024-01-01", periods=4, freq="5min", tz="UTC")
+    X = pd.DataFrame(
+        {"bid": [1.0, 2.0, np.nan, 4.0], "ask": [3.0, 4.0, 5.0, 6.0], "last": [2, 3, 4, 5]},
+        index=index,
+    )
+    last = price(X)
+    assert last.dtype == np.float64 and last.name == "last" and last.tolist() == [2, 3, 4, 5]
+    last.iloc[0] = 99.0
+    assert X["last"].iloc[0] == 2  # a copy: changing it leaves X alone
+    assert price(X, "bid").tolist() == [1.0, 2.0, 2.0, 4.0]
+    mid = price(X, "mid")
+    assert mid.name == "mid" and mid.tolist() == [2.0, 3.0, 3.0, 5.0]
+    with pytest.raises(KeyError, match="no column 'open'"):
+        price(X, "open")

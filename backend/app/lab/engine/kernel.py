@@ -5,7 +5,7 @@ Rules this module keeps:
 - It is `fills.rebalance` for floats, step for step: the same operations on the same operands
   in the same order, so every fill, fee, cash and holdings value is the same double that
   `rebalance` computes (IEEE 754 arithmetic, no fast-math, no fused multiply-add). The rules
-  themselves are stated, and changed, in `fills.py` only; `tests/lab/engine/test_kernel.py`
+  themselves are stated, and changed, in `fills.py` only; `tests/lab/test_engine_kernel.py`
   compares this loop with `rebalance` bit for bit on random and edge-case inputs, so a change
   to one that is not made to the other fails there.
 - It walks the sleeve's execution bars once, acting only where the decision differs from the
