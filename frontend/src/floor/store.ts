@@ -18,7 +18,8 @@ import { kindName, type FillPayload, type LiveEvent, type OrderPayload, type Pnl
 import { formatQuantity, formatRate } from "./format"
 import { LiveConnection, type ConnectionState, type LiveOptions } from "./live"
 
-/** Query keys of the Floor's server data; every Floor query key starts with one of these. */
+/** Query keys of the server data live events change; every Floor query key starts with one of
+ * these (and the Lab's job queries with one of the `lab…` ones). */
 export const FLOOR_KEYS = {
   algorithms: ["floor", "algorithms"],
   summary: ["floor", "pnl-summary"],
@@ -38,6 +39,12 @@ export const FLOOR_KEYS = {
   performance: ["floor", "performance"],
   drift: ["floor", "drift"],
   alerts: ["alerts"],
+  // The Lab's jobs (BacktestView, SweepView, AlgorithmView, PromotePanel): a `lab.job` event
+  // says one was claimed or finished, so the pages fetch it at once instead of at their next poll.
+  labBacktest: ["backtest"],
+  labBacktests: ["backtests"],
+  labSweep: ["sweep"],
+  labSweeps: ["sweeps"],
 } as const
 export type FloorKey = keyof typeof FLOOR_KEYS
 
@@ -88,6 +95,17 @@ export function effectsOf(event: LiveEvent): { stale: FloorKey[]; notice: Notice
       return { stale: ["alerts", ...(breach ? (["algorithms", "limits", "status"] as FloorKey[]) : [])], notice: { severity, summary: breach ? "Limit breached" : "Alert", detail: p.message } }
     }
     case "other":
+      if (name === "lab.job") {
+        const p = event.payload
+        const what = p.job === "sweep" ? "Sweep" : "Backtest"
+        const notice: Notice | null =
+          p.status === "succeeded"
+            ? { severity: "success", summary: `${what} finished`, detail: "Its results are ready." }
+            : p.status === "failed"
+              ? { severity: "error", summary: `${what} failed`, detail: "Open it to see why." }
+              : null
+        return { stale: ["labBacktest", "labBacktests", "labSweep", "labSweeps"], notice }
+      }
       if (name === "risk.breach") {
         const p = event.payload
         const message = typeof p.message === "string" && p.message ? p.message : `${String(p.limit ?? "A limit")} refused an order.`

@@ -210,12 +210,21 @@ class ReplyHeader(BaseModel):
     walls: dict[ShortText, ShortText] = Field(default_factory=dict, max_length=32)
 
 
-def encode_reply(header: ReplyHeader, arrays: Sequence[FloatArray], model: bytes | None) -> bytes:
+def reply_parts(
+    header: ReplyHeader, arrays: Sequence[FloatArray], model: bytes | None
+) -> list[bytes | memoryview]:
+    """The reply as consecutive buffers (the arrays' own memory, not copies): a sweep's
+    replies are tens of megabytes, written straight to the pipe part by part."""
     head = header.model_dump_json().encode()
-    parts = [PREFIX.pack(REPLY_MAGIC, len(head)), head]
-    parts += [np.ascontiguousarray(a, dtype="<f8").tobytes() for a in arrays]
+    parts: list[bytes | memoryview] = [PREFIX.pack(REPLY_MAGIC, len(head)), head]
+    for a in arrays:
+        parts.append(memoryview(np.ascontiguousarray(a, dtype="<f8")).cast("B"))
     parts.append(model or b"")
-    return b"".join(parts)
+    return parts
+
+
+def encode_reply(header: ReplyHeader, arrays: Sequence[FloatArray], model: bytes | None) -> bytes:
+    return b"".join(reply_parts(header, arrays, model))
 
 
 def decode_reply(

@@ -37,7 +37,7 @@ from app.lab.sandbox.protocol import (
     ReplyHeader,
     SweepEntry,
     decode_job,
-    encode_reply,
+    reply_parts,
     frame_from_buffer,
 )
 from app.lab.sdk.base import Algorithm
@@ -376,10 +376,11 @@ def child_main(job_fd: int, out_fd: int, walls: Mapping[str, str]) -> None:
         reply, arrays, blob = ReplyHeader(ok=False, error=error_info(exc)), [], None
     reply.output = captured.getvalue()
     reply.walls = dict(walls)
-    write_all(out_fd, encode_reply(reply, arrays, blob))
+    for part in reply_parts(reply, arrays, blob):
+        write_all(out_fd, part)
 
 
-def write_all(fd: int, payload: bytes) -> None:
+def write_all(fd: int, payload: bytes | memoryview) -> None:
     view = memoryview(payload)
     while view:
         written = os.write(fd, view)

@@ -47,6 +47,20 @@ describe("floor store", () => {
     expect(s.lastSeq).toBe(2)
   })
 
+  it("refetches the Lab's job queries when a backtest or sweep changes status, and tells a finish", () => {
+    const s = store()
+    s.apply(ev(6, "lab.job", { job: "backtest", job_id: "r1", algorithm_id: "a1", status: "running", stage: "starting" }))
+    expect(notices).toHaveLength(0)
+    vi.advanceTimersByTime(250)
+    expect(invalidated.map((k) => k.join("/")).sort()).toEqual(["backtest", "backtests", "sweep", "sweeps"])
+    s.apply(ev(7, "lab.job", { job: "backtest", job_id: "r1", algorithm_id: "a1", status: "succeeded", stage: "done" }))
+    s.apply(ev(8, "lab.job", { job: "sweep", job_id: "s1", algorithm_id: "a1", status: "failed", stage: "failed" }))
+    expect(notices).toEqual([
+      { severity: "success", summary: "Backtest finished", detail: "Its results are ready." },
+      { severity: "error", summary: "Sweep failed", detail: "Open it to see why." },
+    ])
+  })
+
   it("tracks order states and warns about rejected and unknown orders", () => {
     const s = store()
     s.apply(ev(3, "order.submitted", { order_id: "o1", coin: "ETH", side: "sell", status: "submitting" }))
