@@ -244,7 +244,9 @@ def api_section(args: argparse.Namespace) -> None:
                 payload = message["payload"]
                 if payload["job_id"] == job_id and payload["status"] not in ("queued", "running"):
                     break
-            body: dict[str, Any] = client.get(f"/api/v1/lab/{path}/{job_id}", headers=headers).json()
+            body: dict[str, Any] = client.get(
+                f"/api/v1/lab/{path}/{job_id}", headers=headers
+            ).json()
             assert body["status"] == "succeeded", body["error"]
             return body
 

@@ -34,10 +34,10 @@ from app.events.schemas import (
     EventKind,
     EventPublic,
     FillEvent,
+    LabJobEvent,
     OrderEvent,
     PnlUpdate,
     PriceUpdate,
-    LabJobEvent,
     ReconciliationBreakEvent,
     RiskBreachEvent,
 )

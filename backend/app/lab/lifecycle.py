@@ -12,7 +12,6 @@ from app.lab.backtests.worker import start_worker, stop_worker
 from app.lab.engine import kernel
 from app.lab.sandbox.service import start_default_pool, stop_default_pool
 
-
 _background: set[asyncio.Task[float]] = set()
 
 

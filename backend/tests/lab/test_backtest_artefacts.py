@@ -67,7 +67,7 @@ def test_artefacts_are_stored_without_a_second_compression() -> None:
     from app.core.db import engine
 
     with Session(engine) as session:
-        storage = session.execute(
+        storage: str = session.execute(
             sa.text(
                 "SELECT attstorage FROM pg_attribute "
                 "WHERE attrelid = 'algorithm_backtest_runs'::regclass AND attname = 'artefacts'"

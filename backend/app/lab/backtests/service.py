@@ -146,7 +146,8 @@ def _light(model: store.JobModel) -> list[Any]:
     """Load options for reading a job: a run's packed artefacts (megabytes for a multi-coin
     year) are read only when something touches them (the equity, trades and compare routes),
     not for every status poll."""
-    return [defer(BacktestRun.artefacts)] if model is BacktestRun else []
+    artefacts: Any = BacktestRun.artefacts  # the mapped attribute (SQLModel types it as bytes)
+    return [defer(artefacts)] if model is BacktestRun else []
 
 
 def get_owned(

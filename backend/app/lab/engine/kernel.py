@@ -37,7 +37,7 @@ FILL_COLUMNS = 8
 BPS = 10_000.0
 
 
-@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True)
 def _sleeve_fills(
     bars: IntArray,
     wanted: FloatArray,
@@ -85,10 +85,8 @@ def _sleeve_fills(
         elif target_value < current_value:
             price = bid * (1.0 - slip)
             excess = (current_value - target_value) / bid
-            if target == 0.0:
-                quantity = holdings
-            else:
-                quantity = excess if excess < holdings else holdings
+            # Going flat sells exactly what is held; else `min(holdings, excess)`.
+            quantity = holdings if target == 0.0 or not excess < holdings else excess
             notional = quantity * price
             if quantity <= 0.0 or notional < min_order:
                 continue

@@ -218,7 +218,7 @@ def reply_parts(
     head = header.model_dump_json().encode()
     parts: list[bytes | memoryview] = [PREFIX.pack(REPLY_MAGIC, len(head)), head]
     for a in arrays:
-        parts.append(memoryview(np.ascontiguousarray(a, dtype="<f8")).cast("B"))
+        parts.append(np.ascontiguousarray(a, dtype="<f8").data.cast("B"))
     parts.append(model or b"")
     return parts
 

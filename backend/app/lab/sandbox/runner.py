@@ -37,8 +37,8 @@ from app.lab.sandbox.protocol import (
     ReplyHeader,
     SweepEntry,
     decode_job,
-    reply_parts,
     frame_from_buffer,
+    reply_parts,
 )
 from app.lab.sdk.base import Algorithm
 from app.lab.sdk.params import ParameterError

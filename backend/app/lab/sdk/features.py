@@ -34,9 +34,7 @@ def price(X: pd.DataFrame, column: str = "last") -> pd.Series:
     ``"mid"`` = (bid + ask) / 2). Missing bars (NaN) take the previous bar's price, which is
     what was known at the time."""
     if column == "mid":
-        values = (
-            X["bid"].to_numpy(dtype=np.float64) + X["ask"].to_numpy(dtype=np.float64)
-        ) / 2.0
+        values = (X["bid"].to_numpy(dtype=np.float64) + X["ask"].to_numpy(dtype=np.float64)) / 2.0
         name: Any = "mid"
     elif column in X.columns:
         column_values = X[column]
