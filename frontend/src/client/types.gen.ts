@@ -1800,7 +1800,7 @@ export type ErrorMessage = {
 /**
  * EventKind
  */
-export type EventKind = 'price.update' | 'order.created' | 'order.submitted' | 'order.open' | 'order.partially_filled' | 'order.filled' | 'order.cancelled' | 'order.rejected' | 'order.unknown' | 'fill' | 'deployment.status' | 'account.status' | 'risk.breach' | 'pnl.update' | 'alert' | 'floor.emergency_stop' | 'reconciliation.break';
+export type EventKind = 'price.update' | 'order.created' | 'order.submitted' | 'order.open' | 'order.partially_filled' | 'order.filled' | 'order.cancelled' | 'order.rejected' | 'order.unknown' | 'fill' | 'deployment.status' | 'account.status' | 'risk.breach' | 'pnl.update' | 'alert' | 'floor.emergency_stop' | 'reconciliation.break' | 'lab.job';
 
 /**
  * EventPublic
