@@ -1,6 +1,7 @@
 """Backtest runs, results, comparison, sweeps and crash recovery through the API, with the
 app's own worker and sandbox pool running the jobs."""
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from app.collector.bulk import store_frames
 from app.core.config import settings
 from app.core.db import engine
 from app.lab.backtests.models import BacktestRun
+from app.lab.backtests.runner import ProgressReporter, RunStopped
 from app.lab.backtests.worker import get_worker
 from tests.utils import error_text, random_email, random_password
 
@@ -522,3 +524,62 @@ def test_job_status_changes_are_pushed_to_their_owner(client: TestClient) -> Non
     ]
     assert [e["status"] for e in events if e["job_id"] == cancelled_id][-1] == final
     assert lab_job_events(client, stranger) == []
+
+
+def test_progress_is_written_at_most_every_interval_and_a_lost_run_stops(
+    client: TestClient,
+) -> None:
+    """`ProgressReporter` skips writes closer than its interval to the last one (the claim
+    counts), writes the next due one, and stops a run cancelled meanwhile at that write."""
+    headers = headers_for_new_user(client)
+    algo_id = algorithm(client, headers, template="ma_crossover")
+    user_id = client.get(f"{settings.API_V1_STR}/users/me", headers=headers).json()["id"]
+    now = datetime.now(UTC)
+    run = BacktestRun(
+        algorithm_id=uuid.UUID(algo_id),
+        user_id=uuid.UUID(user_id),
+        algorithm_version=1,
+        coins=["LABA"],
+        start_date=START,
+        end_date=END,
+        settings={"starting_cash": 10_000},
+        parameters={},
+        status="running",
+        worker_id="progress-test",
+        stage="starting",
+        started_at=now,
+        heartbeat_at=now,
+    )
+    with Session(engine) as session:
+        session.add(run)
+        session.commit()
+        run_id = run.id
+
+    def stage() -> tuple[str, float]:
+        with Session(engine) as session:
+            row = session.get(BacktestRun, run_id)
+            assert row is not None
+            return row.stage, row.progress
+
+    clock = [100.0]
+    reporter = ProgressReporter(
+        BacktestRun, run_id, "progress-test", interval=0.25, clock=lambda: clock[0]
+    )
+    clock[0] = 100.2
+    asyncio.run(reporter(0.1, "loading prices"))
+    assert stage() == ("starting", 0.0) and reporter.writes == 0
+    clock[0] = 100.3
+    asyncio.run(reporter(0.4, "predicting"))
+    assert stage() == ("predicting", 0.4) and reporter.writes == 1
+    clock[0] = 100.5
+    asyncio.run(reporter(0.6, "simulating"))
+    assert stage() == ("predicting", 0.4)
+
+    client.post(f"{API}/backtest/{run_id}/cancel", headers=headers)
+    assert stage()[0] == "cancelled"
+    clock[0] = 100.6
+    with pytest.raises(RunStopped):
+        asyncio.run(reporter(0.9, "packing"))
+    with Session(engine) as session:
+        row = session.get(BacktestRun, run_id)
+        assert row is not None and row.status == "cancelled"

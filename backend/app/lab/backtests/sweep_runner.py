@@ -27,7 +27,7 @@ from app.lab.backtests.data import (
 )
 from app.lab.backtests.failures import failure_message
 from app.lab.backtests.models import ParameterSweep, RunStatus
-from app.lab.backtests.runner import Progress, RunStopped, config_from
+from app.lab.backtests.runner import Progress, ProgressReporter, RunStopped, config_from
 from app.lab.backtests.schemas import RANKING_METRICS
 from app.lab.backtests.signals import Algo, sweep_signals
 from app.lab.engine.backtest import run_backtest
@@ -98,13 +98,7 @@ def spearman(a: list[float], b: list[float]) -> float | None:
 
 async def execute(sweep_id: uuid.UUID, worker_id: str, pool: SandboxPool) -> None:
     started = time.monotonic()
-
-    async def progress(value: float, stage: str) -> None:
-        if not await asyncio.to_thread(
-            store.report_progress, ParameterSweep, sweep_id, worker_id, value, stage
-        ):
-            raise RunStopped(stage)
-
+    progress = ProgressReporter(ParameterSweep, sweep_id, worker_id)
     try:
         results = await _execute(sweep_id, pool, progress)
     except RunStopped:
