@@ -8,6 +8,13 @@ once it has been tried too often), so no queued or running job is lost.
 Every status change (claimed, finished, failed, cancelled, queued again) publishes a
 `lab.job` event to the job's owner in the transaction that makes it, so a page or client
 waiting for a job hears of it when it commits, not at its next poll.
+
+A job's finishing write (its results and artefacts, megabytes for a long run) commits with
+``synchronous_commit = off`` for that transaction only: it returns before the WAL reaches
+the disk (PostgreSQL flushes it within a few hundred milliseconds). A server crash in that
+window loses only the finish, never consistency: the job is still `running`, its heartbeat
+goes stale and it is queued again and recomputed (runs are deterministic). This is Lab
+bookkeeping; nothing on the Floor commits this way.
 """
 
 import uuid
@@ -115,6 +122,7 @@ def heartbeat(worker_id: str) -> None:
 def finish(model: JobModel, job_id: uuid.UUID, worker_id: str, **values: Any) -> bool:
     """Store the outcome of a run that is still ours; False when it was cancelled meanwhile."""
     with Session(engine) as session:
+        session.execute(sa.text("SET LOCAL synchronous_commit = off"))  # see the module's rules
         result = session.execute(
             sa.update(model)
             .where(
