@@ -555,7 +555,7 @@ def test_progress_is_written_at_most_every_interval_and_a_lost_run_stops(
         session.commit()
         run_id = run.id
 
-    def stage() -> tuple[str, float]:
+    def stage() -> tuple[str | None, float]:
         with Session(engine) as session:
             row = session.get(BacktestRun, run_id)
             assert row is not None
