@@ -65,14 +65,12 @@ class ProgressReporter:
         self.interval = interval
         self.clock = clock
         self.last = clock()  # the claim has just written "starting"
-        self.writes = 0
 
     async def __call__(self, value: float, stage: str) -> None:
         now = self.clock()
         if now - self.last < self.interval:
             return
         self.last = now
-        self.writes += 1
         still_ours = await asyncio.to_thread(
             store.report_progress, self.model, self.job_id, self.worker_id, value, stage
         )
